@@ -1,0 +1,223 @@
+"""Inspect tab and rank-explorer handlers: model modules, target matching, parameter counts, memory."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+
+import pandas as pd
+
+from ... import plots
+from ...core import models as M
+from ...core import modules as MOD
+from ...core import params as P
+from ...errors import WorkbenchError
+from ...settings import AdapterSpec
+from .common import parse_int_list, parse_targets, user_errors
+
+DEFAULT_RANKS = "1,2,4,8,16,32,64,128,256"
+
+
+def model_choices() -> list[str]:
+    """Preset names for the model dropdown (embedded first, then architecture-only)."""
+    return M.preset_names("embedded") + M.preset_names("arch")
+
+
+def _model_for_inspection(name: str, progress=None):
+    """Real weights where the model has them and they are local; else the meta-device architecture."""
+    ref = M.resolve(name)
+    if ref.kind in ("embedded", "local"):
+        model, _tok = M.MODEL_CACHE.get(name, progress=progress)
+        return model, ref, True
+    return M.MODEL_CACHE.meta(name), ref, False
+
+
+def _counting_model(name: str):
+    """Counting only needs shapes: always the meta-device architecture (cheap, shared)."""
+    return M.MODEL_CACHE.meta(name)
+
+
+@user_errors
+def custom_model(hidden_size: float, num_layers: float, num_heads: float, num_kv_heads: float,
+                 intermediate_size: float, vocab_size: float, tie_embeddings: bool = False) -> str:
+    """Build a custom Llama-style decoder config; returns a model name (path to its config.json)."""
+    cfg = M.custom_decoder_config(int(hidden_size), int(num_layers), int(num_heads), int(num_kv_heads),
+                                  int(intermediate_size), int(vocab_size), bool(tie_embeddings))
+    data = cfg.to_dict()
+    key = hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    d = M.cache_dir() / "custom" / key
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "config.json"
+    path.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    return str(path)
+
+
+@user_errors
+def inspect_model(model_name: str, filter_text: str = "", progress=None):
+    """-> (summary markdown, modules DataFrame, grouped DataFrame, linear leaf names, default targets)."""
+    model, ref, real = _model_for_inspection(model_name, progress)
+    total = MOD.total_params(model)
+    rows = MOD.list_modules(model)
+    groups = MOD.group_by_leaf(model)
+    leaves = MOD.linear_leaf_names(model)
+    defaults = MOD.default_targets(model)
+    cfg = model.config
+    where = ("real weights (" + str(next(model.parameters()).dtype).replace("torch.", "") + ")" if real
+             else "architecture only: built on the `meta` device, no weights downloaded, no memory used")
+    summary = (f"### {model_name}\n{ref.description}\n\n"
+               f"- **{cfg.model_type}** ({type(model).__name__}), {total:,} parameters ({plots.human(total)})\n"
+               f"- {where}\n"
+               f"- {len(rows):,} named modules; {len(leaves)} kinds of linear layer LoRA can wrap: "
+               f"`{', '.join(leaves)}`\n"
+               f"- PEFT's default LoRA targets for {cfg.model_type}: **`{', '.join(defaults)}`**")
+    return summary, modules_frame(rows, filter_text), groups_frame(groups), leaves, defaults
+
+
+def modules_frame(rows, filter_text: str = "") -> pd.DataFrame:
+    data = [asdict(r) if not isinstance(r, dict) else r for r in rows]
+    df = pd.DataFrame(data, columns=["name", "type", "in_features", "out_features", "shape", "params", "dtype",
+                                     "trainable"])
+    if filter_text and filter_text.strip():
+        try:
+            mask = df["name"].str.contains(filter_text.strip(), regex=True, case=False)
+        except re.error:
+            mask = df["name"].str.contains(filter_text.strip(), regex=False, case=False)
+        df = df[mask | df["type"].str.contains(filter_text.strip(), regex=False, case=False)]
+    return df.reset_index(drop=True)
+
+
+@user_errors
+def filter_modules(model_name: str, filter_text: str) -> pd.DataFrame:
+    model, _ref, _real = _model_for_inspection(model_name)
+    return modules_frame(MOD.list_modules(model), filter_text)
+
+
+def groups_frame(groups) -> pd.DataFrame:
+    data = []
+    for g in groups:
+        g = asdict(g) if not isinstance(g, dict) else g
+        data.append({"leaf": f"{g['leaf']} x{g['count']}", "type": g["type"], "in_features": g["in_features"],
+                     "out_features": g["out_features"], "params each": g["params_each"],
+                     "params total": g["params_each"] * g["count"]})
+    return pd.DataFrame(data, columns=["leaf", "type", "in_features", "out_features", "params each", "params total"])
+
+
+@user_errors
+def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool, rank: float,
+               method: str = "lora"):
+    """Live target picker result -> (markdown summary, DataFrame of matched module names)."""
+    targets = parse_targets(checked, regex, all_linear)
+    model = _counting_model(model_name)
+    matched = MOD.match_targets(model, targets)
+    spec = AdapterSpec(method=method if method in ("lora", "dora", "qlora") else "lora", r=int(rank),
+                       target_modules=targets)
+    c = P.count(model, spec)
+    shown = targets if isinstance(targets, str) else ", ".join(targets)
+    md = (f"**{len(matched)} layers match** `{shown}`.  \n"
+          f"At rank **{int(rank)}**: **{c.trainable:,}** trainable of {c.total:,} parameters "
+          f"= **{c.percent:.4f}%** of the model; adapter file {plots.human_bytes(c.adapter_bytes_fp32)} (fp32) / "
+          f"{plots.human_bytes(c.adapter_bytes_bf16)} (bf16).")
+    return md, pd.DataFrame({"matched module": matched})
+
+
+# --------------------------------------------------------------------------- rank explorer
+
+TARGET_SET_LABELS = ("PEFT default", "attention (q,k,v,o)", "MLP only", "all-linear", "your pick")
+
+
+def target_sets(model) -> dict[str, list[str] | str]:
+    """Named target sets for this architecture, as lists PEFT accepts (leaf or dotted-suffix names)."""
+    names = [n for n, _ in model.named_modules()]
+    leaves = MOD.linear_leaf_names(model)
+    attn, mlp = [], []
+    for leaf in leaves:
+        parents = {n.rsplit(".", 2)[-2] if n.count(".") >= 1 else "" for n in names if n.rsplit(".", 1)[-1] == leaf}
+        is_attn = {bool(re.search("attn|attention", p, re.I)) for p in parents}
+        if is_attn == {True}:
+            attn.append(leaf)
+        elif is_attn == {False}:
+            mlp.append(leaf)
+        else:  # same leaf name under attention and MLP (GPT-2's c_proj): use dotted suffixes
+            for p in sorted(parents):
+                (attn if re.search("attn|attention", p, re.I) else mlp).append(f"{p}.{leaf}")
+    sets: dict[str, list[str] | str] = {"PEFT default": MOD.default_targets(model)}
+    if attn:
+        sets["attention (q,k,v,o)"] = attn
+    if mlp:
+        sets["MLP only"] = mlp
+    sets["all-linear"] = "all-linear"
+    return sets
+
+
+def _reference_specs(virtual_tokens: int) -> dict[str, AdapterSpec]:
+    v = int(virtual_tokens)
+    return {
+        f"prompt tuning ({v} tokens)": AdapterSpec(method="prompt_tuning", num_virtual_tokens=v),
+        f"P-tuning MLP ({v} tokens)": AdapterSpec(method="p_tuning", num_virtual_tokens=v),
+        f"prefix tuning ({v} tokens)": AdapterSpec(method="prefix_tuning", num_virtual_tokens=v),
+        f"prefix tuning + projection ({v})": AdapterSpec(method="prefix_tuning", num_virtual_tokens=v,
+                                                         prefix_projection=True),
+        "IA3 (PEFT default targets)": AdapterSpec(method="ia3"),
+    }
+
+
+@user_errors
+def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None, custom_regex: str,
+              ranks_text: str = DEFAULT_RANKS, logx: bool = True, logy: bool = True, virtual_tokens: float = 20,
+              use_dora: bool = False, bias: str = "none", use_rslora: bool = False, show_references: bool = True):
+    """-> (params figure, percent figure, DataFrame of every point)."""
+    ranks = parse_int_list(ranks_text, "ranks")
+    model = _counting_model(model_name)
+    available = target_sets(model)
+    chosen: dict[str, list[str] | str] = {}
+    for label in sets or []:
+        if label == "your pick":
+            if custom_checked or (custom_regex and custom_regex.strip()):
+                chosen["your pick"] = parse_targets(custom_checked, custom_regex, False)
+        elif label in available:
+            chosen[label] = available[label]
+    if not chosen:
+        raise WorkbenchError("Choose at least one target set to chart.")
+    series, table = {}, []
+    for label, targets in chosen.items():
+        spec = AdapterSpec(method="dora" if use_dora else "lora", r=ranks[0], target_modules=targets, bias=bias,
+                           use_rslora=use_rslora)
+        rows = P.sweep(model, spec, ranks)
+        series[label] = rows
+        for r in rows:
+            table.append({"target set": label, "method": r.method, "rank": r.rank, "trainable": r.trainable,
+                          "% of model": round(r.percent, 6), "layers": r.layers,
+                          "adapter fp32": plots.human_bytes(r.adapter_bytes_fp32),
+                          "adapter bf16": plots.human_bytes(r.adapter_bytes_bf16)})
+    refs = {}
+    if show_references:
+        for label, spec in _reference_specs(virtual_tokens).items():
+            try:
+                c = P.count(model, spec)
+            except (WorkbenchError, ValueError):
+                continue  # method not applicable to this architecture
+            refs[label] = c
+            table.append({"target set": label, "method": c.method, "rank": None, "trainable": c.trainable,
+                          "% of model": round(c.percent, 6), "layers": c.layers,
+                          "adapter fp32": plots.human_bytes(c.adapter_bytes_fp32),
+                          "adapter bf16": plots.human_bytes(c.adapter_bytes_bf16)})
+    fig_p = plots.rank_chart(series, refs, y="trainable", logx=logx, logy=logy, model_name=model_name)
+    fig_pct = plots.rank_chart(series, refs, y="percent", logx=logx, logy=logy, model_name=model_name)
+    return fig_p, fig_pct, pd.DataFrame(table)
+
+
+@user_errors
+def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT default"):
+    """-> (stacked bar figure, DataFrame, formula markdown) for full FT vs LoRA vs QLoRA."""
+    model = _counting_model(model_name)
+    sets = target_sets(model)
+    targets = sets.get(targets_label, sets["PEFT default"])
+    rows = P.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets))
+    df = pd.DataFrame([{"setup": r.setup, "weights": plots.human_bytes(r.weights_bytes),
+                        "gradients": plots.human_bytes(r.grads_bytes),
+                        "optimizer": plots.human_bytes(r.optimizer_bytes),
+                        "total (estimate)": plots.human_bytes(r.total_bytes)} for r in rows])
+    md = "**How these estimates are made** (before activations, which grow with batch size x sequence length):\n\n" + \
+        "\n".join(f"- **{r.setup}**: {r.formula}" for r in rows)
+    return plots.memory_chart(rows, title=f"Training memory estimate - {model_name} (LoRA r={int(rank)})"), df, md

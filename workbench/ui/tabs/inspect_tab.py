@@ -1,0 +1,61 @@
+"""Inspect tab: every named module, grouped view, and the LoRA target picker with live counts."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..handlers import inspect as H
+from ..text import t
+
+TARGETS_HELP = """
+**Which layers should LoRA adapt?** In attention, **q** (query) and **k** (key) decide *where* each token looks,
+**v** (value) carries *what* is passed along and **o** mixes the heads back together. The MLP projections
+(**gate/up/down**, `fc1/fc2`, `wi/wo`) hold much of the model's stored knowledge.
+The LoRA paper found that, for a fixed budget, adapting **q and v at a low rank** beat adapting one of them at a
+higher rank, which is why `q_proj,v_proj` is PEFT's default for Llama-style models. `all-linear` adapts every
+linear layer except the output head: more parameters, often a little better.
+"""
+
+
+def build(model_box: gr.Dropdown):
+    with gr.Row():
+        with gr.Column(scale=3):
+            summary = gr.Markdown(elem_id="inspect-summary")
+        with gr.Column(scale=2):
+            gr.Markdown(TARGETS_HELP)
+    with gr.Row():
+        with gr.Column(scale=3):
+            targets = gr.CheckboxGroup(label=t("Target modules (linear layer names)"), choices=[],
+                                       elem_id="target-checkboxes")
+            with gr.Row():
+                regex = gr.Textbox(label=t("…or a regex over full module names"), placeholder=r".*\.(q_proj|v_proj)",
+                                   scale=3)
+                all_linear = gr.Checkbox(label="all-linear", value=False, scale=1)
+            rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank r"),
+                             info=t("r is the inner size of the update B·A: each adapted layer trains r × (in + out) numbers."))
+        with gr.Column(scale=2):
+            match_md = gr.Markdown(elem_id="match-summary")
+            matched = gr.Dataframe(label=t("Matched layers"), interactive=False, max_height=260)
+    with gr.Tabs():
+        with gr.Tab(t("Grouped by layer name")):
+            groups = gr.Dataframe(interactive=False, max_height=420, elem_id="groups-table")
+        with gr.Tab(t("Every module")):
+            filt = gr.Textbox(label=t("Filter (name or class, regex ok)"), placeholder="layers.0.", elem_id="module-filter")
+            table = gr.Dataframe(interactive=False, max_height=420, elem_id="modules-table")
+
+    default_state = gr.State([])
+
+    def _load(name, filter_text, progress=gr.Progress()):
+        summary_md, df, gdf, leaves, defaults = H.inspect_model(name, filter_text, progress=progress)
+        picked = [d for d in defaults if d in leaves] or leaves[:1]
+        return summary_md, df, gdf, gr.update(choices=leaves, value=picked), defaults
+
+    load_ev = model_box.change(_load, [model_box, filt], [summary, table, groups, targets, default_state],
+                               api_name="inspect_model")
+    inputs = [model_box, targets, regex, all_linear, rank]
+    for ev in (load_ev.then, targets.change, regex.submit, all_linear.change, rank.release):
+        ev(H.match_view, inputs, [match_md, matched], api_name=False, show_progress="minimal")
+    # A named, stable API for the live count (gradio_client users and tests).
+    gr.Button(visible=False).click(H.match_view, inputs, [match_md, matched], api_name="match_targets")
+    filt.submit(H.filter_modules, [model_box, filt], table, api_name="filter_modules")
+    return {"summary": summary, "targets": targets, "regex": regex, "all_linear": all_linear, "rank": rank,
+            "load_event": load_ev}

@@ -1,0 +1,72 @@
+"""Rank vs parameter-count tab: LoRA sweeps for several target sets, other PEFT methods as reference
+lines, and memory estimates for full fine-tuning vs LoRA vs QLoRA."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..handlers import inspect as H
+from ..text import t
+
+RANK_HELP = """
+**Rank** is the inner size of LoRA's update `ΔW = B·A` (A: r × in, B: out × r). Parameters grow **linearly**
+with r; the LoRA paper saw almost no quality change between r = 1 and r = 64 when adapting q and v.
+Dashed lines are methods whose size does not depend on rank: **prompt tuning** learns a few input embeddings,
+**P-tuning** learns them through a small MLP, **prefix tuning** learns key/value prefixes in every layer,
+**IA3** learns one scaling vector per adapted layer.
+"""
+
+MEMORY_HELP = """
+**Why QLoRA saves memory:** the frozen base model is stored in 4-bit NF4 (~0.5 byte per parameter instead of 4),
+and only the small LoRA adapter gets gradients and Adam states. Full fine-tuning needs gradients and two Adam
+moments for *every* weight (about 4× the weights in fp32). All figures are estimates before activations.
+"""
+
+
+def build(model_box: gr.Dropdown, inspect_parts: dict):
+    gr.Markdown(RANK_HELP)
+    with gr.Row():
+        sets = gr.CheckboxGroup(choices=list(H.TARGET_SET_LABELS),
+                                value=["PEFT default", "attention (q,k,v,o)", "all-linear"],
+                                label=t("Target sets to compare ('your pick' = the Inspect tab's selection)"),
+                                elem_id="target-sets")
+        ranks = gr.Textbox(value=H.DEFAULT_RANKS, label=t("Ranks"), elem_id="ranks-box")
+    with gr.Row():
+        logx = gr.Checkbox(value=True, label=t("log x axis"))
+        logy = gr.Checkbox(value=True, label=t("log y axis"))
+        vtok = gr.Slider(1, 200, value=20, step=1, label=t("virtual tokens (prompt / prefix / P-tuning)"))
+        dora = gr.Checkbox(value=False, label="DoRA", info=t("adds one magnitude vector per adapted layer"))
+        rslora = gr.Checkbox(value=False, label="rsLoRA", info=t("scales by α/√r: same count, steadier at high rank"))
+        bias = gr.Radio(["none", "lora_only", "all"], value="none", label=t("train biases"))
+        refs = gr.Checkbox(value=True, label=t("show other methods"))
+    with gr.Tabs():
+        with gr.Tab(t("Trainable parameters")):
+            fig_params = gr.Plot(elem_id="rank-chart")
+        with gr.Tab(t("% of model")):
+            fig_pct = gr.Plot(elem_id="percent-chart")
+        with gr.Tab(t("Table")):
+            table = gr.Dataframe(interactive=False, max_height=420)
+    gr.Markdown("---\n" + MEMORY_HELP)
+    with gr.Row():
+        mem_rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank for the estimate"))
+        mem_targets = gr.Dropdown(["PEFT default", "attention (q,k,v,o)", "MLP only", "all-linear"],
+                                  value="PEFT default", label=t("LoRA targets for the estimate"))
+    with gr.Row():
+        mem_fig = gr.Plot(elem_id="memory-chart")
+        with gr.Column():
+            mem_table = gr.Dataframe(interactive=False)
+            mem_md = gr.Markdown()
+
+    rank_inputs = [model_box, sets, inspect_parts["targets"], inspect_parts["regex"], ranks, logx, logy, vtok, dora,
+                   bias, rslora, refs]
+    rank_outputs = [fig_params, fig_pct, table]
+    mem_inputs = [model_box, mem_rank, mem_targets]
+    mem_outputs = [mem_fig, mem_table, mem_md]
+    inspect_parts["load_event"].then(H.rank_view, rank_inputs, rank_outputs, api_name="rank_chart") \
+        .then(H.memory_view, mem_inputs, mem_outputs, api_name="memory_estimate")
+    for comp in (sets, logx, logy, dora, bias, rslora, refs):
+        comp.change(H.rank_view, rank_inputs, rank_outputs, api_name=False, show_progress="minimal")
+    ranks.submit(H.rank_view, rank_inputs, rank_outputs, api_name=False)
+    vtok.release(H.rank_view, rank_inputs, rank_outputs, api_name=False)
+    for comp in (mem_rank,):
+        comp.release(H.memory_view, mem_inputs, mem_outputs, api_name=False)
+    mem_targets.change(H.memory_view, mem_inputs, mem_outputs, api_name=False)
