@@ -7,7 +7,8 @@ import gradio as gr
 
 from ..core import models as M
 from .handlers import inspect as H
-from .tabs import inspect_tab, params_tab
+from .handlers import train as TH
+from .tabs import compare_tab, inspect_tab, params_tab, train_tab
 from .text import t
 
 INTRO = """# PEFT Workbench
@@ -20,6 +21,9 @@ so nothing is downloaded and no memory is used.
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PEFT Workbench", delete_cache=(3600, 6 * 3600)) as demo:
+        # Per-browser state that survives a page reload: an anonymous owner id and the run being watched.
+        owner = gr.BrowserState("", storage_key="peft-workbench-owner")
+        current_run = gr.BrowserState("", storage_key="peft-workbench-run")
         gr.Markdown(INTRO)
         with gr.Row():
             model_box = gr.Dropdown(choices=H.model_choices(), value=None, allow_custom_value=True, scale=3,
@@ -39,11 +43,33 @@ def build_app() -> gr.Blocks:
                 inspect_parts = inspect_tab.build(model_box)
             with gr.Tab(t("2 · Rank vs parameters"), id="params"):
                 params_tab.build(model_box, inspect_parts)
+            with gr.Tab(t("3 · Train"), id="train"):
+                train_parts = train_tab.build(owner, current_run)
+            with gr.Tab(t("4 · Compare"), id="compare") as compare_tab_el:
+                compare_parts = compare_tab.build(owner)
         c_build.click(H.custom_model, [c_hidden, c_layers, c_heads, c_kv, c_inter, c_vocab], model_box,
                       api_name="custom_model")
         # Pick the default model after the page is served: the first page never waits for a model load.
         demo.load(lambda: M.EMBEDDED_NAME, None, model_box, api_name=False)
+
+        def _init_session(own, run_id):
+            own = own or TH.new_owner_id()
+            return [own] + train_parts["on_recipe"]("lora-quick")
+
+        demo.load(_init_session, [owner, current_run], [owner] + train_parts["comps"] + [train_parts["config"]],
+                  api_name=False).then(train_parts["refresh"], [owner, current_run],
+                                       [train_parts["run_pick"], train_parts["runs_df"]], api_name=False) \
+            .then(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
+                  api_name=False)
+        compare_tab_el.select(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
+                              api_name=False)
     return demo
+
+
+def startup() -> None:
+    """Server start: runs left 'running' by a previous server are marked failed (interrupted), resumable."""
+    from ..core.manager import RUN_MANAGER
+    RUN_MANAGER.recover()
 
 
 def launch_kwargs() -> dict:

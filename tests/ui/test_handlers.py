@@ -1,0 +1,109 @@
+"""Handlers called directly (no UI built): primitives in, primitives out, clear errors."""
+import gradio as gr
+import pandas as pd
+import pytest
+
+from workbench.ui.handlers import inspect as IH
+from workbench.ui.handlers import train as TH
+
+
+def test_inspect_embedded(embedded_dir):
+    summary, df, groups, leaves, defaults = IH.inspect_model("smollm2-135m-instruct")
+    assert "134,515,008" in summary
+    assert defaults == ["q_proj", "v_proj"]
+    assert {"q_proj", "v_proj", "down_proj"} <= set(leaves)
+    row = groups[groups["leaf"] == "q_proj x30"].iloc[0]
+    assert row["params each"] == 331_776
+    assert len(IH.filter_modules("smollm2-135m-instruct", r"layers\.0\.self_attn")) == 5  # attn + q,k,v,o
+
+
+def test_match_view_counts_equal_peft_figures(embedded_dir):
+    md, matched = IH.match_view("smollm2-135m-instruct", ["q_proj", "v_proj"], "", False, 8)
+    assert "**60 layers match**" in md and "460,800" in md
+    assert len(matched) == 60
+    md, _ = IH.match_view("smollm2-135m-instruct", [], r".*\.0\.self_attn\.q_proj", False, 1)
+    assert "**1 layers match**" in md
+
+
+def test_bad_target_names_close_match():
+    with pytest.raises(gr.Error, match="q_proj"):
+        IH.match_view("Llama-3-8B", ["q_porj"], "", False, 8)
+    with pytest.raises(gr.Error, match="at least one"):
+        IH.match_view("Llama-3-8B", [], "", False, 8)
+
+
+def test_rank_view_70b_and_references():
+    fig_p, fig_pct, table = IH.rank_view("Llama-3-70B", ["PEFT default", "all-linear"], None, "", "1,8,64")
+    assert isinstance(table, pd.DataFrame)
+    pd_rows = table[(table["target set"] == "PEFT default")]
+    # LoRA paper formula on q,v: 2 * L * (d_in + d_out) * r ; Llama-3-70B q: 8192->8192, v: 8192->1024
+    assert list(pd_rows["trainable"]) == [80 * (8192 + 8192 + 8192 + 1024) * r for r in (1, 8, 64)]
+    names = {tr.name for tr in fig_p.data}
+    assert {"PEFT default", "all-linear"} <= names
+    assert any(n.startswith("prompt tuning") for n in names)
+
+
+def test_memory_view_orders_setups():
+    fig, df, md = IH.memory_view("Llama-2-7B", 8)
+    assert len(df) == 3 and "estimate" in md
+    totals = [tr for tr in fig.data if tr.type == "bar"]
+    assert len(totals) == 3
+
+
+def test_custom_model_becomes_a_model_name():
+    name = IH.custom_model(256, 2, 4, 2, 512, 1000, False)
+    summary, *_ = IH.inspect_model(name)
+    assert "architecture only" in summary
+    with pytest.raises(gr.Error, match="divisible"):
+        IH.custom_model(250, 2, 4, 2, 512, 1000)
+
+
+def test_recipe_form_roundtrip():
+    values = TH.recipe_form("lora-quick")
+    spec = TH.form_to_spec(values)
+    assert spec == TH.recipe_spec("lora-quick")
+    values["adapter.r"] = 0
+    with pytest.raises(Exception, match="adapter.r"):
+        TH.form_to_spec(values)
+
+
+def test_every_recipe_loads_into_the_form():
+    for name in TH.recipe_names():
+        spec = TH.recipe_spec(name)
+        assert TH.form_to_spec(TH.spec_to_form(spec), spec.to_yaml()) == spec, name
+
+
+def test_show_code_is_plain_peft(embedded_dir):
+    py, cli = TH.show_code(TH.recipe_spec("qlora-quick").to_yaml())
+    compile(py, "snippet.py", "exec")
+    assert "LoraConfig(" in py and "BitsAndBytesConfig" in py and "workbench" not in py.split("\n", 3)[-1]
+    assert "python -m workbench train" in cli
+
+
+def test_start_refuses_architecture_only(runs_dir):
+    spec = TH.recipe_spec("lora-quick")
+    spec.model.name = "Llama-3-70B"
+    with pytest.raises(gr.Error, match="architecture-only"):
+        TH.start_run(spec.to_yaml(), "me")
+
+
+def test_runs_are_private_per_session(runs_dir):
+    from workbench.core import runs as R
+    rid = R.create_run(TH.recipe_spec("lora-quick"), owner="alice")
+    assert rid in TH.run_choices("alice")
+    assert rid not in TH.run_choices("bob")
+    with pytest.raises(gr.Error, match="another session"):
+        TH.stop_run(rid, "bob")
+    md, *_ = TH.poll_run(rid, "bob")
+    assert "another session" in md
+
+
+def test_upload_dataset_names_bad_lines(tmp_path, runs_dir):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "c"\n{"prompt": "", "response": "d"}\n')
+    with pytest.raises(gr.Error, match="line 2"):
+        TH.upload_dataset(str(bad), "me")
+    good = tmp_path / "../good.jsonl"
+    good.write_text("\n".join('{"prompt": "p%d", "response": "r%d"}' % (i, i) for i in range(20)))
+    name, md = TH.upload_dataset(str(good), "me")
+    assert name.startswith(str(TH.uploads_dir("me"))) and "18 training rows" in md

@@ -1,0 +1,374 @@
+"""Train tab handlers: recipes <-> form values <-> YAML config, start/stop/resume, live status.
+
+The run's YAML config is the single source of truth: the form renders into it, Start takes it,
+and the same text runs from the terminal with ``python -m workbench train``.
+"""
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ... import plots
+from ...core import data as D
+from ...core import models as M
+from ...core import runs as R
+from ...core.manager import RUN_MANAGER
+from ...errors import WorkbenchError
+from ...settings import METHODS, RunSpec, SpecError
+from .common import user_errors
+
+RECIPES_DIR = M.REPO_ROOT / "presets" / "recipes"
+
+METHOD_HELP = {
+    "lora": "**LoRA** freezes the model and learns a low-rank update ΔW = B·A (scaled by α/r) for each target layer. "
+            "Rank r sets its size; α sets how strongly it is applied.",
+    "dora": "**DoRA** is LoRA that splits each weight into a *magnitude* (one trained number per output) and a "
+            "*direction* (updated by LoRA). Slightly more parameters; often closer to full fine-tuning.",
+    "qlora": "**QLoRA** loads the frozen model in 4-bit NF4 (about 1/8 of fp32 memory) and trains a LoRA adapter on "
+             "top in higher precision. Same adapter size as LoRA, far less memory for the base.",
+    "prompt_tuning": "**Prompt tuning** learns a few *virtual tokens*: embedding vectors put in front of every input. "
+                     "Nothing inside the model changes. Tiny, but needs a high learning rate.",
+    "p_tuning": "**P-tuning** also learns virtual tokens, but produces them with a small MLP or LSTM encoder, which "
+                "makes training steadier.",
+    "prefix_tuning": "**Prefix tuning** learns key/value vectors that every attention layer sees before the input: "
+                     "virtual tokens inside each layer, not just at the input.",
+    "ia3": "**IA3** learns one scaling vector per adapted layer (keys, values and the MLP): the smallest adapter of all.",
+}
+
+# Form field name -> dotted config path. The tab builds one component per field in this order.
+FORM_FIELDS = (
+    "name", "model.name", "adapter.method", "adapter.r", "adapter.alpha", "adapter.dropout", "adapter.target_modules",
+    "adapter.use_rslora", "adapter.bias", "adapter.num_virtual_tokens", "adapter.prompt_tuning_init",
+    "adapter.prompt_tuning_init_text", "adapter.encoder_reparameterization_type", "adapter.prefix_projection",
+    "adapter.bnb_4bit_quant_type", "adapter.bnb_4bit_use_double_quant", "data.name", "data.max_length",
+    "data.train_on_prompt", "train.max_steps", "train.learning_rate", "train.batch_size", "train.grad_accum",
+    "train.warmup_steps", "train.lr_scheduler", "train.save_steps", "train.eval_steps", "train.seed",
+    "train.precision", "train.device",
+)
+
+
+# --------------------------------------------------------------------------- recipes and form
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def recipe_spec(name: str) -> RunSpec:
+    if name not in recipe_names():
+        raise WorkbenchError(f"Unknown recipe {name!r}; choose one of {', '.join(recipe_names())}.")
+    return RunSpec.load(RECIPES_DIR / f"{name}.yaml")
+
+
+def _targets_text(t) -> str:
+    if t is None:
+        return ""
+    return t if isinstance(t, str) else ", ".join(t)
+
+
+def spec_to_form(spec: RunSpec) -> dict:
+    """RunSpec -> {form field: value} (the UI's view of a config)."""
+    d = spec.to_dict()
+    out = {}
+    for f in FORM_FIELDS:
+        if f == "name":
+            out[f] = spec.name or ""
+            continue
+        sec, key = f.split(".")
+        v = d[sec][key]
+        out[f] = _targets_text(v) if key == "target_modules" else ("" if v is None else v)
+    return out
+
+
+@user_errors
+def recipe_form(name: str) -> dict:
+    """Form values of a shipped recipe."""
+    return spec_to_form(recipe_spec(name))
+
+
+def _parse_targets_text(text: str):
+    text = (text or "").strip()
+    if not text or text.lower() in ("default", "none"):
+        return None
+    if text == "all-linear":
+        return text
+    if re.search(r"[\\^$*+?()\[\]|]", text):
+        return text  # a regex
+    return [t for t in re.split(r"[,\s]+", text) if t]
+
+
+def form_to_spec(values: dict, base_yaml: str | None = None) -> RunSpec:
+    """{form field: value} laid over ``base_yaml`` (the current config; settings the form does not show are
+    kept) -> a validated RunSpec (SpecError names the bad field)."""
+    base = (RunSpec.from_yaml(base_yaml) if base_yaml and base_yaml.strip() else RunSpec()).to_dict()
+    for f, v in values.items():
+        if f == "name":
+            base["name"] = (v or "").strip() or None
+            continue
+        sec, key = f.split(".")
+        if key == "target_modules":
+            v = _parse_targets_text(v)
+        elif key in ("r", "num_virtual_tokens", "max_length", "max_steps", "batch_size", "grad_accum", "warmup_steps",
+                     "save_steps", "seed"):
+            v = int(v) if v not in (None, "") else base[sec][key]
+        elif key == "eval_steps":
+            v = int(v) if v not in (None, "", 0) else None
+        elif key in ("alpha", "dropout", "learning_rate"):
+            v = float(v)
+        elif key == "prompt_tuning_init_text":
+            v = v or None
+        base[sec][key] = v
+    return RunSpec.from_dict(base)
+
+
+@user_errors
+def form_to_yaml(values: dict, base_yaml: str | None = None) -> str:
+    return form_to_spec(values, base_yaml).to_yaml()
+
+
+def yaml_to_spec(config_yaml: str) -> RunSpec:
+    return RunSpec.from_yaml(config_yaml or "")
+
+
+def method_help(method: str) -> str:
+    return METHOD_HELP.get(method, "")
+
+
+# --------------------------------------------------------------------------- data
+
+def dataset_choices() -> list[str]:
+    return [d.name for d in D.list_datasets()]
+
+
+def dataset_info_md(name: str) -> str:
+    for d in D.list_datasets():
+        if d.name == name:
+            return (f"**{d.name}** ({d.task}): {d.description}  \n{d.n_train} training / {d.n_test} held-out examples; "
+                    f"metric: `{d.metric}`.")
+    return f"Uploaded file `{Path(name).name}`: 10% is held out for evaluation."
+
+
+def uploads_dir(owner: str) -> Path:
+    """Per-session folder for uploaded datasets (never shared between sessions)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "", owner or "anon")[:64] or "anon"
+    return R.runs_root().parent / "uploads" / safe
+
+
+@user_errors
+def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", response_column: str = "") -> tuple[str, str]:
+    """Validate an uploaded CSV/JSONL and keep a copy in the session's folder -> (data.name, summary)."""
+    if not file_path:
+        raise WorkbenchError("No file was uploaded.")
+    src = Path(file_path)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(src.name).name).lstrip(".") or "data.jsonl"
+    dest_dir = uploads_dir(owner)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / name
+    shutil.copyfile(src, dest)
+    from ...settings import DataSpec
+    spec = DataSpec(name=str(dest), prompt_column=prompt_column or None, response_column=response_column or None)
+    try:
+        train = D.load_examples(spec, "train")
+        test = D.load_examples(spec, "test")
+    except Exception:
+        dest.unlink(missing_ok=True)
+        raise
+    return str(dest), f"`{name}`: {len(train)} training rows, {len(test)} held out. Looks good."
+
+
+@user_errors
+def preview_html(config_yaml: str, n: int = 3) -> str:
+    """The first examples rendered with the chat template; loss-carrying tokens highlighted."""
+    spec = yaml_to_spec(config_yaml)
+    tok = M.load_tokenizer(spec.model.name)
+    parts = ["<div style='font-family:monospace;font-size:13px;line-height:1.7'>",
+             "<p><span style='background:#bbf7d0;padding:1px 4px'>green</span> tokens carry the loss "
+             "(the model learns to produce them); grey ones are context only.</p>"]
+    for i, pieces in enumerate(D.preview(spec.data, tok, n=n)):
+        parts.append(f"<div style='border:1px solid #ddd;padding:8px;margin:6px 0;white-space:pre-wrap'>"
+                     f"<b>example {i + 1}</b> ({len(pieces)} tokens)<br>")
+        for text, loss in pieces:
+            style = "background:#bbf7d0" if loss else "color:#6b7280"
+            parts.append(f"<span style='{style}'>{html.escape(text)}</span>")
+        parts.append("</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- code view
+
+def show_code(config_yaml: str) -> tuple[str, str]:
+    """-> (equivalent short Python using PEFT + Trainer, the CLI command)."""
+    from ...core.codegen import python_snippet
+    spec = yaml_to_spec(config_yaml)
+    cli = ("# save the config shown above as run.yaml, then:\n"
+           "python -m workbench train run.yaml\n"
+           "# several processes / GPUs (DDP):\n"
+           "accelerate launch --multi_gpu --num_processes 2 -m workbench train run.yaml")
+    return python_snippet(spec), cli
+
+
+# --------------------------------------------------------------------------- runs
+
+def _owned(status: dict, owner: str) -> bool:
+    import os
+    if os.environ.get("WORKBENCH_SHARE_RUNS", "0") == "1":
+        return True
+    return status.get("owner") in (None, "", owner) if not owner else status.get("owner") == owner
+
+
+@user_errors
+def start_run(config_yaml: str, owner: str) -> str:
+    """Validate the config and queue the run -> run id."""
+    spec = yaml_to_spec(config_yaml)
+    if M.resolve(spec.model.name).kind in ("arch", "config"):
+        raise SpecError("model.name", f"{spec.model.name} is architecture-only (no weights); pick a model with weights "
+                                      f"to train, e.g. {M.EMBEDDED_NAME}.")
+    D.load_examples(spec.data, "train")  # refuse bad data before queueing
+    return RUN_MANAGER.submit(spec, owner=owner or None)
+
+
+def _check_owner(run_id: str, owner: str) -> dict:
+    st = R.read_status(run_id)
+    if not _owned(st, owner):
+        raise WorkbenchError(f"Run {run_id} belongs to another session.")
+    return st
+
+
+@user_errors
+def stop_run(run_id: str, owner: str) -> str:
+    if not run_id:
+        raise WorkbenchError("No run selected.")
+    _check_owner(run_id, owner)
+    RUN_MANAGER.stop(run_id)
+    return run_id
+
+
+@user_errors
+def resume_run(run_id: str, owner: str) -> str:
+    if not run_id:
+        raise WorkbenchError("No run selected.")
+    _check_owner(run_id, owner)
+    return RUN_MANAGER.resume(run_id, owner=owner or None)
+
+
+def my_runs(owner: str) -> list[R.RunInfo]:
+    out = []
+    for info in R.list_runs():
+        try:
+            st = R.read_status(info.run_id)
+        except WorkbenchError:
+            continue
+        if _owned(st, owner):
+            out.append(info)
+    return out
+
+
+def runs_table(owner: str) -> pd.DataFrame:
+    rows = [{"run": i.run_id, "name": i.name, "status": i.status, "method": i.method, "model": i.model,
+             "dataset": Path(i.dataset).name, "step": f"{i.step}/{i.max_steps}",
+             "train loss": None if i.train_loss is None else round(i.train_loss, 4),
+             "held-out loss": None if i.eval_loss is None else round(i.eval_loss, 4)} for i in my_runs(owner)]
+    return pd.DataFrame(rows, columns=["run", "name", "status", "method", "model", "dataset", "step", "train loss",
+                                       "held-out loss"])
+
+
+def run_choices(owner: str) -> list[str]:
+    return [i.run_id for i in my_runs(owner)]
+
+
+def _progress_html(step: int, total: int, status: str) -> str:
+    pct = 0 if not total else min(100, 100 * step / total)
+    color = {"failed": "#dc2626", "stopped": "#f59e0b", "done": "#16a34a"}.get(status, "#2563eb")
+    return (f"<div id='train-progress' data-step='{step}' data-total='{total}' data-status='{html.escape(status)}' "
+            f"style='border:1px solid #ddd;border-radius:6px;height:22px;position:relative;background:#f3f4f6'>"
+            f"<div style='width:{pct:.1f}%;height:100%;background:{color};border-radius:6px'></div>"
+            f"<div style='position:absolute;top:1px;width:100%;text-align:center;font-size:13px'>"
+            f"step {step} / {total} ({pct:.0f}%) · {html.escape(status)}</div></div>")
+
+
+def _fmt_s(s) -> str:
+    if s is None:
+        return "–"
+    s = int(s)
+    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def poll_run(run_id: str, owner: str):
+    """-> (status markdown, progress HTML, loss figure, start/stop/resume interactivity as a dict)."""
+    if not run_id:
+        return ("No run yet: choose a recipe or fill the form, then press **Start training**.",
+                _progress_html(0, 0, "idle"), plots.loss_chart([]), {"start": True, "stop": False, "resume": False})
+    try:
+        st = _check_owner(run_id, owner)
+        log = R.read_log(run_id)
+    except WorkbenchError as e:
+        return f"⚠️ {e}", _progress_html(0, 0, "unknown"), plots.loss_chart([]), \
+            {"start": True, "stop": False, "resume": False}
+    status = st.get("status", "?")
+    step, total = int(st.get("step") or 0), int(st.get("max_steps") or 0)
+    last = next((r for r in reversed(log) if r.get("loss") is not None), {})
+    lines = [f"**Run `{run_id}`** · status **{status}**"]
+    pos = RUN_MANAGER.queue_position(run_id)
+    if status == "queued":
+        lines.append(f"Waiting in the training queue: position **{pos or '?'}** "
+                     f"({RUN_MANAGER.max_concurrent} run(s) train at a time on this server).")
+    if st.get("trainable_params"):
+        tp, tot = int(st["trainable_params"]), int(st.get("total_params") or 0)
+        lines.append(f"Training **{tp:,}** of {tot:,} parameters ({100 * tp / max(tot, 1):.3f}%) · "
+                     f"device **{st.get('device', '?')}** ({st.get('dtype', '?')}) · processes {st.get('world_size', 1)}")
+    if last:
+        lines.append(f"step {last.get('step')} · loss **{last.get('loss'):.4f}** · "
+                     f"{last.get('tokens_per_s', 0):.0f} tokens/s · elapsed {_fmt_s(last.get('elapsed_s'))} · "
+                     f"ETA {_fmt_s(last.get('eta_s')) if status == 'running' else '–'}")
+    if st.get("eval_loss") is not None:
+        lines.append(f"held-out loss **{st['eval_loss']:.4f}**")
+    if status == "failed" and st.get("error"):
+        lines.append(f"❌ **Failed:** {st['error']}  \nThe log and the last checkpoint are kept; press **Resume** to "
+                     "continue from the checkpoint.")
+    if status == "done":
+        lines.append(f"✅ Adapter saved in `{st.get('adapter_dir') or (R.safe_run_dir(run_id) / 'adapter')}`. "
+                     "Open the **Compare** tab to try it.")
+    if status == "stopped":
+        lines.append("⏸ Stopped; the adapter at this step is saved. **Resume** continues from the last checkpoint.")
+    active = status in R.ACTIVE
+    buttons = {"start": not active, "stop": active, "resume": status in ("stopped", "failed")}
+    return ("  \n".join(lines), _progress_html(step, total, status),
+            plots.loss_chart(log, title=f"Loss - {st.get('name') or run_id}"), buttons)
+
+
+@user_errors
+def run_status(run_id: str, owner: str) -> dict:
+    """status.json of one of this session's runs, plus its queue position and the number of log rows."""
+    st = dict(_check_owner(run_id, owner))
+    st["queue_position"] = RUN_MANAGER.queue_position(run_id)
+    st["log_rows"] = len(R.read_log(run_id))
+    st.pop("owner", None)
+    return st
+
+
+def run_config(run_id: str, owner: str) -> str:
+    _check_owner(run_id, owner)
+    return (R.safe_run_dir(run_id) / "config.yaml").read_text(encoding="utf-8")
+
+
+def new_owner_id() -> str:
+    import secrets
+    return secrets.token_hex(12)
+
+
+def device_summary() -> str:
+    """What training will run on here (CUDA, then MPS, then CPU)."""
+    import os
+    dev = M.pick_device("auto")
+    cores = os.cpu_count() or 1
+    return {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(dev, f"CPU ({cores} cores)")
+
+
+def elapsed_since(t0: float) -> float:
+    return time.time() - t0

@@ -1,0 +1,174 @@
+"""Train tab: recipe + form -> YAML config -> queued run; live loss curve, progress, stop and resume."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..handlers import train as H
+from ..text import t
+
+LORA_METHODS = ("lora", "dora", "qlora")
+PROMPT_METHODS = ("prompt_tuning", "p_tuning", "prefix_tuning")
+
+
+def _visibility(method: str):
+    return (gr.update(visible=method in LORA_METHODS), gr.update(visible=method in PROMPT_METHODS),
+            gr.update(visible=method == "qlora"), H.method_help(method))
+
+
+def build(owner: gr.BrowserState, current_run: gr.BrowserState):
+    with gr.Row():
+        with gr.Column(scale=5):
+            with gr.Row():
+                recipe = gr.Dropdown(H.recipe_names(), value="lora-quick", label=t("Recipe (a ready config)"),
+                                     elem_id="recipe-box", scale=2)
+                f = {}
+                f["name"] = gr.Textbox(label=t("Run name"), scale=2)
+                f["model.name"] = gr.Textbox(label=t("Model (needs weights)"), scale=2)
+            f["adapter.method"] = gr.Radio(list(H.METHOD_HELP), value="lora", label=t("Method"), elem_id="method-radio")
+            method_md = gr.Markdown(H.method_help("lora"))
+            with gr.Group(visible=True) as lora_box:
+                with gr.Row():
+                    f["adapter.r"] = gr.Slider(1, 128, value=8, step=1, label=t("rank r"),
+                                               info=t("size of the update B·A; params grow linearly with r"))
+                    f["adapter.alpha"] = gr.Number(16, label=t("alpha α"), info=t("update scaled by α/r"))
+                    f["adapter.dropout"] = gr.Number(0.05, label=t("dropout"), info=t("regularises the adapter"))
+                with gr.Row():
+                    f["adapter.target_modules"] = gr.Textbox(label=t("target modules"),
+                                                             info=t("comma list, a regex, all-linear, or empty = PEFT default"))
+                    f["adapter.use_rslora"] = gr.Checkbox(label="rsLoRA", info=t("scale by α/√r (steadier at high rank)"))
+                    f["adapter.bias"] = gr.Radio(["none", "lora_only", "all"], value="none", label=t("train biases"))
+            with gr.Group(visible=False) as prompt_box:
+                with gr.Row():
+                    f["adapter.num_virtual_tokens"] = gr.Slider(1, 100, value=20, step=1, label=t("virtual tokens"),
+                                                                info=t("learned vectors put before the input"))
+                    f["adapter.prompt_tuning_init"] = gr.Radio(["random", "text"], value="random",
+                                                               label=t("prompt init (prompt tuning)"))
+                    f["adapter.prompt_tuning_init_text"] = gr.Textbox(label=t("init text"))
+                with gr.Row():
+                    f["adapter.encoder_reparameterization_type"] = gr.Radio(["MLP", "LSTM"], value="MLP",
+                                                                            label=t("P-tuning encoder"))
+                    f["adapter.prefix_projection"] = gr.Checkbox(label=t("prefix projection (prefix tuning)"),
+                                                                 info=t("learn prefixes through an MLP: more params, steadier"))
+            with gr.Group(visible=False) as qlora_box:
+                with gr.Row():
+                    f["adapter.bnb_4bit_quant_type"] = gr.Radio(["nf4", "fp4"], value="nf4", label=t("4-bit type"),
+                                                                info=t("NF4 suits normally distributed weights"))
+                    f["adapter.bnb_4bit_use_double_quant"] = gr.Checkbox(value=True, label=t("double quantisation"),
+                                                                         info=t("quantise the scales too: ~0.37 bit/param saved"))
+            with gr.Accordion(t("Data"), open=True):
+                with gr.Row():
+                    f["data.name"] = gr.Dropdown(H.dataset_choices(), value="json-format", allow_custom_value=True,
+                                                 label=t("Dataset"), scale=2, elem_id="dataset-box")
+                    f["data.max_length"] = gr.Number(256, label=t("max tokens"), precision=0)
+                    f["data.train_on_prompt"] = gr.Checkbox(label=t("loss on the prompt too"),
+                                                            info=t("off = learn only the answers (usual)"))
+                data_md = gr.Markdown(H.dataset_info_md("json-format"))
+                with gr.Row():
+                    upload = gr.File(label=t("…or upload CSV / JSONL (prompt/response, messages or text)"),
+                                     file_types=[".jsonl", ".json", ".csv", ".tsv"], scale=3)
+                    p_col = gr.Textbox(label=t("prompt column"), placeholder="auto", scale=1)
+                    r_col = gr.Textbox(label=t("response column"), placeholder="auto", scale=1)
+                preview_btn = gr.Button(t("Preview examples (loss tokens highlighted)"), size="sm")
+                preview = gr.HTML()
+            with gr.Accordion(t("Training settings"), open=False):
+                with gr.Row():
+                    f["train.max_steps"] = gr.Number(30, label=t("steps"), precision=0)
+                    f["train.learning_rate"] = gr.Number(1e-3, label=t("learning rate"))
+                    f["train.batch_size"] = gr.Number(8, label=t("batch size"), precision=0)
+                    f["train.grad_accum"] = gr.Number(1, label=t("grad accumulation"), precision=0)
+                    f["train.warmup_steps"] = gr.Number(3, label=t("warm-up steps"), precision=0)
+                with gr.Row():
+                    f["train.lr_scheduler"] = gr.Dropdown(["linear", "cosine", "constant"], value="linear",
+                                                          label=t("schedule"))
+                    f["train.save_steps"] = gr.Number(10, label=t("checkpoint every"), precision=0)
+                    f["train.eval_steps"] = gr.Number(0, label=t("held-out loss every (0 = at end)"), precision=0)
+                    f["train.seed"] = gr.Number(42, label=t("seed"), precision=0)
+                    f["train.precision"] = gr.Dropdown(["auto", "fp32", "bf16", "fp16"], value="auto",
+                                                       label=t("precision"))
+                    f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value="auto",
+                                                    label=t("device"), info=H.device_summary())
+            with gr.Accordion(t("Config (YAML) · show code"), open=False):
+                config = gr.Code(language="yaml", label="config.yaml", elem_id="config-yaml", interactive=True)
+                code_btn = gr.Button(t("Show code"), size="sm")
+                code_py = gr.Code(language="python", label=t("Equivalent plain PEFT + Trainer script"))
+                code_cli = gr.Code(language="shell", label=t("Same run from the terminal"))
+                config_file = gr.DownloadButton(t("Download config.yaml"), size="sm")
+        with gr.Column(scale=4):
+            with gr.Row():
+                start = gr.Button(t("Start training"), variant="primary", elem_id="start-btn")
+                stop = gr.Button(t("Stop"), variant="stop", interactive=False, elem_id="stop-btn")
+                resume = gr.Button(t("Resume"), interactive=False, elem_id="resume-btn")
+            progress = gr.HTML(H._progress_html(0, 0, "idle"))
+            status = gr.Markdown(elem_id="train-status")
+            loss_plot = gr.Plot(elem_id="loss-chart")
+            with gr.Row():
+                run_pick = gr.Dropdown([], label=t("Your runs"), elem_id="run-pick", scale=3)
+                refresh = gr.Button(t("Refresh"), size="sm", scale=1)
+            runs_df = gr.Dataframe(interactive=False, max_height=240)
+    timer = gr.Timer(1.5, active=True)
+
+    fields = list(H.FORM_FIELDS)
+    comps = [f[k] for k in fields]
+
+    def _apply_form(values: dict):
+        return [values.get(k, gr.update()) for k in fields]
+
+    def _on_recipe(name):
+        values = H.recipe_form(name)
+        return _apply_form(values) + [H.recipe_spec(name).to_yaml()]
+
+    def _on_form(*vals):
+        *vals, cfg = vals
+        return H.form_to_yaml(dict(zip(fields, vals)), cfg)
+
+    recipe.change(_on_recipe, recipe, comps + [config], api_name=False)
+    for c in comps:  # user edits only (.input): a recipe load sets the config in one go
+        c.input(_on_form, comps + [config], config, api_name=False, show_progress="hidden")
+    f["adapter.method"].change(_visibility, f["adapter.method"], [lora_box, prompt_box, qlora_box, method_md],
+                               api_name=False)
+    f["data.name"].change(H.dataset_info_md, f["data.name"], data_md, api_name=False)
+    upload.upload(H.upload_dataset, [upload, owner, p_col, r_col], [f["data.name"], data_md], api_name="upload_dataset")
+    preview_btn.click(H.preview_html, config, preview, api_name="preview_data")
+    code_btn.click(H.show_code, config, [code_py, code_cli], api_name="show_code")
+
+    def _config_download(cfg_text):
+        import tempfile
+        spec = H.yaml_to_spec(cfg_text)
+        fh = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, prefix=(spec.name or "run") + "-")
+        fh.write(spec.to_yaml())
+        fh.close()
+        return fh.name
+    config_file.click(H.user_errors(_config_download), config, config_file, api_name=False)
+
+    def _poll(run_id, own):
+        md, prog, fig, b = H.poll_run(run_id, own)
+        return (md, prog, fig, gr.update(interactive=b["start"]), gr.update(interactive=b["stop"]),
+                gr.update(interactive=b["resume"]))
+
+    poll_out = [status, progress, loss_plot, start, stop, resume]
+
+    def _refresh(own, run_id):
+        return gr.update(choices=H.run_choices(own), value=run_id or None), H.runs_table(own)
+
+    def _start(cfg_text, own):
+        run_id = H.start_run(cfg_text, own)
+        return run_id, run_id
+
+    start.click(_start, [config, owner], [current_run, run_pick], api_name=False) \
+        .then(_refresh, [owner, current_run], [run_pick, runs_df], api_name=False)
+    stop.click(H.stop_run, [current_run, owner], None, api_name=False)
+    resume.click(H.resume_run, [current_run, owner], None, api_name=False)
+    timer.tick(_poll, [current_run, owner], poll_out, api_name=False, show_progress="hidden", queue=False)
+    run_pick.input(lambda r: r, run_pick, current_run, api_name=False) \
+        .then(_poll, [current_run, owner], poll_out, api_name=False)
+    refresh.click(_refresh, [owner, current_run], [run_pick, runs_df], api_name=False)
+    # API-only endpoints (gradio_client, scripts): explicit run id / owner instead of browser state.
+    api_cfg, api_run, api_owner = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Textbox(visible=False)
+    api_out = gr.JSON(visible=False)
+    gr.Button(visible=False).click(H.start_run, [api_cfg, api_owner], api_run, api_name="start_run")
+    gr.Button(visible=False).click(H.run_status, [api_run, api_owner], api_out, api_name="run_status")
+    gr.Button(visible=False).click(H.stop_run, [api_run, api_owner], api_run, api_name="stop_run")
+    gr.Button(visible=False).click(H.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
+    gr.Button(visible=False).click(H.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
+    return {"recipe": recipe, "config": config, "refresh": _refresh, "run_pick": run_pick, "runs_df": runs_df,
+            "on_recipe": _on_recipe, "comps": comps}
