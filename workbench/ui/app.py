@@ -60,7 +60,8 @@ def build_app() -> gr.Blocks:
                   api_name=False).then(train_parts["refresh"], [owner, current_run],
                                        [train_parts["run_pick"], train_parts["runs_df"]], api_name=False) \
             .then(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
-                  api_name=False)
+                  api_name=False) \
+            .then(train_parts["poll"], [current_run, owner], train_parts["poll_out"], api_name=False)
         compare_tab_el.select(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
                               api_name=False)
     return demo

@@ -23,7 +23,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                                      elem_id="recipe-box", scale=2)
                 f = {}
                 f["name"] = gr.Textbox(label=t("Run name"), scale=2)
-                f["model.name"] = gr.Textbox(label=t("Model (needs weights)"), scale=2)
+                f["model.name"] = gr.Textbox(label=t("Model (needs weights)"), scale=2, elem_id="train-model")
             f["adapter.method"] = gr.Radio(list(H.METHOD_HELP), value="lora", label=t("Method"), elem_id="method-radio")
             method_md = gr.Markdown(H.method_help("lora"))
             with gr.Group(visible=True) as lora_box:
@@ -70,9 +70,9 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                     r_col = gr.Textbox(label=t("response column"), placeholder="auto", scale=1)
                 preview_btn = gr.Button(t("Preview examples (loss tokens highlighted)"), size="sm")
                 preview = gr.HTML()
-            with gr.Accordion(t("Training settings"), open=False):
+            with gr.Accordion(t("Training settings"), open=False, elem_id="train-settings"):
                 with gr.Row():
-                    f["train.max_steps"] = gr.Number(30, label=t("steps"), precision=0)
+                    f["train.max_steps"] = gr.Number(30, label=t("steps"), precision=0, elem_id="train-steps")
                     f["train.learning_rate"] = gr.Number(1e-3, label=t("learning rate"))
                     f["train.batch_size"] = gr.Number(8, label=t("batch size"), precision=0)
                     f["train.grad_accum"] = gr.Number(1, label=t("grad accumulation"), precision=0)
@@ -142,10 +142,11 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
 
     def _poll(run_id, own):
         md, prog, fig, b = H.poll_run(run_id, own)
+        # the timer only ticks while the watched run can still change (no idle polling by idle pages)
         return (md, prog, fig, gr.update(interactive=b["start"]), gr.update(interactive=b["stop"]),
-                gr.update(interactive=b["resume"]))
+                gr.update(interactive=b["resume"]), H.runs_table(own), gr.Timer(active=b["stop"]))
 
-    poll_out = [status, progress, loss_plot, start, stop, resume]
+    poll_out = [status, progress, loss_plot, start, stop, resume, runs_df, timer]
 
     def _refresh(own, run_id):
         return gr.update(choices=H.run_choices(own), value=run_id or None), H.runs_table(own)
@@ -155,9 +156,12 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
         return run_id, run_id
 
     start.click(_start, [config, owner], [current_run, run_pick], api_name=False) \
-        .then(_refresh, [owner, current_run], [run_pick, runs_df], api_name=False)
-    stop.click(H.stop_run, [current_run, owner], None, api_name=False)
-    resume.click(H.resume_run, [current_run, owner], None, api_name=False)
+        .then(_refresh, [owner, current_run], [run_pick, runs_df], api_name=False) \
+        .then(_poll, [current_run, owner], poll_out, api_name=False)
+    stop.click(H.stop_run, [current_run, owner], None, api_name=False) \
+        .then(_poll, [current_run, owner], poll_out, api_name=False)
+    resume.click(H.resume_run, [current_run, owner], None, api_name=False) \
+        .then(_poll, [current_run, owner], poll_out, api_name=False)
     timer.tick(_poll, [current_run, owner], poll_out, api_name=False, show_progress="hidden", queue=False)
     run_pick.input(lambda r: r, run_pick, current_run, api_name=False) \
         .then(_poll, [current_run, owner], poll_out, api_name=False)
@@ -170,5 +174,5 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     gr.Button(visible=False).click(H.stop_run, [api_run, api_owner], api_run, api_name="stop_run")
     gr.Button(visible=False).click(H.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
     gr.Button(visible=False).click(H.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
-    return {"recipe": recipe, "config": config, "refresh": _refresh, "run_pick": run_pick, "runs_df": runs_df,
+    return {"recipe": recipe, "config": config, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
             "on_recipe": _on_recipe, "comps": comps}
