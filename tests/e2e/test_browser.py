@@ -33,6 +33,16 @@ def page(server):
                                           "--disable-component-update", "--disable-sync", "--no-first-run"])
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.set_default_timeout(120_000)
+        # remember every error toast the page shows (they close themselves after a while)
+        pg.add_init_script("""
+          new MutationObserver(() => document.querySelectorAll("[data-testid='toast-body']").forEach(t => {
+            if (t.dataset.seen) return;
+            t.dataset.seen = 1;
+            const seen = JSON.parse(sessionStorage.getItem("wbErrors") || "[]");
+            seen.push(t.innerText);
+            sessionStorage.setItem("wbErrors", JSON.stringify(seen));  // survives the language reload
+          })).observe(document, {childList: true, subtree: true});
+        """)
         pg.goto(server["url"])
         yield pg
         browser.close()
@@ -128,3 +138,22 @@ def test_compare_journey(page, tiny_llama_dir):
     assert "ADAPTER ON" in label
     assert "adapter OFF" in page.locator("#out-base").inner_text()
     _shot(page, "compare")
+
+
+def test_language_switch_journey(page):
+    page.locator("#lang-switch label", has_text="中文").click()
+    page.wait_for_function("document.querySelector('#intro') && document.querySelector('#intro').innerText.includes('PEFT 工作台')")
+    page.wait_for_selector("#inspect-summary h3")
+    tabs = page.get_by_role("tab").all_inner_texts()
+    assert "3 · 训练" in tabs and "4 · 对比" in tabs, tabs
+    page.get_by_role("tab", name="3 · 训练").click()
+    assert page.get_by_role("button", name="开始训练").count() == 1
+    _shot(page, "train-zh")
+    page.locator("#lang-switch label", has_text="English").click()
+    page.wait_for_function("document.querySelector('#intro') && document.querySelector('#intro').innerText.includes('Learn')")
+    assert "3 · Train" in page.get_by_role("tab").all_inner_texts()
+
+
+def test_no_error_toasts(page):
+    """Nothing in the journeys above raised an error in the page."""
+    assert page.evaluate("JSON.parse(sessionStorage.getItem('wbErrors') || '[]')") == []

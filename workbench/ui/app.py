@@ -9,22 +9,19 @@ from ..core import models as M
 from .handlers import inspect as H
 from .handlers import train as TH
 from .tabs import compare_tab, inspect_tab, params_tab, train_tab
-from .text import t
-
-INTRO = """# PEFT Workbench
-Learn **parameter-efficient fine-tuning** by doing it: look inside a model, see what LoRA and friends would train,
-train a small adapter on your CPU, and compare the model before and after. Everything runs offline on the embedded
-**SmolLM2-135M-Instruct**; the architecture-only presets (up to Llama-3-70B) are built on PyTorch's `meta` device,
-so nothing is downloaded and no memory is used.
-"""
-
+from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, t
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PEFT Workbench", delete_cache=(3600, 6 * 3600)) as demo:
         # Per-browser state that survives a page reload: an anonymous owner id and the run being watched.
         owner = gr.BrowserState("", storage_key="peft-workbench-owner")
         current_run = gr.BrowserState("", storage_key="peft-workbench-run")
-        gr.Markdown(INTRO)
+        with gr.Row():
+            gr.Markdown(t("help.intro"), elem_id="intro")
+            lang = gr.Radio([(v, k) for k, v in LANGUAGES.items()], value="en", label=t("Language"), scale=0,
+                            min_width=180, elem_id="lang-switch")
+        demo.load(None, None, lang, js=CURRENT_LANGUAGE_JS, api_name=False)
+        lang.input(None, lang, lang, js=SET_LANGUAGE_JS, api_name=False)
         with gr.Row():
             model_box = gr.Dropdown(choices=H.model_choices(), value=None, allow_custom_value=True, scale=3,
                                     label=t("Model: a preset, a hub id (online only), a local checkpoint folder or a config.json path"),
@@ -77,7 +74,7 @@ def launch_kwargs() -> dict:
     """Server settings from the environment (Spaces conventions: PORT / GRADIO_SERVER_NAME)."""
     kw = dict(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
               server_port=int(os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860),
-              share=False, show_error=True, max_file_size=os.environ.get("WORKBENCH_MAX_UPLOAD", "20mb"))
+              share=False, show_error=True, max_file_size=os.environ.get("WORKBENCH_MAX_UPLOAD", "20mb"), i18n=I18N, head=HEAD)
     auth = os.environ.get("WORKBENCH_AUTH")  # "user:password"
     if auth and ":" in auth:
         kw["auth"] = tuple(auth.split(":", 1))

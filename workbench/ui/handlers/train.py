@@ -25,21 +25,6 @@ from .common import user_errors
 
 RECIPES_DIR = M.REPO_ROOT / "presets" / "recipes"
 
-METHOD_HELP = {
-    "lora": "**LoRA** freezes the model and learns a low-rank update ΔW = B·A (scaled by α/r) for each target layer. "
-            "Rank r sets its size; α sets how strongly it is applied.",
-    "dora": "**DoRA** is LoRA that splits each weight into a *magnitude* (one trained number per output) and a "
-            "*direction* (updated by LoRA). Slightly more parameters; often closer to full fine-tuning.",
-    "qlora": "**QLoRA** loads the frozen model in 4-bit NF4 (about 1/8 of fp32 memory) and trains a LoRA adapter on "
-             "top in higher precision. Same adapter size as LoRA, far less memory for the base.",
-    "prompt_tuning": "**Prompt tuning** learns a few *virtual tokens*: embedding vectors put in front of every input. "
-                     "Nothing inside the model changes. Tiny, but needs a high learning rate.",
-    "p_tuning": "**P-tuning** also learns virtual tokens, but produces them with a small MLP or LSTM encoder, which "
-                "makes training steadier.",
-    "prefix_tuning": "**Prefix tuning** learns key/value vectors that every attention layer sees before the input: "
-                     "virtual tokens inside each layer, not just at the input.",
-    "ia3": "**IA3** learns one scaling vector per adapted layer (keys, values and the MLP): the smallest adapter of all.",
-}
 
 # Form field name -> dotted config path. The tab builds one component per field in this order.
 FORM_FIELDS = (
@@ -81,7 +66,11 @@ def spec_to_form(spec: RunSpec) -> dict:
             continue
         sec, key = f.split(".")
         v = d[sec][key]
-        out[f] = _targets_text(v) if key == "target_modules" else ("" if v is None else v)
+        if key == "target_modules":
+            v = _targets_text(v)
+        elif v is None:
+            v = 0 if key == "eval_steps" else ""  # a Number shows 0 for 'not set'
+        out[f] = v
     return out
 
 
@@ -136,7 +125,9 @@ def yaml_to_spec(config_yaml: str) -> RunSpec:
 
 
 def method_help(method: str) -> str:
-    return METHOD_HELP.get(method, "")
+    """The English one-paragraph explanation of a method (the page shows it translated)."""
+    from ..help_text import EN
+    return EN.get(f"help.method.{method}", "")
 
 
 # --------------------------------------------------------------------------- data

@@ -8,19 +8,11 @@ from ..handlers import compare as H
 from ..handlers import train as TH
 from ..text import t
 
-HELP = """
-Every column uses the **same prompt, chat template, seed and decoding settings**. There is only **one copy** of the
-base model in memory: the *base* column is generated with the adapters switched **off** (`disable_adapter()`),
-each adapter column with that adapter switched **on** (`set_adapter`). Greedy decoding (the default) makes the
-comparison repeatable.
-"""
-
-
 def build(owner: gr.BrowserState):
-    gr.Markdown(HELP)
+    gr.Markdown(t("help.compare"))
     with gr.Row():
         base = gr.Textbox(value="smollm2-135m-instruct", label=t("Base model"), scale=2, elem_id="compare-model")
-        adapters = gr.Dropdown([], multiselect=True, label=t(f"Adapters to compare (up to {H.MAX_ADAPTERS})"),
+        adapters = gr.Dropdown([], multiselect=True, label=t("Adapters to compare (up to 3)"),
                                scale=4, elem_id="compare-adapters")
         refresh = gr.Button(t("Refresh list"), size="sm", scale=1)
     with gr.Accordion(t("Upload an adapter (zip, or adapter_config.json + adapter_model.safetensors)"), open=False):

@@ -6,22 +6,12 @@ import gradio as gr
 from ..handlers import inspect as H
 from ..text import t
 
-TARGETS_HELP = """
-**Which layers should LoRA adapt?** In attention, **q** (query) and **k** (key) decide *where* each token looks,
-**v** (value) carries *what* is passed along and **o** mixes the heads back together. The MLP projections
-(**gate/up/down**, `fc1/fc2`, `wi/wo`) hold much of the model's stored knowledge.
-The LoRA paper found that, for a fixed budget, adapting **q and v at a low rank** beat adapting one of them at a
-higher rank, which is why `q_proj,v_proj` is PEFT's default for Llama-style models. `all-linear` adapts every
-linear layer except the output head: more parameters, often a little better.
-"""
-
-
 def build(model_box: gr.Dropdown):
     with gr.Row():
         with gr.Column(scale=3):
             summary = gr.Markdown(elem_id="inspect-summary")
         with gr.Column(scale=2):
-            gr.Markdown(TARGETS_HELP)
+            gr.Markdown(t("help.targets"))
     with gr.Row():
         with gr.Column(scale=3):
             targets = gr.CheckboxGroup(label=t("Target modules (linear layer names)"), choices=[],

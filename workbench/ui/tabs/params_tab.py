@@ -7,23 +7,8 @@ import gradio as gr
 from ..handlers import inspect as H
 from ..text import t
 
-RANK_HELP = """
-**Rank** is the inner size of LoRA's update `ΔW = B·A` (A: r × in, B: out × r). Parameters grow **linearly**
-with r; the LoRA paper saw almost no quality change between r = 1 and r = 64 when adapting q and v.
-Dashed lines are methods whose size does not depend on rank: **prompt tuning** learns a few input embeddings,
-**P-tuning** learns them through a small MLP, **prefix tuning** learns key/value prefixes in every layer,
-**IA3** learns one scaling vector per adapted layer.
-"""
-
-MEMORY_HELP = """
-**Why QLoRA saves memory:** the frozen base model is stored in 4-bit NF4 (~0.5 byte per parameter instead of 4),
-and only the small LoRA adapter gets gradients and Adam states. Full fine-tuning needs gradients and two Adam
-moments for *every* weight (about 4× the weights in fp32). All figures are estimates before activations.
-"""
-
-
 def build(model_box: gr.Dropdown, inspect_parts: dict):
-    gr.Markdown(RANK_HELP)
+    gr.Markdown(t("help.rank"))
     with gr.Row():
         sets = gr.CheckboxGroup(choices=list(H.TARGET_SET_LABELS),
                                 value=["PEFT default", "attention (q,k,v,o)", "all-linear"],
@@ -45,7 +30,7 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
             fig_pct = gr.Plot(elem_id="percent-chart")
         with gr.Tab(t("Table")):
             table = gr.Dataframe(interactive=False, max_height=420)
-    gr.Markdown("---\n" + MEMORY_HELP)
+    gr.Markdown(t("help.memory"))
     with gr.Row():
         mem_rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank for the estimate"))
         mem_targets = gr.Dropdown(["PEFT default", "attention (q,k,v,o)", "MLP only", "all-linear"],

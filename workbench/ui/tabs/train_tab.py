@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ...settings import METHODS
 from ..handlers import train as H
 from ..text import t
 
@@ -12,7 +13,7 @@ PROMPT_METHODS = ("prompt_tuning", "p_tuning", "prefix_tuning")
 
 def _visibility(method: str):
     return (gr.update(visible=method in LORA_METHODS), gr.update(visible=method in PROMPT_METHODS),
-            gr.update(visible=method == "qlora"), H.method_help(method))
+            gr.update(visible=method == "qlora"), t(f"help.method.{method}"))
 
 
 def build(owner: gr.BrowserState, current_run: gr.BrowserState):
@@ -24,8 +25,8 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                 f = {}
                 f["name"] = gr.Textbox(label=t("Run name"), scale=2)
                 f["model.name"] = gr.Textbox(label=t("Model (needs weights)"), scale=2, elem_id="train-model")
-            f["adapter.method"] = gr.Radio(list(H.METHOD_HELP), value="lora", label=t("Method"), elem_id="method-radio")
-            method_md = gr.Markdown(H.method_help("lora"))
+            f["adapter.method"] = gr.Radio(list(METHODS), value="lora", label=t("Method"), elem_id="method-radio")
+            method_md = gr.Markdown(t("help.method.lora"))
             with gr.Group(visible=True) as lora_box:
                 with gr.Row():
                     f["adapter.r"] = gr.Slider(1, 128, value=8, step=1, label=t("rank r"),
