@@ -1,0 +1,134 @@
+"""Held-out evaluation: scores and perplexities checked against values computed independently."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from adapter_factory import make_adapter
+from workbench.core import evaluate as E
+from workbench.core.generate import GenResult
+from workbench.settings import DataSpec
+
+ROWS = [("Capital of France?", "Paris"), ("2 + 2 =", "4"), ("Colour of the sky?", "Blue")]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hand-made")
+    (d / "train.jsonl").write_text(json.dumps({"prompt": "x", "response": "y"}) + "\n")
+    (d / "test.jsonl").write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in ROWS))
+    (d / "meta.yaml").write_text("metric: exact_match\n")
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def lora(tiny_llama_dir, tmp_path_factory):
+    return make_adapter(tiny_llama_dir, tmp_path_factory.mktemp("ev") / "lora", "lora")
+
+
+def _independent_ppl(model, tok) -> float:
+    """exp(mean NLL) over the answer tokens (answer + end of turn), computed from the chat template directly."""
+    nll, n = 0.0, 0
+    for p, r in ROWS:
+        msgs = [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
+        full = tok(tok.apply_chat_template(msgs, tokenize=False), add_special_tokens=False)["input_ids"]
+        prompt = tok(tok.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True),
+                     add_special_tokens=False)["input_ids"]
+        assert full[: len(prompt)] == prompt
+        ids = torch.tensor([full])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=ids).logits[0].double(), -1)
+        for t in range(len(prompt), len(full)):
+            nll -= float(logp[t - 1, full[t]])
+            n += 1
+    return math.exp(nll / n)
+
+
+def test_scores_and_perplexity_by_hand(tiny_llama_dir, lora, dataset, monkeypatch):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    answers = {"base": ["Paris", "5", "blue"], lora: ["Paris", " 4 ", "Blue"]}  # exact match: 1/3 and 3/3
+
+    def fake_generate(vm, texts, variant, settings=None, batch_size=1):
+        assert len(texts) == 3 and all(t.endswith("<|im_start|>assistant\n") for t in texts)
+        return [GenResult(variant, a, 1) for a in answers[variant]]
+    monkeypatch.setattr(E, "generate_texts", fake_generate)
+    rows = E.evaluate(tiny_llama_dir, [lora], dataset)
+    assert [(r.variant, r.metric, r.n) for r in rows] == [("base", "exact_match", 3), (lora, "exact_match", 3)]
+    assert rows[0].score == pytest.approx(1 / 3) and rows[1].score == pytest.approx(1.0)
+    assert rows[1].predictions == answers[lora]
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    assert rows[0].perplexity == pytest.approx(_independent_ppl(base, tok), rel=1e-5)
+    pm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), lora).eval()
+    assert rows[1].perplexity == pytest.approx(_independent_ppl(pm, tok), rel=1e-5)
+    assert rows[0].perplexity != pytest.approx(rows[1].perplexity, rel=1e-3)
+
+
+def test_real_generation_limit_and_batching(tiny_llama_dir, lora, dataset):
+    spec = DataSpec(name=dataset)
+    one = E.evaluate(tiny_llama_dir, [lora], spec, limit=2)
+    assert [r.n for r in one] == [2, 2] and all(0 <= r.score <= 1 and r.perplexity > 1 for r in one)
+    batched = E.evaluate(tiny_llama_dir, [lora], spec, limit=2, batch_size=2)
+    assert [r.perplexity for r in batched] == pytest.approx([r.perplexity for r in one], rel=1e-6)
+
+
+def test_prompt_tuning_perplexity(tiny_llama_dir, dataset, tmp_path, monkeypatch):
+    """Prompt-tuning logits include the virtual tokens; the answer tokens must still line up."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    d = make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")
+    monkeypatch.setattr(E, "generate_texts", lambda vm, texts, v, s=None, batch_size=1: [GenResult(v, "", 0)] * 3)
+    rows = E.evaluate(tiny_llama_dir, [d], dataset)
+    pm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), d).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    nll, n = 0.0, 0
+    for p, r in ROWS:  # PEFT's own loss for prompt tuning: labels on the answer tokens only
+        msgs = [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
+        full = tok(tok.apply_chat_template(msgs, tokenize=False), add_special_tokens=False)["input_ids"]
+        k = len(tok(tok.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True),
+                    add_special_tokens=False)["input_ids"])
+        labels = torch.tensor([[-100] * k + full[k:]])
+        with torch.no_grad():
+            loss = pm(input_ids=torch.tensor([full]), labels=labels).loss
+        nll += float(loss) * (len(full) - k)
+        n += len(full) - k
+    assert rows[1].perplexity == pytest.approx(math.exp(nll / n), rel=1e-4)
+
+
+def test_shipped_dataset_uses_its_metric(tiny_llama_dir, monkeypatch):
+    monkeypatch.setattr(E, "generate_texts", lambda vm, texts, v, s=None, batch_size=1: [GenResult(v, "{}", 1)] * len(texts))
+    rows = E.evaluate(tiny_llama_dir, [], "json-format", limit=2)
+    assert len(rows) == 1 and rows[0].metric == "json_match" and rows[0].n == 2 and rows[0].score == 0.0
+
+
+def test_bad_inputs(tiny_llama_dir, tmp_path):
+    text_only = tmp_path / "text"
+    text_only.mkdir()
+    (text_only / "train.jsonl").write_text('{"text": "a"}\n')
+    (text_only / "test.jsonl").write_text('{"text": "b"}\n')
+    with pytest.raises(E.EvalError, match="no held-out prompt/response"):
+        E.evaluate(tiny_llama_dir, [], str(text_only))
+    with pytest.raises(E.EvalError, match="limit"):
+        E.evaluate(tiny_llama_dir, [], "json-format", limit=0)
+    with pytest.raises(E.EvalError, match="No dataset"):
+        E.evaluate(tiny_llama_dir, [], "  ")
+
+
+def test_cli_eval_json(tiny_llama_dir, lora, dataset):
+    p = subprocess.run([sys.executable, "-m", "workbench", "eval", "--model", tiny_llama_dir, "--adapter", lora,
+                        "--dataset", dataset, "--limit", "1", "--max-new-tokens", "4", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert [r["variant"] for r in out] == ["base", lora]
+    assert all(set(r) == {"variant", "metric", "score", "perplexity", "n"} and r["n"] == 1 for r in out)
+    bad = subprocess.run([sys.executable, "-m", "workbench", "eval", "--model", tiny_llama_dir,
+                          "--dataset", "no-such-dataset.jsonl", "--json"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: ") and "not found" in bad.stderr

@@ -1,0 +1,362 @@
+"""Generation: the base model and its adapters side by side, on ONE base model.
+
+A ``VariantModel`` holds a private copy of the base with every adapter loaded by name
+(``PeftModel.from_pretrained`` for the first, ``load_adapter`` for the rest). A variant is ``"base"`` or an
+adapter folder. The base answer is always produced under ``peft_model.disable_adapter()`` by the underlying
+transformers model (PEFT's own ``generate`` would still prepend prompt-tuning tokens there), each adapter's
+answer after ``set_adapter(name)``. A lock per VariantModel keeps concurrent users from interleaving
+``set_adapter`` calls.
+
+PEFT refuses to combine adapters of different PEFT types (e.g. LoRA and prompt tuning) in one model, and
+injecting methods rewrite the base's layers in place. So adapters are grouped by PEFT type: each group gets
+its own copy of the base (one copy in the common case of LoRA/DoRA adapters only). The private copy is loaded
+with ``models.load_model``, never taken from ``MODEL_CACHE``, because PEFT mutates it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import WorkbenchError
+from ..settings import SpecError
+from .export import AdapterInfo, check_compatible, read_adapter, rephrase_load_errors
+
+BASE = "base"
+MAX_VARIANT_MODELS = int(os.environ.get("WORKBENCH_MAX_VARIANT_MODELS", "2"))
+"""How many VariantModels stay loaded (least recently used goes first); env WORKBENCH_MAX_VARIANT_MODELS."""
+
+
+@dataclass
+class GenSettings:
+    max_new_tokens: int = 64
+    """Most tokens to generate."""
+    do_sample: bool = False
+    """False = greedy (deterministic, best for comparing variants); True = sample with temperature/top_p."""
+    temperature: float = 0.7
+    """Sampling temperature (only with do_sample): lower is more conservative."""
+    top_p: float = 0.9
+    """Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p (only with do_sample)."""
+    repetition_penalty: float = 1.0
+    """> 1 discourages repeating tokens already in the text (1 = off)."""
+    seed: int = 0
+    """Random seed used when sampling, so a sampled comparison can be repeated."""
+    use_chat_template: bool = True
+    """Wrap the prompt in the model's chat template (user turn + assistant generation prompt)."""
+
+    def __post_init__(self):
+        def need(ok: bool, name: str, msg: str):
+            if not ok:
+                raise SpecError(f"generate.{name}", msg)
+        need(isinstance(self.max_new_tokens, int) and 1 <= self.max_new_tokens <= 4096, "max_new_tokens",
+             f"must be an integer in 1..4096 (got {self.max_new_tokens!r})")
+        need(isinstance(self.temperature, (int, float)) and 0 < self.temperature <= 10, "temperature",
+             f"must be in (0, 10] (got {self.temperature!r})")
+        need(isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1, "top_p", f"must be in (0, 1] (got {self.top_p!r})")
+        need(isinstance(self.repetition_penalty, (int, float)) and 0 < self.repetition_penalty <= 10,
+             "repetition_penalty", f"must be in (0, 10] (got {self.repetition_penalty!r})")
+        need(isinstance(self.seed, int) and self.seed >= 0, "seed", f"must be an integer >= 0 (got {self.seed!r})")
+
+    def generate_kwargs(self, tokenizer) -> dict:
+        """Keyword arguments for ``model.generate`` (sampling knobs only when sampling)."""
+        kw = dict(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
+                  repetition_penalty=float(self.repetition_penalty), pad_token_id=tokenizer.pad_token_id)
+        if self.do_sample:
+            kw.update(temperature=float(self.temperature), top_p=float(self.top_p))
+        else:  # override sampling defaults a checkpoint's generation_config may carry
+            kw.update(temperature=None, top_p=None, top_k=None)
+        return kw
+
+
+@dataclass
+class GenResult:
+    variant: str
+    """"base" or the adapter folder."""
+    text: str
+    """The generated continuation (special tokens removed)."""
+    tokens: int
+    """How many tokens were generated."""
+
+
+@dataclass
+class _Group:
+    """One base copy wrapped by a PeftModel holding adapters of one PEFT type."""
+    peft_type: str
+    model: object  # peft.PeftModel
+    names: list[str] = field(default_factory=list)
+
+
+def _adapter_name(index: int, adapter_dir: str) -> str:
+    """A stable short PEFT adapter name for a folder (run folders end in 'adapter', so add the parent)."""
+    p = Path(adapter_dir)
+    stem = f"{p.parent.name}_{p.name}" if p.name in ("adapter", "final", "") else p.name
+    return f"a{index}_" + (re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_")[:40] or "adapter")
+
+
+class VariantModel:
+    """One base model plus N adapters, addressed by variant ("base" or the adapter folder as given)."""
+
+    def __init__(self, model_name: str, adapter_dirs: list[str] | tuple[str, ...] = (), progress=None):
+        from .models import MODEL_CACHE, load_model
+        self.model_name = model_name
+        self.adapter_dirs: list[str] = list(dict.fromkeys(str(d) for d in adapter_dirs))
+        self.lock = threading.RLock()
+        self.groups: list[_Group] = []
+        self._slots: dict[str, tuple[_Group, str]] = {}
+        infos = [read_adapter(d) for d in self.adapter_dirs]
+        if not infos:  # nothing will mutate it: share the process-wide read-only copy
+            self._plain, self.tokenizer = MODEL_CACHE.get(model_name, progress=progress)
+            return
+        self._plain = None
+        self.tokenizer = None
+        for i, (label, info) in enumerate(zip(self.adapter_dirs, infos)):
+            if progress:
+                progress(0.1 + 0.8 * i / len(infos), f"Loading adapter {label}...")
+            self._add(label, info, _adapter_name(i, label), load_model)
+
+    def _new_group(self, label: str, info: AdapterInfo, name: str, load_model) -> None:
+        from peft import PeftModel
+        base, tok = load_model(self.model_name)
+        if self.tokenizer is None:
+            self.tokenizer = tok
+        check_compatible(info, base, self.model_name)
+        with rephrase_load_errors(info, self.model_name):
+            pm = PeftModel.from_pretrained(base, info.path, adapter_name=name)
+        pm.eval()
+        group = _Group(info.peft_type, pm, [name])
+        self.groups.append(group)
+        self._slots[label] = (group, name)
+
+    def _add(self, label: str, info: AdapterInfo, name: str, load_model) -> None:
+        group = next((g for g in self.groups if g.peft_type == info.peft_type), None)
+        if group is None:
+            return self._new_group(label, info, name, load_model)
+        check_compatible(info, group.model.get_base_model(), self.model_name)
+        try:
+            with rephrase_load_errors(info, self.model_name):
+                group.model.load_adapter(info.path, adapter_name=name)
+        except WorkbenchError as e:
+            if "different architecture" in str(e):
+                raise
+            with contextlib.suppress(Exception):  # PEFT would not host it beside the others: own copy
+                group.model.delete_adapter(name)
+            return self._new_group(label, info, name, load_model)
+        group.model.eval()
+        group.names.append(name)
+        self._slots[label] = (group, name)
+
+    # ------------------------------------------------------------------ addressing
+
+    @property
+    def variants(self) -> list[str]:
+        return [BASE] + self.adapter_dirs
+
+    @property
+    def n_base_copies(self) -> int:
+        return max(1, len(self.groups))
+
+    def base_models(self) -> list:
+        """The underlying transformers model(s) (one per group)."""
+        return [self._plain] if self._plain is not None else [g.model.get_base_model() for g in self.groups]
+
+    @property
+    def device(self):
+        return next(self.base_models()[0].parameters()).device
+
+    def _slot(self, variant: str) -> tuple[_Group, str]:
+        if variant in self._slots:
+            return self._slots[variant]
+        for group, name in self._slots.values():  # also accept the short adapter name
+            if name == variant:
+                return group, name
+        raise WorkbenchError(f"Unknown variant {variant!r}; choose one of: {', '.join(self.variants)}")
+
+    @contextlib.contextmanager
+    def activate(self, variant: str):
+        """Hold the lock and yield the model to call for ``variant`` (base: adapters disabled)."""
+        with self.lock:
+            if variant == BASE:
+                if self._plain is not None:
+                    yield self._plain
+                    return
+                pm = self.groups[0].model
+                with pm.disable_adapter():
+                    yield pm.get_base_model()
+                return
+            group, name = self._slot(variant)
+            group.model.set_adapter(name, inference_mode=True)
+            yield group.model
+
+    # ------------------------------------------------------------------ prompts
+
+    def render(self, prompt: str, use_chat_template: bool = True) -> str:
+        """The text given to the model: chat template (user turn + generation prompt) when it has one."""
+        tok = self.tokenizer
+        if use_chat_template and getattr(tok, "chat_template", None):
+            return tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                           add_generation_prompt=True)
+        return prompt
+
+    def encode(self, texts: list[str], use_chat_template: bool = True):
+        """Tokenize rendered texts (left padding) on the model's device. The template already has its special tokens."""
+        with_special = not (use_chat_template and getattr(self.tokenizer, "chat_template", None))
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                             add_special_tokens=with_special)
+        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+
+# --------------------------------------------------------------------------- process-wide cache
+
+_CACHE: "OrderedDict[tuple, VariantModel]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_KEY_LOCKS: dict[tuple, threading.Lock] = {}
+
+
+def _cache_key(model_name: str, adapter_dirs) -> tuple:
+    parts = []
+    for d in adapter_dirs:
+        info = read_adapter(d)
+        parts.append((str(d), os.path.abspath(d), os.stat(info.weights_file).st_mtime_ns))  # retrained -> reload
+    return (model_name, tuple(parts))
+
+
+def get_variants(model_name: str, adapter_dirs=(), progress=None) -> VariantModel:
+    """The cached VariantModel for (model, adapters); loads it (once, even with concurrent callers) if needed."""
+    adapter_dirs = list(dict.fromkeys(str(d) for d in (adapter_dirs or [])))
+    key = _cache_key(model_name, adapter_dirs)
+    with _CACHE_LOCK:
+        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    with key_lock:
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+        vm = VariantModel(model_name, adapter_dirs, progress=progress)
+        with _CACHE_LOCK:
+            _CACHE[key] = vm
+            while len(_CACHE) > MAX_VARIANT_MODELS:
+                _CACHE.popitem(last=False)
+        return vm
+
+
+def clear_variants() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+        _KEY_LOCKS.clear()
+
+
+# --------------------------------------------------------------------------- generation
+
+def _seed(settings: GenSettings) -> None:
+    if settings.do_sample:
+        import torch
+        torch.manual_seed(settings.seed)
+
+
+def generate_texts(vm: VariantModel, texts: list[str], variant: str, settings: GenSettings | None = None,
+                   batch_size: int = 1) -> list[GenResult]:
+    """Generate for already-rendered texts; ``batch_size`` > 1 batches with left padding (faster, can differ
+    from one-by-one greedy output in rare near-ties because padded matmuls round differently)."""
+    import torch
+    settings = settings or GenSettings()
+    tok = vm.tokenizer
+    results: list[GenResult] = []
+    for start in range(0, len(texts), max(1, batch_size)):
+        chunk = texts[start:start + max(1, batch_size)]
+        enc = vm.encode(chunk, settings.use_chat_template)
+        with vm.activate(variant) as model, torch.no_grad():
+            _seed(settings)
+            out = model.generate(**enc, **settings.generate_kwargs(tok))
+        for row in out[:, enc["input_ids"].shape[1]:]:  # generate returns prompt + new ids (PEFT too)
+            ids = row.tolist()
+            while len(chunk) > 1 and ids and ids[-1] == tok.pad_token_id and tok.pad_token_id != tok.eos_token_id:
+                ids.pop()
+            if len(chunk) > 1 and tok.eos_token_id in ids:  # padding after an early stop
+                ids = ids[: ids.index(tok.eos_token_id) + 1]
+            results.append(GenResult(variant, tok.decode(ids, skip_special_tokens=True), len(ids)))
+    return results
+
+
+def generate(vm: VariantModel, prompt: str, variant: str = BASE, settings: GenSettings | None = None) -> GenResult:
+    """One answer from one variant (greedy by default)."""
+    settings = settings or GenSettings()
+    return generate_texts(vm, [vm.render(prompt, settings.use_chat_template)], variant, settings)[0]
+
+
+def stream(vm: VariantModel, prompt: str, variant: str = BASE, settings: GenSettings | None = None) -> Iterator[str]:
+    """Yield the growing answer as tokens arrive (generation runs in a thread; closing the iterator stops it)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    settings = settings or GenSettings()
+    enc = vm.encode([vm.render(prompt, settings.use_chat_template)], settings.use_chat_template)
+    streamer = TextIteratorStreamer(vm.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    def work():
+        try:
+            with vm.activate(variant) as model, torch.no_grad():
+                _seed(settings)
+                model.generate(**enc, **settings.generate_kwargs(vm.tokenizer), streamer=streamer,
+                               stopping_criteria=StoppingCriteriaList([_Stop()]))
+        except BaseException as e:  # surface it in the consumer instead of hanging it
+            errors.append(e)
+            streamer.end()
+
+    thread = threading.Thread(target=work, name="workbench-stream", daemon=True)
+    thread.start()
+    text = ""
+    try:
+        for piece in streamer:
+            if piece:
+                text += piece
+                yield text
+    finally:
+        stop.set()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+# --------------------------------------------------------------------------- teacher forcing
+
+def sequence_logprobs(model, input_ids, attention_mask=None):
+    """Log-probability of each token given the ones before it: shape (batch, seq-1).
+
+    Prompt-tuning models return logits for their virtual tokens too; only the last ``seq`` positions are kept.
+    """
+    import torch
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, -input_ids.shape[1]:]
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+
+def token_logprob_diff(vm: VariantModel, prompt: str, response: str, variant: str,
+                       settings: GenSettings | None = None) -> list[tuple[str, float]]:
+    """For each token of ``response`` after ``prompt``: (token text, log p_adapter - log p_base), teacher forced."""
+    import torch
+    settings = settings or GenSettings()
+    p_ids = vm.encode([vm.render(prompt, settings.use_chat_template)], settings.use_chat_template)["input_ids"][0]
+    r_ids = vm.tokenizer(response, add_special_tokens=False, return_tensors="pt")["input_ids"][0].to(p_ids.device)
+    if len(r_ids) == 0:
+        return []
+    ids = torch.cat([p_ids, r_ids])[None]
+    n = len(p_ids)
+    with torch.no_grad():
+        with vm.activate(variant) as model:
+            adapted = sequence_logprobs(model, ids)[0, n - 1:]
+        with vm.activate(BASE) as model:
+            base = sequence_logprobs(model, ids)[0, n - 1:]
+    diff = (adapted - base).tolist()
+    return [(vm.tokenizer.decode([t]), float(d)) for t, d in zip(r_ids.tolist(), diff)]
