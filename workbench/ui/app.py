@@ -14,8 +14,8 @@ from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, t
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PEFT Workbench", delete_cache=(3600, 6 * 3600)) as demo:
         # Per-browser state that survives a page reload: an anonymous owner id and the run being watched.
-        owner = gr.BrowserState("", storage_key="peft-workbench-owner")
-        current_run = gr.BrowserState("", storage_key="peft-workbench-run")
+        owner = gr.BrowserState("", storage_key="peft-workbench-owner", secret=TH.browser_state_secret())
+        current_run = gr.BrowserState("", storage_key="peft-workbench-run", secret=TH.browser_state_secret())
         with gr.Row():
             gr.Markdown(t("help.intro"), elem_id="intro")
             lang = gr.Radio([(v, k) for k, v in LANGUAGES.items()], value="en", label=t("Language"), scale=0,

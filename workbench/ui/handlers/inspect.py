@@ -17,6 +17,7 @@ from ...settings import AdapterSpec
 from .common import parse_int_list, parse_targets, user_errors
 
 DEFAULT_RANKS = "1,2,4,8,16,32,64,128,256"
+MAX_RANKS = 64
 
 
 def model_choices() -> list[str]:
@@ -38,12 +39,29 @@ def _counting_model(name: str):
     return M.MODEL_CACHE.meta(name)
 
 
+CUSTOM_LIMITS = {"hidden size": 65_536, "layers": 512, "heads": 1_024, "KV heads": 1_024,
+                 "intermediate size": 1_048_576, "vocab": 2_097_152}
+"""Upper bounds for a custom architecture: well above real models (Llama-3-405B has 126 layers), low enough that
+one request cannot make the server build a module tree with millions of layers (an hour of CPU, tens of GB)."""
+
+
+def _whole(v, name: str, hi: int) -> int:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise WorkbenchError(f"{name}: expected a whole number, got {v!r}") from None
+    if not f.is_integer() or not 1 <= f <= hi:
+        raise WorkbenchError(f"{name}: must be a whole number from 1 to {hi:,} (got {v!r})")
+    return int(f)
+
+
 @user_errors
 def custom_model(hidden_size: float, num_layers: float, num_heads: float, num_kv_heads: float,
                  intermediate_size: float, vocab_size: float, tie_embeddings: bool = False) -> str:
     """Build a custom Llama-style decoder config; returns a model name (path to its config.json)."""
-    cfg = M.custom_decoder_config(int(hidden_size), int(num_layers), int(num_heads), int(num_kv_heads),
-                                  int(intermediate_size), int(vocab_size), bool(tie_embeddings))
+    values = [_whole(v, name, hi) for v, (name, hi) in zip(
+        (hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, vocab_size), CUSTOM_LIMITS.items())]
+    cfg = M.custom_decoder_config(*values, bool(tie_embeddings))
     data = cfg.to_dict()
     key = hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
     d = M.cache_dir() / "custom" / key
@@ -168,6 +186,8 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
               use_dora: bool = False, bias: str = "none", use_rslora: bool = False, show_references: bool = True):
     """-> (params figure, percent figure, DataFrame of every point)."""
     ranks = parse_int_list(ranks_text, "ranks")
+    if len(ranks) > MAX_RANKS:  # every rank is a sweep point per target set: 3,000 of them took 10 s of CPU
+        raise WorkbenchError(f"ranks: chart at most {MAX_RANKS} ranks at once (got {len(ranks)}).")
     model = _counting_model(model_name)
     available = target_sets(model)
     chosen: dict[str, list[str] | str] = {}

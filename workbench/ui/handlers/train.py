@@ -6,8 +6,10 @@ and the same text runs from the terminal with ``python -m workbench train``.
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -144,31 +146,62 @@ def dataset_info_md(name: str) -> str:
     return f"Uploaded file `{Path(name).name}`: 10% is held out for evaluation."
 
 
+def uploads_root() -> Path:
+    """The folder holding every session's uploads folder."""
+    return R.runs_root().parent / "uploads"
+
+
 def uploads_dir(owner: str) -> Path:
     """Per-session folder for uploaded datasets (never shared between sessions)."""
     safe = re.sub(r"[^A-Za-z0-9_-]", "", owner or "anon")[:64] or "anon"
-    return R.runs_root().parent / "uploads" / safe
+    return uploads_root() / safe
+
+
+def check_data_source(name: str, owner: str | None) -> None:
+    """Refuse dataset paths a web session may not read.
+
+    Shipped datasets and hub ids are fine; a file or folder path must lie in the session's own uploads
+    folder (``owner=None``: in some session's uploads folder, for handlers that do not know the session).
+    Anything else would let a page read any .jsonl/.csv on the server. The CLI is not limited.
+    """
+    name = (name or "").strip()
+    if name in dataset_choices():
+        return
+    path = Path(os.path.expanduser(name))
+    looks_like_path = name.startswith(("/", "./", "../", "~", "\\")) or path.suffix.lower() in D.SUFFIXES
+    if not (looks_like_path or path.exists()):
+        return  # a hub id
+    root = (uploads_root() if owner is None else uploads_dir(owner)).resolve()
+    if not path.resolve().is_relative_to(root):
+        raise SpecError("data.name", f"{name!r} is not a shipped dataset ({', '.join(dataset_choices())}) or a file "
+                                     "uploaded in this session; upload the file on the Train tab (or train from the "
+                                     "command line to use files on the server).")
 
 
 @user_errors
 def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", response_column: str = "") -> tuple[str, str]:
-    """Validate an uploaded CSV/JSONL and keep a copy in the session's folder -> (data.name, summary)."""
+    """Validate an uploaded CSV/JSONL and keep a copy in the session's folder -> (data.name, summary).
+
+    The upload is validated where it lies and only then copied in (atomically): a bad upload never
+    replaces or deletes a good file of the same name that a run may be using.
+    """
     if not file_path:
         raise WorkbenchError("No file was uploaded.")
     src = Path(file_path)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(src.name).name).lstrip(".") or "data.jsonl"
+    from ...settings import DataSpec
+    spec = DataSpec(name=str(src), prompt_column=prompt_column or None, response_column=response_column or None)
+    train = D.load_examples(spec, "train")
+    test = D.load_examples(spec, "test")
     dest_dir = uploads_dir(owner)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / name
-    shutil.copyfile(src, dest)
-    from ...settings import DataSpec
-    spec = DataSpec(name=str(dest), prompt_column=prompt_column or None, response_column=response_column or None)
+    tmp = dest_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.part"
     try:
-        train = D.load_examples(spec, "train")
-        test = D.load_examples(spec, "test")
-    except Exception:
-        dest.unlink(missing_ok=True)
-        raise
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return str(dest), f"`{name}`: {len(train)} training rows, {len(test)} held out. Looks good."
 
 
@@ -176,6 +209,7 @@ def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", r
 def preview_html(config_yaml: str, n: int = 3) -> str:
     """The first examples rendered with the chat template; loss-carrying tokens highlighted."""
     spec = yaml_to_spec(config_yaml)
+    check_data_source(spec.data.name, None)
     tok = M.load_tokenizer(spec.model.name)
     parts = ["<div style='font-family:monospace;font-size:13px;line-height:1.7'>",
              "<p><span style='background:#bbf7d0;padding:1px 4px'>green</span> tokens carry the loss "
@@ -220,6 +254,7 @@ def start_run(config_yaml: str, owner: str) -> str:
     if M.resolve(spec.model.name).kind in ("arch", "config"):
         raise SpecError("model.name", f"{spec.model.name} is architecture-only (no weights); pick a model with weights "
                                       f"to train, e.g. {M.EMBEDDED_NAME}.")
+    check_data_source(spec.data.name, owner)
     D.load_examples(spec.data, "train")  # refuse bad data before queueing
     return RUN_MANAGER.submit(spec, owner=owner or None)
 
@@ -351,6 +386,38 @@ def run_config(run_id: str, owner: str) -> str:
 def new_owner_id() -> str:
     import secrets
     return secrets.token_hex(12)
+
+
+def browser_state_secret() -> str:
+    """The key gr.BrowserState encrypts the owner id with in the browser's local storage.
+
+    It must outlive the server process: with Gradio's default (a new random key per start) a restarted
+    server cannot read what browsers stored, every visitor gets a new owner id and loses their runs.
+    From env WORKBENCH_BROWSER_SECRET, else a random key kept in <runs root>/.browser-state-secret.
+    The key is sent to every page (it is not a credential); the owner id it wraps is what is private.
+    """
+    env = os.environ.get("WORKBENCH_BROWSER_SECRET", "").strip()
+    if env:
+        return env
+    path = R.runs_root() / ".browser-state-secret"
+    try:
+        return path.read_text(encoding="utf-8").strip() or _new_secret(path)
+    except FileNotFoundError:
+        return _new_secret(path)
+
+
+def _new_secret(path: Path) -> str:
+    import secrets
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(secrets.token_hex(16), encoding="utf-8")
+    try:
+        os.link(tmp, path)  # first writer wins when two servers start together
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text(encoding="utf-8").strip()
 
 
 def device_summary() -> str:
