@@ -336,6 +336,10 @@ class _Entry:
     last_used: float = field(default_factory=time.time)
 
 
+MAX_META_MODELS = 32
+"""Architecture-only models kept (each a module tree without weights: ~1-25 MB of Python objects)."""
+
+
 class ModelCache:
     """Process-wide cache of loaded (model, tokenizer) pairs, shared read-only by all sessions.
 
@@ -376,6 +380,8 @@ class ModelCache:
         model = build_meta_model(load_config(name))
         with self._lock:
             self._meta[name] = model
+            while len(self._meta) > MAX_META_MODELS:  # oldest first (dicts keep insertion order)
+                del self._meta[next(iter(self._meta))]
         return model
 
     def loaded(self) -> list[tuple]:

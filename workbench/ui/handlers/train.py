@@ -206,10 +206,10 @@ def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", r
 
 
 @user_errors
-def preview_html(config_yaml: str, n: int = 3) -> str:
+def preview_html(config_yaml: str, owner: str | None = None, n: int = 3) -> str:
     """The first examples rendered with the chat template; loss-carrying tokens highlighted."""
     spec = yaml_to_spec(config_yaml)
-    check_data_source(spec.data.name, None)
+    check_data_source(spec.data.name, owner)
     tok = M.load_tokenizer(spec.model.name)
     parts = ["<div style='font-family:monospace;font-size:13px;line-height:1.7'>",
              "<p><span style='background:#bbf7d0;padding:1px 4px'>green</span> tokens carry the loss "
@@ -260,6 +260,9 @@ def start_run(config_yaml: str, owner: str) -> str:
 
 
 def _check_owner(run_id: str, owner: str) -> dict:
+    """status.json of ``run_id`` if this session may see it (else a clear error)."""
+    if not run_id:
+        raise WorkbenchError("No run selected.")
     st = R.read_status(run_id)
     if not _owned(st, owner):
         raise WorkbenchError(f"Run {run_id} belongs to another session.")
@@ -268,8 +271,6 @@ def _check_owner(run_id: str, owner: str) -> dict:
 
 @user_errors
 def stop_run(run_id: str, owner: str) -> str:
-    if not run_id:
-        raise WorkbenchError("No run selected.")
     _check_owner(run_id, owner)
     RUN_MANAGER.stop(run_id)
     return run_id
@@ -277,8 +278,6 @@ def stop_run(run_id: str, owner: str) -> str:
 
 @user_errors
 def resume_run(run_id: str, owner: str) -> str:
-    if not run_id:
-        raise WorkbenchError("No run selected.")
     _check_owner(run_id, owner)
     return RUN_MANAGER.resume(run_id, owner=owner or None)
 

@@ -129,7 +129,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                                api_name=False)
     f["data.name"].change(H.dataset_info_md, f["data.name"], data_md, api_name=False)
     upload.upload(H.upload_dataset, [upload, owner, p_col, r_col], [f["data.name"], data_md], api_name="upload_dataset")
-    preview_btn.click(H.preview_html, config, preview, api_name="preview_data")
+    preview_btn.click(H.preview_html, [config, owner], preview, api_name=False)
     code_btn.click(H.show_code, config, [code_py, code_cli], api_name="show_code")
 
     def _config_download(cfg_text):
