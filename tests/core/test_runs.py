@@ -1,0 +1,173 @@
+"""Run directories, status, log, stop requests and the RunManager queue (no model training here:
+worker processes are replaced by tiny shell commands so these tests take seconds)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from workbench.core import runs
+from workbench.core.manager import RunManager
+from workbench.settings import RunSpec
+
+
+def _spec(**train) -> RunSpec:
+    return RunSpec.from_dict({"model": {"name": "tiny"}, "train": {"max_steps": 5, **train}})
+
+
+# --------------------------------------------------------------------------- ids and paths
+
+@pytest.mark.parametrize("bad", ["..", "../x", "a/b", "/etc/passwd", "http://x", "a b", "ü", "", ".hidden",
+                                 "a\\b", "x" * 200, "file://etc", "a..b"])
+def test_safe_run_dir_refuses_odd_ids(runs_dir, bad):
+    with pytest.raises(runs.RunError) as e:
+        runs.safe_run_dir(bad)
+    assert "run id" in str(e.value).lower()
+
+
+def test_safe_run_dir_accepts_plain_ids(runs_dir):
+    assert runs.safe_run_dir("20250101-120000-abc123") == (runs_dir / "20250101-120000-abc123").resolve()
+    assert runs.safe_run_dir("my_run.v2-1").parent == runs_dir.resolve()
+
+
+def test_runs_root_follows_env(runs_dir):
+    assert runs.runs_root() == runs_dir
+
+
+# --------------------------------------------------------------------------- create / list / read
+
+def test_create_list_status_log(runs_dir):
+    a = runs.create_run(_spec(), run_id="a-run")
+    time.sleep(0.01)
+    b = runs.create_run(_spec(max_steps=9))
+    assert (runs_dir / a / "config.yaml").is_file()
+    assert RunSpec.load(runs_dir / a / "config.yaml").model.name == "tiny"
+    st = runs.read_status(b)
+    assert st["status"] == "queued" and st["run_id"] == b and st["max_steps"] == 9 and st["step"] == 0
+    listed = runs.list_runs()
+    assert [r.run_id for r in listed] == [b, a]  # newest first
+    assert listed[0].method == "lora" and listed[0].max_steps == 9
+    with pytest.raises(runs.RunError):
+        runs.create_run(_spec(), run_id="a-run")  # exists
+    with pytest.raises(runs.RunError):
+        runs.read_status("nope")
+
+    log = runs_dir / a / "log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in (1, 2, 3)) + '{"step": 4, "lo')
+    assert [r["step"] for r in runs.read_log(a)] == [1, 2, 3]  # half-written last line skipped
+    assert [r["step"] for r in runs.read_log(a, since_step=1)] == [2, 3]
+    assert runs.truncate_log(runs_dir / a, 2) == 2
+    assert [r["step"] for r in runs.read_log(a)] == [1, 2]
+
+
+def test_status_writes_are_atomic(runs_dir):
+    rid = runs.create_run(_spec())
+    d = runs_dir / rid
+    runs.update_status_dir(d, step=3)
+    assert json.loads((d / "status.json").read_text())["step"] == 3
+    assert not [p for p in os.listdir(d) if p.endswith(".tmp")]
+
+
+def test_request_stop(runs_dir):
+    rid = runs.create_run(_spec())
+    assert runs.request_stop(rid)["status"] == "stopped"  # queued -> stopped at once
+    with pytest.raises(runs.RunError):
+        runs.request_stop(rid)  # already final
+    rid2 = runs.create_run(_spec())
+    runs.update_status_dir(runs_dir / rid2, status="running", pid=os.getpid())
+    assert runs.request_stop(rid2)["status"] == "stopping"
+    assert (runs_dir / rid2 / "STOP").is_file()
+
+
+def test_mark_interrupted(runs_dir):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone = runs.create_run(_spec(), run_id="gone")
+    runs.update_status_dir(runs_dir / gone, status="running", pid=dead.pid)
+    alive = runs.create_run(_spec(), run_id="alive")
+    runs.update_status_dir(runs_dir / alive, status="running", pid=os.getpid())
+    queued = runs.create_run(_spec(), run_id="queued")
+    kept = runs.create_run(_spec(), run_id="kept")
+    done = runs.create_run(_spec(), run_id="done")
+    runs.update_status_dir(runs_dir / done, status="done")
+    marked = runs.mark_interrupted(keep={kept})
+    assert sorted(marked) == ["gone", "queued"]
+    st = runs.read_status(gone)
+    assert st["status"] == "failed" and st["error"] == "interrupted (server restarted)"
+    assert runs.read_status(alive)["status"] == "running"
+    assert runs.read_status(kept)["status"] == "queued"
+    assert runs.read_status(done)["status"] == "done"
+
+
+# --------------------------------------------------------------------------- RunManager with fake workers
+
+class FakeManager(RunManager):
+    """Workers are shell commands: 'sleep' (a long run that ignores STOP) or a crash."""
+
+    def __init__(self, command, **kw):
+        super().__init__(poll_interval=0.05, **kw)
+        self.command = command
+        self.spawned: list[str] = []
+
+    def _spawn(self, job, run_dir):
+        job.log_handle = open(run_dir / "train.log", "ab")
+        job.proc = subprocess.Popen(["sh", "-c", self.command], stdout=job.log_handle, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.spawned.append(job.run_id)
+        runs.update_status_dir(run_dir, pid=job.proc.pid, status="running", started=time.time())
+
+
+def test_queue_fifo_positions_owner_cap_and_stop(runs_dir):
+    m = FakeManager("sleep 30", max_concurrent=1, max_queued_per_owner=2, stop_grace_s=0.3)
+    try:
+        first = m.submit(_spec(), owner="alice")
+        second = m.submit(_spec(), owner="alice")
+        third = m.submit(_spec(), owner="alice")
+        assert m.spawned == [first]
+        assert runs.read_status(first)["status"] == "running"
+        assert (m.queue_position(first), m.queue_position(second), m.queue_position(third)) == (None, 1, 2)
+        with pytest.raises(runs.RunError, match="limit is 2"):
+            m.submit(_spec(), owner="alice")
+        other = m.submit(_spec(), owner="bob")  # caps are per owner
+        assert m.queue_position(other) == 3
+
+        assert m.stop(second)["status"] == "stopped"  # queued -> stopped at once, never started
+        assert m.queue_position(third) == 1
+
+        # 'sleep' ignores the STOP file: after the grace period it is killed and marked stopped
+        assert m.stop(first)["status"] == "stopping"
+        st = m.wait(first, timeout=20)
+        assert st["status"] == "stopped" and "grace" in st["stop_reason"]
+        deadline = time.time() + 10
+        while m.spawned[-1] != third and time.time() < deadline:
+            time.sleep(0.05)
+        assert m.spawned == [first, third]  # FIFO, the stopped one skipped
+        assert runs.read_status(second)["status"] == "stopped"
+    finally:
+        m.shutdown()
+
+
+def test_crashed_worker_is_marked_failed_with_log_tail(runs_dir):
+    m = FakeManager("echo 'Traceback: something broke' >&2; exit 3")
+    try:
+        rid = m.submit(_spec())
+        st = m.wait(rid, timeout=20)
+        assert st["status"] == "failed"
+        assert "exit code 3" in st["error"] and "something broke" in st["error"]
+        assert "something broke" in st["log_tail"]
+        m.command = "exit 0"
+        with pytest.raises(runs.RunError):
+            m.resume("does-not-exist")
+        assert m.resume(rid) == rid
+        assert runs.read_status(rid)["status"] in ("queued", "running", "failed")
+        m.wait(rid, timeout=20)
+    finally:
+        m.shutdown()
+
+
+def test_run_manager_singleton_is_exposed():
+    assert isinstance(runs.RUN_MANAGER, RunManager)
+    assert runs.RunManager is RunManager

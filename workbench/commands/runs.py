@@ -1,0 +1,68 @@
+"""`python -m workbench runs`: list, inspect and stop training runs.
+
+    python -m workbench runs [list] [--json]
+    python -m workbench runs show RUN_ID [--json]
+    python -m workbench runs stop RUN_ID
+
+Runs live under WORKBENCH_RUNS_DIR (default <repo>/runs).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("runs", help="list, show or stop training runs", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "stop"))
+    p.add_argument("run_id", nargs="?", help="the run for show / stop")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+    return p
+
+
+def _when(ts) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def run(args) -> int:
+    from ..core import runs
+    from ..errors import WorkbenchError
+
+    if args.action in ("show", "stop") and not args.run_id:
+        raise WorkbenchError(f"runs {args.action} needs a RUN_ID (see: python -m workbench runs list)")
+    if args.action == "list":
+        rows = runs.list_runs()
+        if args.json:
+            print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+            return 0
+        if not rows:
+            print(f"no runs in {runs.runs_root()}")
+            return 0
+        print(f"{'RUN ID':<24} {'STATUS':<9} {'METHOD':<14} {'STEP':>9} {'TRAIN':>8} {'EVAL':>8}  CREATED             NAME")
+        for r in rows:
+            print(f"{r.run_id:<24} {r.status:<9} {r.method:<14} {f'{r.step}/{r.max_steps}':>9} "
+                  f"{_fmt(r.train_loss):>8} {_fmt(r.eval_loss):>8}  {_when(r.created):<19} {r.name or ''}")
+        return 0
+    if args.action == "show":
+        st = runs.read_status(args.run_id)
+        if not args.json:
+            st.pop("traceback", None)
+            st.pop("log_tail", None)
+        if args.json:
+            print(json.dumps({"status": st, "log": runs.read_log(args.run_id)}, indent=1, default=str))
+            return 0
+        for k, v in st.items():
+            print(f"{k:>18}: {_when(v) if k in ('created', 'started', 'ended', 'updated') else _fmt(v)}")
+        print(f"{'log rows':>18}: {len(runs.read_log(args.run_id))}")
+        return 0
+    st = runs.request_stop(args.run_id)
+    print(json.dumps(st, default=str) if args.json else f"{args.run_id}: {st['status']}")
+    return 0

@@ -1,0 +1,323 @@
+"""Run directories and their files: ids, config, status, log, stop requests.
+
+A run is a directory under ``runs_root()``::
+
+    runs/<run_id>/
+      config.yaml    the RunSpec that defines the run (the same file runs from the terminal)
+      status.json    queued | running | stopping | stopped | failed | done, step, metrics, device ...
+      log.jsonl      one JSON object per logged step (loss, learning_rate, tokens_per_s ...) and eval rows
+      adapter/       the trained adapter (PEFT save_pretrained; loads with PeftModel.from_pretrained)
+      checkpoints/   resumable Trainer checkpoints (the last 2)
+      train.log      stdout/stderr of the worker process
+      STOP           present while a stop is requested
+
+Only plain files are used, so the web page, the CLI and a restarted server all see the same truth.
+The background queue of worker processes lives in ``manager.py`` (``RUN_MANAGER``).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import WorkbenchError
+from ..settings import RunSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACTIVE = ("queued", "running", "stopping")
+TERMINAL = ("stopped", "failed", "done")
+STATUSES = ACTIVE + TERMINAL
+INTERRUPTED = "interrupted (server restarted)"
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class RunError(WorkbenchError):
+    """A run id, run directory or run operation is invalid; the message says which and why."""
+
+
+# --------------------------------------------------------------------------- paths and ids
+
+def runs_root() -> Path:
+    """Where run directories live: env WORKBENCH_RUNS_DIR, default <repo>/runs."""
+    return Path(os.environ.get("WORKBENCH_RUNS_DIR") or REPO_ROOT / "runs")
+
+
+def new_run_id() -> str:
+    """A sortable, unique id: UTC timestamp + 6 random hex characters, e.g. 20250101-120000-a1b2c3."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a plain name (letters, digits, '.', '_', '-'), else raise RunError."""
+    if not isinstance(run_id, str) or not run_id:
+        raise RunError("A run id must be a non-empty string.")
+    if "/" in run_id or "\\" in run_id or ".." in run_id or os.path.isabs(run_id) or "://" in run_id \
+            or run_id.startswith(".") or not _RUN_ID_RE.match(run_id):
+        raise RunError(f"Invalid run id {run_id!r}: use only letters, digits, '.', '_' and '-' "
+                       "(no '/', '..', absolute paths or URLs).")
+    return run_id
+
+
+def safe_run_dir(run_id: str) -> Path:
+    """The directory of ``run_id`` inside runs_root(); refuses ids that could escape it."""
+    root = runs_root().resolve()
+    d = (root / check_run_id(run_id)).resolve()
+    if d.parent != root:
+        raise RunError(f"Invalid run id {run_id!r}: it points outside the runs folder.")
+    return d
+
+
+def existing_run_dir(run_id: str) -> Path:
+    """Like safe_run_dir, but the run must exist."""
+    d = safe_run_dir(run_id)
+    if not (d / "config.yaml").is_file():
+        raise RunError(f"No run named {run_id!r} in {runs_root()}.")
+    return d
+
+
+# --------------------------------------------------------------------------- small file helpers
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to a temp file and os.replace it, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(2)}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path):
+    """An exclusive lock on the run's status (the worker and the server both update it)."""
+    import fcntl
+    with open(run_dir / ".status.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def read_status_dir(run_dir: Path) -> dict[str, Any]:
+    """status.json of a run directory ({} when missing)."""
+    return _read_json(Path(run_dir) / "status.json")
+
+
+def update_status_dir(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into status.json under a lock and write it atomically; returns the new status."""
+    run_dir = Path(run_dir)
+    with _locked(run_dir):
+        st = read_status_dir(run_dir)
+        st.update(fields)
+        st["updated"] = time.time()
+        write_json_atomic(run_dir / "status.json", st)
+    return st
+
+
+def read_log_dir(run_dir: Path, since_step: int | None = None) -> list[dict[str, Any]]:
+    """Rows of log.jsonl (a half-written last line is skipped); only rows with step > since_step if given."""
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if since_step is None or row.get("step", 0) > since_step:
+                rows.append(row)
+    return rows
+
+
+def truncate_log(run_dir: Path, max_step: int) -> int:
+    """Drop log rows with step > max_step (before resuming from a checkpoint); returns rows kept."""
+    path = Path(run_dir) / "log.jsonl"
+    rows = [r for r in read_log_dir(run_dir) if r.get("step", 0) <= max_step]
+    tmp = path.with_name(".log.jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoints/checkpoint-N directory, or None."""
+    ck = Path(run_dir) / "checkpoints"
+    if not ck.is_dir():
+        return None
+    found = []
+    for p in ck.iterdir():
+        m = re.fullmatch(r"checkpoint-(\d+)", p.name)
+        if m and p.is_dir() and (p / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if a process with this pid exists (zombies count as gone)."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+# --------------------------------------------------------------------------- public run API
+
+@dataclass
+class RunInfo:
+    """One row of the run list."""
+    run_id: str
+    name: str | None
+    status: str
+    method: str
+    model: str
+    dataset: str
+    step: int
+    max_steps: int
+    created: float
+    train_loss: float | None
+    eval_loss: float | None
+    error: str | None
+    path: str
+
+
+def create_run(spec: RunSpec, run_id: str | None = None, owner: str | None = None) -> str:
+    """Make a run directory with config.yaml and a queued status.json; returns the run id."""
+    run_id = check_run_id(run_id) if run_id else new_run_id()
+    d = safe_run_dir(run_id)
+    if d.exists():
+        raise RunError(f"A run named {run_id!r} already exists in {runs_root()}.")
+    d.mkdir(parents=True)
+    spec.save(d / "config.yaml")
+    init_status(d, spec, run_id, owner=owner)
+    return run_id
+
+
+def init_status(run_dir: Path, spec: RunSpec, run_id: str, owner: str | None = None) -> dict[str, Any]:
+    """The first status.json of a run (status queued)."""
+    return update_status_dir(
+        run_dir, status="queued", run_id=run_id, name=spec.name, owner=owner, created=time.time(), started=None,
+        ended=None, step=0, max_steps=spec.train.max_steps, error=None, train_loss=None, eval_loss=None,
+        method=spec.adapter.method, model=spec.model.name, dataset=spec.data.name, pid=None)
+
+
+def list_runs() -> list[RunInfo]:
+    """Every run under runs_root(), newest first."""
+    root = runs_root()
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        if not d.is_dir() or not _RUN_ID_RE.match(d.name) or not (d / "config.yaml").is_file():
+            continue
+        st = read_status_dir(d)
+        out.append(RunInfo(
+            run_id=d.name, name=st.get("name"), status=st.get("status", "unknown"), method=st.get("method", "?"),
+            model=st.get("model", "?"), dataset=st.get("dataset", "?"), step=int(st.get("step") or 0),
+            max_steps=int(st.get("max_steps") or 0), created=float(st.get("created") or d.stat().st_mtime),
+            train_loss=st.get("train_loss"), eval_loss=st.get("eval_loss"), error=st.get("error"), path=str(d)))
+    out.sort(key=lambda r: (r.created, r.run_id), reverse=True)
+    return out
+
+
+def read_status(run_id: str) -> dict[str, Any]:
+    """status.json of a run (see the module docstring for the fields)."""
+    return read_status_dir(existing_run_dir(run_id))
+
+
+def read_log(run_id: str, since_step: int | None = None) -> list[dict[str, Any]]:
+    """log.jsonl rows of a run; with ``since_step`` only the newer ones (for live polling)."""
+    return read_log_dir(existing_run_dir(run_id), since_step)
+
+
+def read_spec(run_id: str) -> RunSpec:
+    """The RunSpec a run was started with."""
+    return RunSpec.load(existing_run_dir(run_id) / "config.yaml")
+
+
+def adapter_dir(run_id: str) -> Path | None:
+    """The run's saved adapter directory, or None if it has none yet."""
+    d = existing_run_dir(run_id) / "adapter"
+    return d if (d / "adapter_config.json").is_file() else None
+
+
+def stop_file(run_dir: Path) -> Path:
+    return Path(run_dir) / "STOP"
+
+
+def request_stop(run_id: str) -> dict[str, Any]:
+    """Ask a run to stop: writes the STOP file (the worker checks it every optimizer step).
+
+    A running run becomes 'stopping' until its worker saves the adapter and exits; a queued run is
+    marked 'stopped' at once. Stopping a finished run is an error.
+    """
+    d = existing_run_dir(run_id)
+    st = read_status_dir(d)
+    if st.get("status") in TERMINAL:
+        raise RunError(f"Run {run_id} is already {st.get('status')}; there is nothing to stop.")
+    stop_file(d).write_text(str(time.time()), encoding="utf-8")
+    if st.get("status") == "queued":
+        return update_status_dir(d, status="stopped", ended=time.time())
+    return update_status_dir(d, status="stopping")
+
+
+def tail_text(path: Path, max_chars: int = 2000) -> str:
+    """The last ``max_chars`` characters of a text file ('' if missing)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_chars))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def mark_interrupted(keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Mark runs left queued/running/stopping whose worker is gone as failed ('interrupted (server restarted)').
+
+    Call on server start. ``keep`` lists run ids this process still manages (left alone). Returns the ids marked.
+    """
+    marked = []
+    for info in list_runs():
+        if info.status not in ACTIVE or info.run_id in keep:
+            continue
+        d = Path(info.path)
+        st = read_status_dir(d)
+        if st.get("status") in ("running", "stopping") and pid_alive(st.get("pid")):
+            continue
+        update_status_dir(d, status="failed", error=INTERRUPTED, ended=time.time())
+        marked.append(info.run_id)
+    return marked
+
+
+def __getattr__(name: str):
+    """``runs.RunManager`` / ``runs.RUN_MANAGER`` live in manager.py (imported lazily, no cycle)."""
+    if name in ("RunManager", "RUN_MANAGER"):
+        from . import manager
+        return getattr(manager, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
