@@ -1,6 +1,10 @@
-"""Take screenshots of the running app's tabs with headless Chromium (Debian's /usr/bin/chromium).
+"""Screenshots of every tab of a running app with headless Chromium (Debian's /usr/bin/chromium).
 
     python scripts/screenshot.py [URL] [OUT_DIR]
+
+For the Train and Compare shots, run the app with WORKBENCH_SHARE_RUNS=1 over a runs folder that holds a
+finished run: the script opens the newest run's live view and compares its adapter with the base model
+on a held-out prompt.
 """
 from __future__ import annotations
 
@@ -20,20 +24,40 @@ def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots") -> 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(300_000)
         page.goto(url)
-        page.wait_for_selector("#inspect-summary h3", timeout=120_000)
+        page.wait_for_selector("#inspect-summary h3")
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out_dir / "inspect.png"), full_page=True)
         page.get_by_role("tab", name="2 · Rank vs parameters").click()
-        page.wait_for_selector("#rank-chart .js-plotly-plot", timeout=60_000)
+        page.wait_for_selector("#rank-chart .js-plotly-plot")
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out_dir / "params.png"), full_page=True)
-        for name, sel, fname in (("3 · Train", "#train-status", "train.png"), ("4 · Compare", "#compare-prompt", "compare.png")):
-            tab = page.get_by_role("tab", name=name)
-            if tab.count():
-                tab.click()
-                page.wait_for_timeout(2000)
-                page.screenshot(path=str(out_dir / fname), full_page=True)
+
+        page.get_by_role("tab", name="3 · Train").click()
+        page.locator("#run-pick input").first.click()
+        options = page.get_by_role("option")
+        if options.count():
+            options.first.click()
+            page.wait_for_selector("#loss-chart .js-plotly-plot")
+            page.wait_for_timeout(2500)
+        page.screenshot(path=str(out_dir / "train.png"), full_page=True)
+
+        page.get_by_role("tab", name="4 · Compare").click()
+        page.wait_for_timeout(1500)
+        page.locator("#compare-adapters input").first.click()
+        options = page.get_by_role("option")
+        if options.count():
+            options.first.click()
+            page.keyboard.press("Escape")
+            page.locator("#compare-prompt textarea").fill(
+                "Extract the person as JSON with keys name, age, city: Name: Clara. Age: 68. Home town: Oslo.")
+            page.locator("#compare-go").click()
+            page.wait_for_function(
+                "(() => { const a = document.querySelector('#out-adapter-1 textarea');"
+                " return a && a.value.trim().endsWith('}'); })()")
+            page.wait_for_timeout(1500)
+        page.screenshot(path=str(out_dir / "compare.png"), full_page=True)
         browser.close()
 
 

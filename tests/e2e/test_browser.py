@@ -119,6 +119,12 @@ def test_train_and_stop_journey(page, tiny_llama_dir):
     assert page.locator("#resume-btn").is_enabled()
     assert page.locator("#loss-chart .js-plotly-plot").count() == 1
     _shot(page, "train")
+    # a page reload reattaches to the same run (its id lives in the browser's local storage)
+    page.reload()
+    page.get_by_role("tab", name="3 · Train").click()
+    page.wait_for_function("document.querySelector('#train-progress') && "
+                           "document.querySelector('#train-progress').dataset.status === 'stopped'")
+    assert _progress(page) == (step, "stopped")
 
 
 def test_compare_journey(page, tiny_llama_dir):

@@ -357,7 +357,7 @@ def poll_run(run_id: str, owner: str):
         lines.append(f"❌ **Failed:** {st['error']}  \nThe log and the last checkpoint are kept; press **Resume** to "
                      "continue from the checkpoint.")
     if status == "done":
-        lines.append(f"✅ Adapter saved in `{st.get('adapter_dir') or (R.safe_run_dir(run_id) / 'adapter')}`. "
+        lines.append(f"✅ Adapter saved in `{R.safe_run_dir(run_id) / 'adapter'}`. "
                      "Open the **Compare** tab to try it.")
     if status == "stopped":
         lines.append("⏸ Stopped; the adapter at this step is saved. **Resume** continues from the last checkpoint.")
