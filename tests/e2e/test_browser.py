@@ -35,8 +35,10 @@ def page(server):
         pg.set_default_timeout(120_000)
         # remember every error toast the page shows (they close themselves after a while)
         pg.add_init_script("""
+          // a reload closes the page's server connection on purpose: ignore the toast that follows
+          window.addEventListener("beforeunload", () => { window.__wbUnloading = true; });
           new MutationObserver(() => document.querySelectorAll("[data-testid='toast-body']").forEach(t => {
-            if (t.dataset.seen) return;
+            if (t.dataset.seen || window.__wbUnloading) return;
             t.dataset.seen = 1;
             const seen = JSON.parse(sessionStorage.getItem("wbErrors") || "[]");
             seen.push(t.innerText);
