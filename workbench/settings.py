@@ -170,7 +170,7 @@ class TrainSpec:
     seed: int = 42
     """Seed for data order and adapter init."""
     precision: str = "auto"
-    """auto | fp32 | bf16 | fp16. auto = bf16 on GPUs that support it, fp32 elsewhere."""
+    """auto | fp32 | bf16 | fp16. auto = bf16 on GPUs and CPUs (AVX-512 BF16 / AMX) that support it, fp32 elsewhere."""
     group_by_length: bool = True
     """Batch examples of similar length together so little compute goes to padding."""
     device: str = "auto"

@@ -1,0 +1,170 @@
+"""Shared child-process code for the training benchmarks: time a workbench run step by step.
+
+``run_workbench(recipe, steps, warm, overrides)`` trains ``recipe`` (a presets/recipes YAML) through
+``workbench.core.train.run_training`` in this process, with checkpoints and the final eval switched off,
+and returns steady-state figures plus what the loaded model occupies (parameters + buffers + 4-bit
+quantisation constants) and the process RSS right after loading.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from _common import peak_rss_mb, rss_mb
+
+
+def step_timer():
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.t = []          # time at each step end
+            self.cpu = []        # process CPU seconds (all threads) at each step end
+            self.load = []       # 1-minute load average at each step end
+            self.useful = []     # cumulative non-padding tokens at each step end
+            self.t_begin = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t_begin = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.t.append(time.perf_counter())
+            self.cpu.append(time.process_time())
+            self.load.append(os.getloadavg()[0])
+            self.useful.append(int(state.num_input_tokens_seen or 0))
+    return StepTimer()
+
+
+class ShapeLog:
+    """Wraps a collator to count every position processed (padding included)."""
+
+    def __init__(self, collate):
+        self.collate = collate
+        self.processed = []
+        self.lengths = []
+
+    def __call__(self, features):
+        b = self.collate(features)
+        self.processed.append(int(b["input_ids"].numel()))
+        self.lengths.append(int(b["input_ids"].shape[1]))
+        return b
+
+
+def summarize(timer, processed: list[int], warm: int, batch_size: int, extra: dict) -> dict:
+    n = len(timer.t)
+    w = min(warm, n - 1)
+    dt = timer.t[-1] - timer.t[w - 1] if w > 0 else timer.t[-1] - timer.t_begin
+    useful = timer.useful[-1] - (timer.useful[w - 1] if w > 0 else 0)
+    proc = sum(processed[w:n])  # the dataloader may have fetched a batch more than the steps run
+    steps = n - w
+    cpu = timer.cpu[-1] - timer.cpu[max(w - 1, 0)]
+    wall = timer.t[-1] - timer.t[max(w - 1, 0)]
+    loads = timer.load[w:n] or timer.load
+    extra = dict(extra, cpu_util=cpu / wall if wall > 0 else None, load_during=sum(loads) / len(loads))
+    return dict(extra, steps_timed=steps, s_per_step=dt / steps, useful_tok_s=useful / dt, processed_tok_s=proc / dt,
+                useful_tokens=useful, processed_tokens=proc, padding_frac=1 - useful / proc if proc else None,
+                peak_rss_mb=peak_rss_mb(), batch_size=batch_size, step_times=[b - a for a, b in zip(timer.t, timer.t[1:])])
+
+
+def model_bytes(model) -> dict:
+    """Bytes of parameters + buffers as loaded (4-bit weights packed), plus bitsandbytes quant-state tensors."""
+    import torch
+    seen: set[int] = set()
+    params = buffers = quant = 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        params += p.numel() * p.element_size()
+        qs = getattr(p, "quant_state", None)
+        if qs is not None:
+            for t in _quant_tensors(qs):
+                quant += t.numel() * t.element_size()
+    for b in model.buffers():
+        if id(b) not in seen:
+            seen.add(id(b))
+            buffers += b.numel() * b.element_size()
+    del torch
+    return {"params_bytes": params, "buffers_bytes": buffers, "quant_state_bytes": quant,
+            "model_bytes": params + buffers + quant}
+
+
+def _quant_tensors(qs):
+    import torch
+    out = []
+    for name in ("absmax", "code"):
+        t = getattr(qs, name, None)
+        if isinstance(t, torch.Tensor):
+            out.append(t)
+    inner = getattr(qs, "state2", None)
+    if inner is not None:
+        out.extend(_quant_tensors(inner))
+    return out
+
+
+def _threads() -> int:
+    import torch
+    return torch.get_num_threads()
+
+
+def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
+    import transformers
+    import yaml
+
+    from workbench.core import data, train
+    from workbench.core.models import embedded_checkpoint_dir
+    embedded_checkpoint_dir()  # converted once, outside the timing
+    rss_before = rss_mb()
+    cfg = yaml.safe_load(Path(recipe).read_text())
+    cfg["train"].update(save_steps=10_000, eval_at_end=False, max_steps=steps)
+    keep_sdpa = overrides.get("_keep_sdpa", False)  # benchmark switch: skip train.pick_attention
+    for dotted, v in overrides.items():
+        if dotted.startswith("_"):
+            continue
+        sec, key = dotted.split(".", 1)
+        cfg[sec][key] = v
+    timer = step_timer()
+    shapes: list[ShapeLog] = []
+    loaded: dict = {}
+    orig_collator = data.make_collator
+
+    def make_collator(tok, *a, **k):
+        s = ShapeLog(orig_collator(tok, *a, **k))
+        shapes.append(s)
+        return s
+
+    data.make_collator = make_collator
+    orig_init = transformers.Trainer.__init__
+
+    def init(self, *a, callbacks=None, **k):  # add the step timer to the workbench's own Trainer
+        model = k.get("model")
+        if model is not None and not loaded:
+            loaded.update(model_bytes(model), rss_after_load_mb=rss_mb(), rss_before_load_mb=rss_before,
+                          peak_rss_after_load_mb=peak_rss_mb())
+        orig_init(self, *a, callbacks=list(callbacks or []) + [timer], **k)
+
+    transformers.Trainer.__init__ = init
+    orig_pick = train.pick_attention
+    if keep_sdpa:
+        train.pick_attention = lambda *a, **k: None
+    try:
+        with tempfile.TemporaryDirectory() as td:
+            cfg_path = Path(td) / "config.yaml"
+            cfg_path.write_text(yaml.safe_dump(cfg))
+            run_dir = train.prepare_run_dir(cfg_path, Path(td) / "run")
+            t0 = time.perf_counter()
+            status = train.run_training(run_dir)
+            total = time.perf_counter() - t0
+    finally:
+        transformers.Trainer.__init__ = orig_init
+        train.pick_attention = orig_pick
+        data.make_collator = orig_collator
+    bf16, _ = train.mixed_precision(cfg["train"].get("precision", "auto"), status.get("device") or "cpu",
+                                    quantized=cfg["adapter"]["method"] == "qlora")
+    attn = "sdpa" if keep_sdpa or not bf16 or max(shapes[0].lengths) > train.EAGER_MAX_TOKENS else "eager"
+    dtype = str(status.get("dtype")) + (" + bf16 autocast" if bf16 and "4-bit" not in str(status.get("dtype")) else "")
+    return summarize(timer, shapes[0].processed, warm, cfg["train"]["batch_size"],
+                     dict(loaded, total_s=total, final_loss=status.get("last_loss"), dtype=dtype, attention=attn,
+                          threads=_threads(), overrides=overrides))
