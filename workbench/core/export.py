@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import uuid
 import zipfile
 import zlib
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import WorkbenchError
+from .models import _hub_reachable  # one reachability check for the whole engine
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -365,16 +365,6 @@ def merge_and_save(model_name: str, adapter_dir: str, out_dir: str, progress=Non
 
 def _scrub(text: str, token: str | None) -> str:
     return text.replace(token, "***") if token else text
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def push_to_hub(local_dir: str, repo_id: str, token: str | None, private: bool = False) -> str:

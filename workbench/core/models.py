@@ -162,7 +162,7 @@ def embedded_checkpoint_dir(progress=None) -> Path:
 # --------------------------------------------------------------------------- configs / meta models
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on"):
         return False
     try:
         with socket.create_connection((HUB_HOST, 443), timeout=timeout):
