@@ -22,6 +22,8 @@ Figures (steady state: the first BENCH_WARMUP steps are left out):
                                                                    # the best run of each counts (noise only slows)
     BENCH_EXPLORE=1 ...                                            # also: fp32 / bf16 variants, threads, no grouping
     BENCH_EXPLORE=1 BENCH_COMPILE=1 ...                            # also: baseline + torch.compile
+A run whose process got less than 90% of its threads' CPU time (another process competed) is run again after
+waiting for a quiet machine (BENCH_RETRIES, default 2).
 Goals: >= 1.5x the baseline's useful tokens/s; >= 40% of the measured matmul peak.
 """
 from __future__ import annotations
@@ -162,12 +164,19 @@ def main() -> int:
     rounds = env_int("BENCH_ROUNDS", 1 if quick() else 2)
     best: dict[str, dict] = {}
     plan = [c for _ in range(rounds) for c in main_configs] + extra  # baseline and workbench alternate
+    retries = env_int("BENCH_RETRIES", 2)
     for label, kind, opts, env in plan:
-        t0 = time.perf_counter()
-        r = run_child(me, ["--child", kind, "--steps", str(steps), "--opts", json.dumps(opts)], env=env)
-        r["label"], r["wall_s"] = label, time.perf_counter() - t0
-        print(f"  {label}: {r['useful_tok_s']:.0f} useful tok/s, {r['s_per_step']:.2f} s/step, CPU use "
-              f"{r['cpu_util']:.2f} cores, load {r['load_during']:.1f} ({r['wall_s']:.0f} s incl. start-up)", flush=True)
+        for attempt in range(retries + 1):
+            t0 = time.perf_counter()
+            r = run_child(me, ["--child", kind, "--steps", str(steps), "--opts", json.dumps(opts)], env=env)
+            r["label"], r["wall_s"] = label, time.perf_counter() - t0
+            print(f"  {label}: {r['useful_tok_s']:.0f} useful tok/s, {r['s_per_step']:.2f} s/step, CPU use "
+                  f"{r['cpu_util']:.2f} of {r['threads']} cores, load {r['load_during']:.1f} "
+                  f"({r['wall_s']:.0f} s incl. start-up)", flush=True)
+            if r["cpu_util"] >= 0.9 * r["threads"] or attempt == retries:
+                break
+            print("    (another process took CPU during this run: waiting for quiet and running it again)", flush=True)
+            wait_for_quiet("train_throughput")
         r["runs"] = best.get(label, {}).get("runs", 0) + 1
         if label not in best or r["useful_tok_s"] > best[label]["useful_tok_s"]:
             best[label] = r
