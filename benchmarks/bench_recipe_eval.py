@@ -58,6 +58,9 @@ def main() -> int:
                           "--limit", limit, "--json")
         after = eval_json(out)[-1]
     train_s = max((r.get("elapsed_s") or 0) for r in log) if log else None
+    losses = [(r["step"], r["loss"]) for r in log if "loss" in r]
+    marks = sorted({1, 5, 10, 15, 20, 25, 30, losses[-1][0]} & {st for st, _ in losses}) if losses else []
+    print("training loss by step: " + ", ".join(f"{st}: {dict(losses)[st]:.3f}" for st in marks))
     print(f"recipe {recipe}: {status.get('step')} steps, wall time of `workbench train` {t_train:.0f} s "
           f"(training loop {train_s:.0f} s; final eval loss {status.get('eval_loss')})")
     print(f"held-out {before['metric']} on {before['n']} examples: before {before['score']:.2f} -> after "
@@ -67,7 +70,7 @@ def main() -> int:
     print(f"target (visible improvement with < ~3 min of training): "
           f"{'met' if visible and t_train < 200 else 'NOT met'}")
     print(f"load average at start {load:.2f}, at end {os.getloadavg()[0]:.2f}")
-    emit({"before": before, "after": after, "train_wall_s": t_train, "train_loop_s": train_s,
+    emit({"before": before, "after": after, "train_wall_s": t_train, "train_loop_s": train_s, "losses": losses,
           "steps": status.get("step"), "eval_loss": status.get("eval_loss"), "load": load})
     return 0
 

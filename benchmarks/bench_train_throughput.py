@@ -158,6 +158,7 @@ def main() -> int:
             ("workbench, random order (no grouping)", "workbench", {"train.group_by_length": False}, {}),
             ("workbench defaults, 1 thread", "workbench", {}, {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
             ("baseline + bf16 autocast", "baseline", {"bf16": True}, {}),
+            ("workbench defaults, batch 16 (bigger matmuls)", "workbench", {"train.batch_size": 16}, {}),
         ]
         if flag("BENCH_COMPILE"):
             extra.append(("baseline + torch.compile", "baseline", {"compile": True}, {}))

@@ -215,6 +215,8 @@ class VariantModel:
 _CACHE: "OrderedDict[tuple, VariantModel]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
+_USERS: dict[tuple, set[str]] = {}
+"""Which users (web sessions' owner ids) asked for each cached VariantModel; see release_user."""
 
 
 def _cache_key(model_name: str, adapter_dirs) -> tuple:
@@ -225,12 +227,18 @@ def _cache_key(model_name: str, adapter_dirs) -> tuple:
     return (model_name, tuple(parts))
 
 
-def get_variants(model_name: str, adapter_dirs=(), progress=None) -> VariantModel:
-    """The cached VariantModel for (model, adapters); loads it (once, even with concurrent callers) if needed."""
+def get_variants(model_name: str, adapter_dirs=(), progress=None, user: str | None = None) -> VariantModel:
+    """The cached VariantModel for (model, adapters); loads it (once, even with concurrent callers) if needed.
+
+    ``user`` (a web session's owner id) is remembered so that ``release_user`` can free the adapters' base
+    copies when the last session that used them leaves.
+    """
     adapter_dirs = list(dict.fromkeys(str(d) for d in (adapter_dirs or [])))
     key = _cache_key(model_name, adapter_dirs)
     with _CACHE_LOCK:
         key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+        if user:
+            _USERS.setdefault(key, set()).add(user)
     with key_lock:
         with _CACHE_LOCK:
             if key in _CACHE:
@@ -240,14 +248,46 @@ def get_variants(model_name: str, adapter_dirs=(), progress=None) -> VariantMode
         with _CACHE_LOCK:
             _CACHE[key] = vm
             while len(_CACHE) > MAX_VARIANT_MODELS:
-                _CACHE.popitem(last=False)
+                old, _ = _CACHE.popitem(last=False)
+                _USERS.pop(old, None)
         return vm
+
+
+def release_user(user: str) -> int:
+    """A session left: forget ``user``; drop every cached VariantModel with adapters that no other user
+    asked for (their private base copies are freed once no call still holds them). Returns how many went.
+
+    The base-only VariantModel shares the process-wide model and is left alone. Only a cache: a later call
+    loads again what it needs.
+    """
+    dropped = 0
+    with _CACHE_LOCK:
+        for key in list(_USERS):
+            users = _USERS[key]
+            users.discard(user)
+            if users:
+                continue
+            del _USERS[key]
+            if key[1] and _CACHE.pop(key, None) is not None:
+                _KEY_LOCKS.pop(key, None)
+                dropped += 1
+    if dropped:
+        import gc
+        gc.collect()
+    return dropped
+
+
+def cached_variant_keys() -> list[tuple]:
+    """The keys of the loaded VariantModels, oldest first (for tests and the status line)."""
+    with _CACHE_LOCK:
+        return list(_CACHE)
 
 
 def clear_variants() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()
         _KEY_LOCKS.clear()
+        _USERS.clear()
 
 
 # --------------------------------------------------------------------------- generation

@@ -12,6 +12,7 @@ Environment:
   WORKBENCH_MAX_QUEUED              queued runs in all (default 50): owner ids are free to mint, so the
                                     per-session cap alone does not bound the queue or the run folders
   WORKBENCH_TRAIN_THREADS           OMP/MKL threads per worker (default: all cores / concurrent runs)
+  WORKBENCH_SERVER_THREADS          torch threads of the web server process itself (default 1; see limit_server_threads)
   WORKBENCH_STOP_GRACE_S            seconds a stopping worker gets before it is killed (default 60)
 """
 from __future__ import annotations
@@ -240,6 +241,20 @@ class RunManager:
                     self._thread = None  # submit() starts a new thread when there is work again
                     return
             time.sleep(self.poll_interval)
+
+
+def limit_server_threads() -> int:
+    """Give the web server process WORKBENCH_SERVER_THREADS torch threads (default 1); returns the number.
+
+    Training runs in worker processes that use every core. A server whose own generation also used every
+    core made both OpenMP pools wait on each other: 40 greedy tokens took 3.1 s idle and 8.2 s during a
+    run with 2 server threads, 2.8 s with 1 (2-core CPU, see BENCHMARKS.md). Decoding barely gains from
+    more threads, so one is the default.
+    """
+    import torch
+    n = _env_int("WORKBENCH_SERVER_THREADS", 1)
+    torch.set_num_threads(n)
+    return n
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -6,6 +6,7 @@ import os
 import gradio as gr
 
 from ..core import models as M
+from ..core.sessions import SESSIONS, Janitor, session_left
 from .handlers import inspect as H
 from .handlers import train as TH
 from .tabs import compare_tab, inspect_tab, params_tab, train_tab
@@ -49,8 +50,9 @@ def build_app() -> gr.Blocks:
         # Pick the default model after the page is served: the first page never waits for a model load.
         demo.load(lambda: M.EMBEDDED_NAME, None, model_box, api_name=False)
 
-        def _init_session(own, run_id):
+        def _init_session(own, run_id, request: gr.Request):
             own = own or TH.new_owner_id()
+            SESSIONS.join(getattr(request, "session_hash", None), own)
             return [own] + train_parts["on_recipe"]("lora-quick")
 
         demo.load(_init_session, [owner, current_run], [owner] + train_parts["comps"] + [train_parts["config"]],
@@ -61,13 +63,26 @@ def build_app() -> gr.Blocks:
             .then(train_parts["poll"], [current_run, owner], train_parts["poll_out"], api_name=False)
         compare_tab_el.select(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
                               api_name=False)
+        # A tab closed (or reloaded): free the adapter copies its owner loaded, unless another tab has it open.
+        demo.unload(_session_left)
     return demo
 
 
-def startup() -> None:
-    """Server start: runs left 'running' by a previous server are marked failed (interrupted), resumable."""
-    from ..core.manager import RUN_MANAGER
+def _session_left(request: gr.Request) -> None:
+    session_left(getattr(request, "session_hash", None) or "")
+
+
+def startup() -> Janitor:
+    """Server start: runs left 'running' by a previous server are marked failed (interrupted), resumable;
+    the server's own torch work (generation) gets WORKBENCH_SERVER_THREADS threads (default 1); a janitor
+    thread prunes uploads older than WORKBENCH_UPLOAD_TTL_H hours that no run uses."""
+    from ..core import runs as R
+    from ..core.manager import RUN_MANAGER, limit_server_threads
+    limit_server_threads()
     RUN_MANAGER.recover()
+    janitor = Janitor(TH.uploads_root(), R.runs_root())
+    janitor.start()
+    return janitor
 
 
 def launch_kwargs() -> dict:

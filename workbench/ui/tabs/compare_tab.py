@@ -7,6 +7,7 @@ import gradio as gr
 from ..handlers import compare as H
 from ..handlers import train as TH
 from ..text import t
+from ..zerogpu import gpu
 
 def build(owner: gr.BrowserState):
     gr.Markdown(t("help.compare"))
@@ -106,11 +107,11 @@ def build(owner: gr.BrowserState):
         n = len(args[1] or [])
         for texts in H.compare_stream(*args):
             yield texts + [gr.update()] * (H.MAX_ADAPTERS - n)
-    go.click(_stream, gen_inputs, outs, api_name=False)
-    tok_btn.click(lambda m, a, p, own, r, c: H.token_view(m, (a or [None])[0], p, r, own, c),
+    go.click(gpu(_stream), gen_inputs, outs, api_name=False)
+    tok_btn.click(gpu(lambda m, a, p, own, r, c: H.token_view(m, (a or [None])[0], p, r, own, c)),
                   [base, adapters, prompt, owner, outs[1], chat], tok_view, api_name=False)
-    presets_btn.click(H.run_presets, [base, adapters, dataset, owner, n_presets], presets_df, api_name=False)
-    eval_btn.click(H.evaluate_view, [base, adapters, dataset, owner, eval_limit], [eval_df, eval_fig], api_name=False)
+    presets_btn.click(gpu(H.run_presets), [base, adapters, dataset, owner, n_presets], presets_df, api_name=False)
+    eval_btn.click(gpu(H.evaluate_view), [base, adapters, dataset, owner, eval_limit], [eval_df, eval_fig], api_name=False)
     inside_btn.click(H.analysis_view, [base, inside_pick, owner], [heat, spec, inside_md], api_name=False)
     zip_btn.click(H.export_zip, [inside_pick, owner], zip_file, api_name=False)
     merge_btn.click(H.export_merged, [base, inside_pick, owner], merge_md, api_name=False)
@@ -120,7 +121,7 @@ def build(owner: gr.BrowserState):
     api_owner, api_adapters = gr.Textbox(visible=False), gr.JSON(visible=False)
     api_out = gr.JSON(visible=False)
     gr.Button(visible=False).click(
-        lambda m, a, p, own, n: H.compare(m, a or [], p, own, max_new_tokens=n),
+        gpu(lambda m, a, p, own, n: H.compare(m, a or [], p, own, max_new_tokens=n)),
         [base, api_adapters, prompt, api_owner, max_new], api_out, api_name="compare")
     gr.Button(visible=False).click(lambda own: H.adapter_choices(own), api_owner, api_out, api_name="list_adapters")
     return {"refresh": _refresh, "adapters": adapters, "inside_pick": inside_pick}

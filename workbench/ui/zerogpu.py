@@ -1,0 +1,30 @@
+"""ZeroGPU on Hugging Face Spaces: ask for a GPU slice around the handlers that generate.
+
+On a ZeroGPU Space (the environment sets ``SPACES_ZERO_GPU``; the ``spaces`` package is preinstalled there)
+a GPU exists only inside functions decorated with ``@spaces.GPU(duration=...)``. ``gpu(fn)`` applies that
+decorator to generation / evaluation handlers, with ``WORKBENCH_GPU_DURATION`` seconds (default 60) as the
+longest a call may hold the GPU. Anywhere else it returns ``fn`` itself, so the app never needs ``spaces``.
+
+Training is not wrapped: it runs in a separate worker process (so the web server stays responsive), and a
+ZeroGPU slice belongs to the calling process for the length of one call. On ZeroGPU, training runs on the
+Space's CPU; pick a dedicated GPU (e.g. T4 small) to train on a GPU.
+"""
+from __future__ import annotations
+
+import os
+
+
+def zero_gpu_enabled() -> bool:
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() not in ("", "0", "false")
+
+
+def gpu_duration() -> int:
+    return int(os.environ.get("WORKBENCH_GPU_DURATION", "60"))
+
+
+def gpu(fn):
+    """``spaces.GPU(duration=WORKBENCH_GPU_DURATION)(fn)`` on a ZeroGPU Space, else ``fn`` unchanged."""
+    if not zero_gpu_enabled():
+        return fn
+    import spaces  # preinstalled on Spaces; a clear ImportError elsewhere when SPACES_ZERO_GPU is set by hand
+    return spaces.GPU(duration=gpu_duration())(fn)
