@@ -19,7 +19,8 @@ from ...core import generate as G
 from ...core import runs as R
 from ...errors import WorkbenchError
 from ...settings import DataSpec
-from .common import user_errors, user_errors_gen
+from ..error_text import tr
+from .common import in_page_language, user_errors, user_errors_gen
 from .train import my_runs, uploads_dir
 
 MAX_ADAPTERS = 3
@@ -27,6 +28,7 @@ MAX_ADAPTERS = 3
 
 # --------------------------------------------------------------------------- adapter choices
 
+@in_page_language
 def adapter_choices(owner: str) -> list[tuple[str, str]]:
     """(label, adapter dir) for this session's runs that have an adapter, plus its uploaded adapters."""
     out = []
@@ -38,7 +40,7 @@ def adapter_choices(owner: str) -> list[tuple[str, str]]:
     if up.is_dir():
         for d in sorted(up.iterdir()):
             if (d / "adapter_config.json").is_file():
-                out.append((f"uploaded · {d.name}", str(d)))
+                out.append((tr("uploaded · {name}", name=d.name), str(d)))
     return out
 
 
@@ -68,6 +70,7 @@ def upload_adapter(files, owner: str) -> str:
     return EX.import_adapter([str(p) for p in paths], dest)
 
 
+@in_page_language
 def adapter_badge(adapter_dir: str) -> str:
     """'ADAPTER ON · lora · 460,800 params' from the adapter's files and its run status."""
     info = EX.read_adapter(adapter_dir)
@@ -80,15 +83,15 @@ def adapter_badge(adapter_dir: str) -> str:
         import json
         st = json.loads(st_path.read_text())
         if st.get("trainable_params"):
-            params = f" · {int(st['trainable_params']):,} trainable params"
+            params = tr(" · {n:,} trainable params", n=int(st["trainable_params"]))
         if st.get("method") == "qlora":
             label = "qlora"
     if not params:
         from safetensors import safe_open
         with safe_open(str(Path(adapter_dir) / info.weights_file), "pt") as fh:
             n = sum(int(_numel(fh.get_slice(k).get_shape())) for k in fh.keys())
-        params = f" · {n:,} params"
-    return f"🟢 ADAPTER ON · {label}{params}"
+        params = tr(" · {n:,} params", n=n)
+    return tr("🟢 ADAPTER ON · {method}{params}", method=label, params=params)
 
 
 def _numel(shape) -> int:
@@ -207,19 +210,20 @@ def analysis_view(model_name: str, adapter: str, owner: str):
         stats = AN.lora_update_stats(adapter)
         r = info.config.get("r")
         mean_eff = sum(s.effective_rank for s in stats) / max(len(stats), 1)
-        md = (f"**{len(stats)} updates** (rank r = {r}). The heatmap shows how big each learned change "
-              f"ΔW = B·A·(α/r) is; the spectrum shows how many directions it really uses. Mean effective rank "
-              f"**{mean_eff:.2f}** of at most {r}: a low value means the task needed fewer directions than r allows.")
+        md = tr("**{n} updates** (rank r = {r}). The heatmap shows how big each learned change ΔW = B·A·(α/r) is; the "
+                "spectrum shows how many directions it really uses. Mean effective rank **{mean:.2f}** of at most {r}: "
+                "a low value means the task needed fewer directions than r allows.", n=len(stats), r=r, mean=mean_eff)
         return plots.update_heatmap(stats), plots.spectrum_chart(sorted(stats, key=lambda s: -s.norm)), md
     if info.is_prompt_learning:
         rows = AN.virtual_token_neighbours(adapter, model_name, k=5)
-        lines = ["| virtual token | nearest vocabulary tokens (cosine) |", "|---|---|"]
+        lines = [f"| {tr('virtual token')} | {tr('nearest vocabulary tokens (cosine)')} |", "|---|---|"]
         for idx, nbrs in rows:
             lines.append(f"| {idx} | " + ", ".join(f"`{html.escape(t)}` {c:.2f}" for t, c in nbrs) + " |")
-        md = ("Each learned virtual token is a vector in the embedding space. Its nearest real tokens hint at what "
-              "it 'means' (often little: learned prompts need not look like words).\n\n" + "\n".join(lines))
+        md = (tr("Each learned virtual token is a vector in the embedding space. Its nearest real tokens hint at what "
+                 "it 'means' (often little: learned prompts need not look like words).") + "\n\n" + "\n".join(lines))
         return None, None, md
-    return None, None, f"No weight view for {info.peft_type} adapters yet: they scale activations per layer."
+    return None, None, tr("No weight view for {method} adapters yet: they scale activations per layer.",
+                          method=info.peft_type)
 
 
 # --------------------------------------------------------------------------- export
@@ -236,7 +240,8 @@ def export_merged(model_name: str, adapter: str, owner: str, progress=None) -> s
     _allowed(adapter, owner)
     out = Path(adapter).parent / "merged"
     EX.merge_and_save(model_name, adapter, str(out), progress=progress)
-    return f"Merged model saved to `{out}` (safetensors + tokenizer); it loads with plain `AutoModelForCausalLM`."
+    return tr("Merged model saved to `{path}` (safetensors + tokenizer); it loads with plain `AutoModelForCausalLM`.",
+              path=out)
 
 
 @user_errors
@@ -246,7 +251,7 @@ def push(adapter: str, repo_id: str, token: str, owner: str) -> str:
     if not token:
         raise WorkbenchError("A Hugging Face token is needed to push (paste one, or set HF_TOKEN on the server).")
     url = EX.push_to_hub(adapter, (repo_id or "").strip(), token)
-    return f"Pushed to {url}"
+    return tr("Pushed to {url}", url=url)
 
 
 def safe_label(text: str) -> str:

@@ -14,6 +14,7 @@ from ...core import modules as MOD
 from ...core import params as P
 from ...errors import WorkbenchError
 from ...settings import AdapterSpec
+from ..error_text import tr
 from .common import parse_int_list, parse_targets, user_errors
 
 DEFAULT_RANKS = "1,2,4,8,16,32,64,128,256"
@@ -81,14 +82,18 @@ def inspect_model(model_name: str, filter_text: str = "", progress=None):
     leaves = MOD.linear_leaf_names(model)
     defaults = MOD.default_targets(model)
     cfg = model.config
-    where = ("real weights (" + str(next(model.parameters()).dtype).replace("torch.", "") + ")" if real
-             else "architecture only: built on the `meta` device, no weights downloaded, no memory used")
-    summary = (f"### {model_name}\n{ref.description}\n\n"
-               f"- **{cfg.model_type}** ({type(model).__name__}), {total:,} parameters ({plots.human(total)})\n"
-               f"- {where}\n"
-               f"- {len(rows):,} named modules; {len(leaves)} kinds of linear layer LoRA can wrap: "
-               f"`{', '.join(leaves)}`\n"
-               f"- PEFT's default LoRA targets for {cfg.model_type}: **`{', '.join(defaults)}`**")
+    where = (tr("real weights ({dtype})", dtype=str(next(model.parameters()).dtype).replace("torch.", "")) if real
+             else tr("architecture only: built on the `meta` device, no weights downloaded, no memory used"))
+    facts = [
+        tr("**{model_type}** ({cls}), {total:,} parameters ({human})", model_type=cfg.model_type,
+           cls=type(model).__name__, total=total, human=plots.human(total)),
+        where,
+        tr("{n:,} named modules; {k} kinds of linear layer LoRA can wrap: `{leaves}`", n=len(rows), k=len(leaves),
+           leaves=", ".join(leaves)),
+        tr("PEFT's default LoRA targets for {model_type}: **`{targets}`**", model_type=cfg.model_type,
+           targets=", ".join(defaults)),
+    ]
+    summary = f"### {model_name}\n{ref.description}\n\n" + "\n".join(f"- {f}" for f in facts)
     return summary, modules_frame(rows, filter_text), groups_frame(groups), leaves, defaults
 
 
@@ -132,10 +137,10 @@ def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool
                        target_modules=targets)
     c = P.count(model, spec)
     shown = targets if isinstance(targets, str) else ", ".join(targets)
-    md = (f"**{len(matched)} layers match** `{shown}`.  \n"
-          f"At rank **{int(rank)}**: **{c.trainable:,}** trainable of {c.total:,} parameters "
-          f"= **{c.percent:.4f}%** of the model; adapter file {plots.human_bytes(c.adapter_bytes_fp32)} (fp32) / "
-          f"{plots.human_bytes(c.adapter_bytes_bf16)} (bf16).")
+    md = tr("**{n} layers match** `{targets}`.  \nAt rank **{r}**: **{trainable:,}** trainable of {total:,} "
+            "parameters = **{percent:.4f}%** of the model; adapter file {fp32} (fp32) / {bf16} (bf16).", n=len(matched),
+            targets=shown, r=int(rank), trainable=c.trainable, total=c.total, percent=c.percent,
+            fp32=plots.human_bytes(c.adapter_bytes_fp32), bf16=plots.human_bytes(c.adapter_bytes_bf16))
     return md, pd.DataFrame({"matched module": matched})
 
 
@@ -238,6 +243,7 @@ def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT def
                         "gradients": plots.human_bytes(r.grads_bytes),
                         "optimizer": plots.human_bytes(r.optimizer_bytes),
                         "total (estimate)": plots.human_bytes(r.total_bytes)} for r in rows])
-    md = "**How these estimates are made** (before activations, which grow with batch size x sequence length):\n\n" + \
-        "\n".join(f"- **{r.setup}**: {r.formula}" for r in rows)
-    return plots.memory_chart(rows, title=f"Training memory estimate - {model_name} (LoRA r={int(rank)})"), df, md
+    md = tr("**How these estimates are made** (before activations, which grow with batch size x sequence length):") + \
+        "\n\n" + "\n".join(f"- **{r.setup}**: {r.formula}" for r in rows)
+    title = tr("Training memory estimate - {model} (LoRA r={r})", model=model_name, r=int(rank))
+    return plots.memory_chart(rows, title=title), df, md

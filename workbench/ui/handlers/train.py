@@ -23,7 +23,8 @@ from ...core import runs as R
 from ...core.manager import RUN_MANAGER
 from ...errors import WorkbenchError
 from ...settings import METHODS, RunSpec, SpecError
-from .common import user_errors
+from ..error_text import translate, tr, word
+from .common import in_page_language, user_errors
 
 RECIPES_DIR = M.REPO_ROOT / "presets" / "recipes"
 
@@ -141,9 +142,10 @@ def dataset_choices() -> list[str]:
 def dataset_info_md(name: str) -> str:
     for d in D.list_datasets():
         if d.name == name:
-            return (f"**{d.name}** ({d.task}): {d.description}  \n{d.n_train} training / {d.n_test} held-out examples; "
-                    f"metric: `{d.metric}`.")
-    return f"Uploaded file `{Path(name).name}`: 10% is held out for evaluation."
+            return tr("**{name}** ({task}): {description}  \n{n_train} training / {n_test} held-out examples; "
+                      "metric: `{metric}`.", name=d.name, task=d.task, description=d.description, n_train=d.n_train,
+                      n_test=d.n_test, metric=d.metric)
+    return tr("Uploaded file `{name}`: 10% is held out for evaluation.", name=Path(name).name)
 
 
 def uploads_root() -> Path:
@@ -202,7 +204,8 @@ def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", r
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    return str(dest), f"`{name}`: {len(train)} training rows, {len(test)} held out. Looks good."
+    return str(dest), tr("`{name}`: {n_train} training rows, {n_test} held out. Looks good.", name=name,
+                         n_train=len(train), n_test=len(test))
 
 
 @user_errors
@@ -211,12 +214,13 @@ def preview_html(config_yaml: str, owner: str | None = None, n: int = 3) -> str:
     spec = yaml_to_spec(config_yaml)
     check_data_source(spec.data.name, owner)
     tok = M.load_tokenizer(spec.model.name)
+    green = f"<span style='background:#bbf7d0;padding:1px 4px'>{tr('green')}</span>"
     parts = ["<div style='font-family:monospace;font-size:13px;line-height:1.7'>",
-             "<p><span style='background:#bbf7d0;padding:1px 4px'>green</span> tokens carry the loss "
-             "(the model learns to produce them); grey ones are context only.</p>"]
+             "<p>" + tr("{green} tokens carry the loss (the model learns to produce them); grey ones are context only.",
+                        green=green) + "</p>"]
     for i, pieces in enumerate(D.preview(spec.data, tok, n=n)):
         parts.append(f"<div style='border:1px solid #ddd;padding:8px;margin:6px 0;white-space:pre-wrap'>"
-                     f"<b>example {i + 1}</b> ({len(pieces)} tokens)<br>")
+                     f"<b>{tr('example {i}', i=i + 1)}</b> ({tr('{n} tokens', n=len(pieces))})<br>")
         for text, loss in pieces:
             style = "background:#bbf7d0" if loss else "color:#6b7280"
             parts.append(f"<span style='{style}'>{html.escape(text)}</span>")
@@ -314,57 +318,64 @@ def _progress_html(step: int, total: int, status: str) -> str:
             f"style='border:1px solid #ddd;border-radius:6px;height:22px;position:relative;background:#f3f4f6'>"
             f"<div style='width:{pct:.1f}%;height:100%;background:{color};border-radius:6px'></div>"
             f"<div style='position:absolute;top:1px;width:100%;text-align:center;font-size:13px'>"
-            f"step {step} / {total} ({pct:.0f}%) · {html.escape(status)}</div></div>")
+            + tr("step {step} / {total} ({percent:.0f}%) · {status}", step=step, total=total, percent=pct,
+                 status=html.escape(word(status)))
+            + "</div></div>")
 
 
 def _fmt_s(s) -> str:
     if s is None:
         return "–"
     s = int(s)
-    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+    return tr("{minutes}m {seconds:02d}s", minutes=s // 60, seconds=s % 60) if s >= 60 else tr("{seconds}s", seconds=s)
 
 
+@in_page_language
 def poll_run(run_id: str, owner: str):
-    """-> (status markdown, progress HTML, loss figure, start/stop/resume interactivity as a dict)."""
+    """-> (status markdown, progress HTML, loss figure, start/stop/resume interactivity as a dict), worded in the
+    page's language."""
     if not run_id:
-        return ("No run yet: choose a recipe or fill the form, then press **Start training**.",
+        return (tr("No run yet: choose a recipe or fill the form, then press **Start training**."),
                 _progress_html(0, 0, "idle"), plots.loss_chart([]), {"start": True, "stop": False, "resume": False})
     try:
         st = _check_owner(run_id, owner)
         log = R.read_log(run_id)
     except WorkbenchError as e:
-        return f"⚠️ {e}", _progress_html(0, 0, "unknown"), plots.loss_chart([]), \
+        return tr("⚠️ {error}", error=translate(str(e))), _progress_html(0, 0, "unknown"), plots.loss_chart([]), \
             {"start": True, "stop": False, "resume": False}
     status = st.get("status", "?")
     step, total = int(st.get("step") or 0), int(st.get("max_steps") or 0)
     last = next((r for r in reversed(log) if r.get("loss") is not None), {})
-    lines = [f"**Run `{run_id}`** · status **{status}**"]
+    lines = [tr("**Run `{run_id}`** · status **{status}**", run_id=run_id, status=word(status))]
     pos = RUN_MANAGER.queue_position(run_id)
     if status == "queued":
-        lines.append(f"Waiting in the training queue: position **{pos or '?'}** "
-                     f"({RUN_MANAGER.max_concurrent} run(s) train at a time on this server).")
+        lines.append(tr("Waiting in the training queue: position **{position}** ({n} run(s) train at a time on this "
+                        "server).", position=pos or "?", n=RUN_MANAGER.max_concurrent))
     if st.get("trainable_params"):
         tp, tot = int(st["trainable_params"]), int(st.get("total_params") or 0)
-        lines.append(f"Training **{tp:,}** of {tot:,} parameters ({100 * tp / max(tot, 1):.3f}%) · "
-                     f"device **{st.get('device', '?')}** ({st.get('dtype', '?')}) · processes {st.get('world_size', 1)}")
+        lines.append(tr("Training **{trainable:,}** of {total:,} parameters ({percent:.3f}%) · device **{device}** "
+                        "({dtype}) · processes {processes}", trainable=tp, total=tot,
+                        percent=100 * tp / max(tot, 1), device=st.get("device", "?"), dtype=st.get("dtype", "?"),
+                        processes=st.get("world_size", 1)))
     if last:
-        lines.append(f"step {last.get('step')} · loss **{last.get('loss'):.4f}** · "
-                     f"{last.get('tokens_per_s', 0):.0f} tokens/s · elapsed {_fmt_s(last.get('elapsed_s'))} · "
-                     f"ETA {_fmt_s(last.get('eta_s')) if status == 'running' else '–'}")
+        lines.append(tr("step {step} · loss **{loss:.4f}** · {speed:.0f} tokens/s · elapsed {elapsed} · ETA {eta}",
+                        step=last.get("step"), loss=last.get("loss"), speed=last.get("tokens_per_s", 0),
+                        elapsed=_fmt_s(last.get("elapsed_s")),
+                        eta=_fmt_s(last.get("eta_s")) if status == "running" else "–"))
     if st.get("eval_loss") is not None:
-        lines.append(f"held-out loss **{st['eval_loss']:.4f}**")
+        lines.append(tr("held-out loss **{loss:.4f}**", loss=st["eval_loss"]))
     if status == "failed" and st.get("error"):
-        lines.append(f"❌ **Failed:** {st['error']}  \nThe log and the last checkpoint are kept; press **Resume** to "
-                     "continue from the checkpoint.")
+        lines.append(tr("❌ **Failed:** {error}  \nThe log and the last checkpoint are kept; press **Resume** to "
+                        "continue from the checkpoint.", error=translate(st["error"], untranslated="")))
     if status == "done":
-        lines.append(f"✅ Adapter saved in `{R.safe_run_dir(run_id) / 'adapter'}`. "
-                     "Open the **Compare** tab to try it.")
+        lines.append(tr("✅ Adapter saved in `{path}`. Open the **Compare** tab to try it.",
+                        path=R.safe_run_dir(run_id) / "adapter"))
     if status == "stopped":
-        lines.append("⏸ Stopped; the adapter at this step is saved. **Resume** continues from the last checkpoint.")
+        lines.append(tr("⏸ Stopped; the adapter at this step is saved. **Resume** continues from the last checkpoint."))
     active = status in R.ACTIVE
     buttons = {"start": not active, "stop": active, "resume": status in ("stopped", "failed")}
     return ("  \n".join(lines), _progress_html(step, total, status),
-            plots.loss_chart(log, title=f"Loss - {st.get('name') or run_id}"), buttons)
+            plots.loss_chart(log, title=tr("Loss - {name}", name=st.get("name") or run_id)), buttons)
 
 
 @user_errors
