@@ -67,3 +67,16 @@ def test_push_needs_a_token_and_never_echoes_it(owned_adapter, monkeypatch):
     with pytest.raises(gr.Error) as e:
         CH.push(adir, "me/x", "hf_SECRET123", "alice")
     assert "hf_SECRET123" not in str(e.value)
+
+
+def test_session_leaving_frees_its_adapter_copy(owned_adapter, tiny_llama_dir):
+    """The Compare tab records who loaded an adapter set; when that owner's last tab closes it is dropped."""
+    from workbench.core import generate as G
+    from workbench.core.sessions import SESSIONS, session_left
+    _rid, adir = owned_adapter
+    G.clear_variants()
+    CH.compare(tiny_llama_dir, [adir], "hi", "alice", max_new_tokens=2)
+    assert any(k[1] for k in G.cached_variant_keys())
+    SESSIONS.join("alice-tab", "alice")
+    assert session_left("alice-tab") == 1
+    assert not any(k[1] for k in G.cached_variant_keys())

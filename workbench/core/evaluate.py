@@ -96,18 +96,19 @@ def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> fl
 
 
 def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
-             settings: GenSettings | None = None, progress=None, batch_size: int = 1) -> list[EvalRow]:
+             settings: GenSettings | None = None, progress=None, batch_size: int = 1,
+             user: str | None = None) -> list[EvalRow]:
     """Score "base" and every adapter on the held-out split of ``dataset`` (DataSpec, shipped name or path).
 
     ``settings`` defaults to greedy decoding with room for the longest reference (+8 tokens, at most 256).
-    ``progress(fraction, message)`` is called as variants finish.
+    ``progress(fraction, message)`` is called as variants finish. ``user``: see ``generate.get_variants``.
     """
     from .data import encode, render_prompt
     from .metrics import metric_for
     spec = _spec(dataset)
     examples = heldout(spec, limit)
     metric = metric_for(spec.name)
-    vm = get_variants(model_name, list(adapter_dirs or []), progress=progress)
+    vm = get_variants(model_name, list(adapter_dirs or []), progress=progress, user=user)
     tok = vm.tokenizer
     refs = [reference(e) for e in examples]
     if settings is None:

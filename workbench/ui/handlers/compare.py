@@ -122,7 +122,7 @@ def compare_stream(model_name: str, adapters: list[str], prompt: str, owner: str
         raise WorkbenchError("Type a prompt (or pick a held-out example) first.")
     adapters = _check_adapters(adapters, owner)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
-    vm = G.get_variants(model_name, adapters)
+    vm = G.get_variants(model_name, adapters, user=owner)
     texts = [""] * (1 + len(adapters))
     for i, variant in enumerate([G.BASE] + adapters):
         for partial in G.stream(vm, prompt, variant, settings):
@@ -139,7 +139,7 @@ def compare(model_name: str, adapters: list[str], prompt: str, owner: str, max_n
         raise WorkbenchError("Type a prompt (or pick a held-out example) first.")
     adapters = _check_adapters(adapters, owner)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
-    vm = G.get_variants(model_name, adapters)
+    vm = G.get_variants(model_name, adapters, user=owner)
     return [{"variant": v if v == G.BASE else _short(v), "text": r.text, "tokens": r.tokens}
             for v in [G.BASE] + adapters for r in [G.generate(vm, prompt, v, settings)]]
 
@@ -152,7 +152,7 @@ def token_view(model_name: str, adapter: str, prompt: str, response: str, owner:
     if not (response or "").strip():
         raise WorkbenchError("No adapted answer to explain yet.")
     _allowed(adapter, owner)
-    vm = G.get_variants(model_name, _check_adapters([adapter], owner))
+    vm = G.get_variants(model_name, _check_adapters([adapter], owner), user=owner)
     pairs = G.token_logprob_diff(vm, prompt, response, adapter, G.GenSettings(use_chat_template=bool(use_chat_template)))
     # scale: a log-prob gain of 5 nats (x150 likelier) saturates the colour
     return [(tok, max(-1.0, min(1.0, d / 5.0))) for tok, d in pairs]
@@ -172,7 +172,7 @@ def run_presets(model_name: str, adapters: list[str], dataset: str, owner: str, 
     """Greedy answers of base and each adapter on the first held-out prompts, as one table."""
     adapters = _check_adapters(adapters, owner)
     exs = D.load_examples(DataSpec(name=dataset), "test")[:int(limit)]
-    vm = G.get_variants(model_name, adapters)
+    vm = G.get_variants(model_name, adapters, user=owner)
     settings = G.GenSettings(max_new_tokens=64)
     rows = []
     for ex in exs:
@@ -189,7 +189,8 @@ def run_presets(model_name: str, adapters: list[str], dataset: str, owner: str, 
 def evaluate_view(model_name: str, adapters: list[str], dataset: str, owner: str, limit: float = 20, progress=None):
     """-> (table, bar chart) of the dataset metric and perplexity, base vs each adapter."""
     adapters = _check_adapters(adapters, owner)
-    rows = EV.evaluate(model_name, adapters, dataset, limit=int(limit) if limit else None, progress=progress)
+    rows = EV.evaluate(model_name, adapters, dataset, limit=int(limit) if limit else None, progress=progress,
+                       user=owner)
     for r in rows:
         r.variant = r.variant if r.variant == G.BASE else _short(r.variant)
     df = pd.DataFrame([{"variant": r.variant, "metric": r.metric, "score": round(r.score, 4),
