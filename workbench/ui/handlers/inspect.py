@@ -1,10 +1,14 @@
 """Inspect tab and rank-explorer handlers: model modules, target matching, parameter counts, memory."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 
@@ -15,10 +19,87 @@ from ...core import params as P
 from ...errors import WorkbenchError
 from ...settings import AdapterSpec
 from ..error_text import tr
+from ..text import CURRENT_LANG
 from .common import parse_int_list, parse_targets, user_errors
 
 DEFAULT_RANKS = "1,2,4,8,16,32,64,128,256"
 MAX_RANKS = 64
+
+
+# --------------------------------------------------------------------------- memo
+
+MEMO_SIZE = 256
+_MEMO: "OrderedDict[tuple, object]" = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+
+
+def _immutable(model_name: str) -> bool:
+    """True when the same name always means the same architecture: shipped presets (embedded, meta) and
+    custom architectures, whose config.json lives in a folder named by the hash of its content."""
+    try:
+        ref = M.resolve(model_name)
+    except Exception:  # noqa: BLE001 - not cacheable; the handler itself reports the problem
+        return False
+    if ref.kind in ("embedded", "arch"):
+        return True
+    custom = (M.cache_dir() / "custom").resolve()
+    return ref.kind == "config" and bool(ref.path) and Path(ref.path).resolve().is_relative_to(custom)
+
+
+def _frozen(v):
+    if isinstance(v, (list, tuple)):
+        return tuple(_frozen(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _frozen(x)) for k, x in v.items()))
+    return v
+
+
+def _fresh(v):
+    """What the caller gets from the memo: DataFrames copied (a caller may change its own), the rest shared
+    (figures, strings and tuples are only read by Gradio)."""
+    if isinstance(v, pd.DataFrame):
+        return v.copy()
+    if isinstance(v, tuple):
+        return tuple(_fresh(x) for x in v)
+    if isinstance(v, list):
+        return [_fresh(x) for x in v]
+    return v
+
+
+def memoized(fn):
+    """Remember ``fn``'s result per (model, arguments, page language) for models that cannot change.
+
+    Thirty workshop users opening the same model all ask for the same module table and rank chart: the
+    first call computes it, the rest are served from here (LRU of MEMO_SIZE results). Errors are not kept.
+    """
+    @functools.wraps(fn)
+    def wrapper(model_name, *args, progress=None, **kwargs):
+        call = functools.partial(fn, model_name, *args, **kwargs)
+        if progress is not None:
+            call = functools.partial(call, progress=progress)
+        if not isinstance(model_name, str) or not _immutable(model_name):
+            return call()
+        key = (fn.__name__, model_name, _frozen(args), _frozen(kwargs), CURRENT_LANG.get())
+        try:
+            hash(key)
+        except TypeError:
+            return call()
+        with _MEMO_LOCK:
+            if key in _MEMO:
+                _MEMO.move_to_end(key)
+                return _fresh(_MEMO[key])
+        out = call()
+        with _MEMO_LOCK:
+            _MEMO[key] = out
+            while len(_MEMO) > MEMO_SIZE:
+                _MEMO.popitem(last=False)
+        return _fresh(out)
+    return wrapper
+
+
+def clear_memo() -> None:
+    with _MEMO_LOCK:
+        _MEMO.clear()
 
 
 def model_choices() -> list[str]:
@@ -73,6 +154,7 @@ def custom_model(hidden_size: float, num_layers: float, num_heads: float, num_kv
 
 
 @user_errors
+@memoized
 def inspect_model(model_name: str, filter_text: str = "", progress=None):
     """-> (summary markdown, modules DataFrame, grouped DataFrame, linear leaf names, default targets)."""
     model, ref, real = _model_for_inspection(model_name, progress)
@@ -111,6 +193,7 @@ def modules_frame(rows, filter_text: str = "") -> pd.DataFrame:
 
 
 @user_errors
+@memoized
 def filter_modules(model_name: str, filter_text: str) -> pd.DataFrame:
     model, _ref, _real = _model_for_inspection(model_name)
     return modules_frame(MOD.list_modules(model), filter_text)
@@ -127,6 +210,7 @@ def groups_frame(groups) -> pd.DataFrame:
 
 
 @user_errors
+@memoized
 def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool, rank: float,
                method: str = "lora"):
     """Live target picker result -> (markdown summary, DataFrame of matched module names)."""
@@ -186,6 +270,7 @@ def _reference_specs(virtual_tokens: int) -> dict[str, AdapterSpec]:
 
 
 @user_errors
+@memoized
 def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None, custom_regex: str,
               ranks_text: str = DEFAULT_RANKS, logx: bool = True, logy: bool = True, virtual_tokens: float = 20,
               use_dora: bool = False, bias: str = "none", use_rslora: bool = False, show_references: bool = True):
@@ -233,6 +318,7 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
 
 
 @user_errors
+@memoized
 def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT default"):
     """-> (stacked bar figure, DataFrame, formula markdown) for full FT vs LoRA vs QLoRA."""
     model = _counting_model(model_name)
