@@ -12,6 +12,7 @@ end. Also GET / latency, and /compare (the base model generating up to 40 greedy
 BENCH_GEN_CALLS times, default 5), idle and during training.
 
     .venv/bin/python benchmarks/bench_app.py
+    WORKBENCH_SERVER_THREADS=2 ...     # the server's own torch threads (default 1), passed through to app.py
 Goal: the page stays responsive: p95 < ~1 s during training.
 """
 from __future__ import annotations
@@ -58,8 +59,6 @@ def get(url: str, timeout: float = 5.0) -> int:
 def start_server(port: int, runs_dir: str, log_path: Path) -> tuple[subprocess.Popen, float]:
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
                WORKBENCH_RUNS_DIR=runs_dir, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    if os.environ.get("BENCH_SERVER_THREADS"):  # experiment: torch threads of the server process itself
-        env.update(OMP_NUM_THREADS=os.environ["BENCH_SERVER_THREADS"], MKL_NUM_THREADS=os.environ["BENCH_SERVER_THREADS"])
     log = open(log_path, "wb")
     t0 = time.perf_counter()
     proc = subprocess.Popen([PY, "app.py"], cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -145,11 +144,6 @@ def main() -> int:
         print(f"run {run_id} started; first step after {time.time() - t0:.0f} s; measuring during training...",
               flush=True)
         step0 = st.get("step") or 0
-        nice = env_int("BENCH_NICE_WORKER", 0)
-        if nice and st.get("pid"):  # experiment: lower the worker's priority (every thread of it)
-            for tid in os.listdir(f"/proc/{st['pid']}/task"):
-                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
-            print(f"worker {st['pid']} reniced to {nice}", flush=True)
         t_busy = time.time()
         busy = measure(client, calls, url)
         st = client.predict(run_id, "bench-owner", api_name="/run_status")

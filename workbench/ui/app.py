@@ -29,12 +29,12 @@ def build_app() -> gr.Blocks:
                                     elem_id="model-box")
             with gr.Accordion(t("Custom decoder (architecture only)"), open=False):
                 with gr.Row():
-                    c_hidden = gr.Number(4096, label="hidden size", precision=0)
-                    c_layers = gr.Number(32, label="layers", precision=0)
-                    c_heads = gr.Number(32, label="heads", precision=0)
-                    c_kv = gr.Number(8, label="KV heads", precision=0)
-                    c_inter = gr.Number(14336, label="intermediate", precision=0)
-                    c_vocab = gr.Number(128256, label="vocab", precision=0)
+                    c_hidden = gr.Number(4096, label=t("hidden size"), precision=0)
+                    c_layers = gr.Number(32, label=t("layers"), precision=0)
+                    c_heads = gr.Number(32, label=t("heads"), precision=0)
+                    c_kv = gr.Number(8, label=t("KV heads"), precision=0)
+                    c_inter = gr.Number(14336, label=t("intermediate"), precision=0)
+                    c_vocab = gr.Number(128256, label=t("vocab"), precision=0)
                 c_build = gr.Button(t("Build this architecture"))
         with gr.Tabs():
             with gr.Tab(t("1 · Inspect modules"), id="inspect"):
@@ -56,8 +56,10 @@ def build_app() -> gr.Blocks:
             return [own] + train_parts["on_recipe"]("lora-quick")
 
         demo.load(_init_session, [owner, current_run], [owner] + train_parts["comps"] + [train_parts["config"]],
-                  api_name=False).then(train_parts["refresh"], [owner, current_run],
-                                       [train_parts["run_pick"], train_parts["runs_df"]], api_name=False) \
+                  api_name=False) \
+            .then(train_parts["localize"], train_parts["localize_in"], train_parts["localize_out"], api_name=False) \
+            .then(train_parts["refresh"], [owner, current_run], [train_parts["run_pick"], train_parts["runs_df"]],
+                  api_name=False) \
             .then(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
                   api_name=False) \
             .then(train_parts["poll"], [current_run, owner], train_parts["poll_out"], api_name=False)

@@ -545,6 +545,9 @@ STATUS_ZH = {
     "**How these estimates are made** (before activations, which grow with batch size x sequence length):":
         "**这些估算是怎么来的**（不含激活值，激活值随批大小 × 序列长度增长）：",
     "Training memory estimate - {model} (LoRA r={r})": "训练内存估算 - {model}（LoRA r={r}）",
+    # Train tab: where training runs; Compare tab: uploads and unreadable adapters
+    "CPU ({cores} cores)": "CPU（{cores} 核）",
+    "Imported `{path}`.": "已导入 `{path}`。",
 }
 """English status template -> Chinese; both are str.format templates with the same fields."""
 

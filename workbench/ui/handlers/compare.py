@@ -19,7 +19,8 @@ from ...core import generate as G
 from ...core import runs as R
 from ...errors import WorkbenchError
 from ...settings import DataSpec
-from ..error_text import tr
+from ..display_text import chart_tr, localize_columns
+from ..error_text import tr, word
 from .common import in_page_language, user_errors, user_errors_gen
 from .train import my_runs, uploads_dir
 
@@ -35,7 +36,7 @@ def adapter_choices(owner: str) -> list[tuple[str, str]]:
     for info in my_runs(owner):
         d = R.safe_run_dir(info.run_id) / "adapter"
         if (d / "adapter_config.json").is_file():
-            out.append((f"{info.name or info.run_id} · {info.method} · {info.status} ({info.run_id})", str(d)))
+            out.append((f"{info.name or info.run_id} · {info.method} · {word(info.status)} ({info.run_id})", str(d)))
     up = uploads_dir(owner) / "adapters"
     if up.is_dir():
         for d in sorted(up.iterdir()):
@@ -169,7 +170,8 @@ def heldout_prompts(dataset: str, n: int = 20) -> list[str]:
 
 @user_errors
 def run_presets(model_name: str, adapters: list[str], dataset: str, owner: str, limit: float = 8) -> pd.DataFrame:
-    """Greedy answers of base and each adapter on the first held-out prompts, as one table."""
+    """Greedy answers of base and each adapter on the first held-out prompts, as one table (its prompt, reference
+    and base headers in the page's language; the adapters' columns keep their names)."""
     adapters = _check_adapters(adapters, owner)
     exs = D.load_examples(DataSpec(name=dataset), "test")[:int(limit)]
     vm = G.get_variants(model_name, adapters, user=owner)
@@ -180,22 +182,24 @@ def run_presets(model_name: str, adapters: list[str], dataset: str, owner: str, 
         for v in [G.BASE] + adapters:
             row[v if v == G.BASE else _short(v)] = G.generate(vm, ex.prompt, v, settings).text
         rows.append(row)
-    return pd.DataFrame(rows)
+    return localize_columns(pd.DataFrame(rows), first=3)
 
 
 # --------------------------------------------------------------------------- evaluation
 
 @user_errors
 def evaluate_view(model_name: str, adapters: list[str], dataset: str, owner: str, limit: float = 20, progress=None):
-    """-> (table, bar chart) of the dataset metric and perplexity, base vs each adapter."""
+    """-> (table, bar chart) of the dataset metric and perplexity, base vs each adapter, worded in the page's
+    language."""
     adapters = _check_adapters(adapters, owner)
     rows = EV.evaluate(model_name, adapters, dataset, limit=int(limit) if limit else None, progress=progress,
                        user=owner)
+    shown = chart_tr()
     for r in rows:
-        r.variant = r.variant if r.variant == G.BASE else _short(r.variant)
+        r.variant = shown(G.BASE) if r.variant == G.BASE else _short(r.variant)
     df = pd.DataFrame([{"variant": r.variant, "metric": r.metric, "score": round(r.score, 4),
                         "perplexity": round(r.perplexity, 3), "n": r.n} for r in rows])
-    return df, plots.eval_chart(rows)
+    return localize_columns(df), plots.eval_chart(rows, tr=shown)
 
 
 # --------------------------------------------------------------------------- inside the adapter
@@ -214,7 +218,9 @@ def analysis_view(model_name: str, adapter: str, owner: str):
         md = tr("**{n} updates** (rank r = {r}). The heatmap shows how big each learned change ΔW = B·A·(α/r) is; the "
                 "spectrum shows how many directions it really uses. Mean effective rank **{mean:.2f}** of at most {r}: "
                 "a low value means the task needed fewer directions than r allows.", n=len(stats), r=r, mean=mean_eff)
-        return plots.update_heatmap(stats), plots.spectrum_chart(sorted(stats, key=lambda s: -s.norm)), md
+        shown = chart_tr()
+        return (plots.update_heatmap(stats, tr=shown),
+                plots.spectrum_chart(sorted(stats, key=lambda s: -s.norm), tr=shown), md)
     if info.is_prompt_learning:
         rows = AN.virtual_token_neighbours(adapter, model_name, k=5)
         lines = [f"| {tr('virtual token')} | {tr('nearest vocabulary tokens (cosine)')} |", "|---|---|"]

@@ -7,7 +7,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ from ...core import modules as MOD
 from ...core import params as P
 from ...errors import WorkbenchError
 from ...settings import AdapterSpec
+from ..display_text import MODULE_COLUMNS_ZH, chart_tr, describe, localize_columns
 from ..error_text import tr
 from ..text import CURRENT_LANG
 from .common import parse_int_list, parse_targets, user_errors
@@ -175,8 +176,9 @@ def inspect_model(model_name: str, filter_text: str = "", progress=None):
         tr("PEFT's default LoRA targets for {model_type}: **`{targets}`**", model_type=cfg.model_type,
            targets=", ".join(defaults)),
     ]
-    summary = f"### {model_name}\n{ref.description}\n\n" + "\n".join(f"- {f}" for f in facts)
-    return summary, modules_frame(rows, filter_text), groups_frame(groups), leaves, defaults
+    summary = f"### {model_name}\n{describe(ref.description)}\n\n" + "\n".join(f"- {f}" for f in facts)
+    return (summary, localize_columns(modules_frame(rows, filter_text), overrides=MODULE_COLUMNS_ZH),
+            localize_columns(groups_frame(groups)), leaves, defaults)
 
 
 def modules_frame(rows, filter_text: str = "") -> pd.DataFrame:
@@ -196,7 +198,7 @@ def modules_frame(rows, filter_text: str = "") -> pd.DataFrame:
 @memoized
 def filter_modules(model_name: str, filter_text: str) -> pd.DataFrame:
     model, _ref, _real = _model_for_inspection(model_name)
-    return modules_frame(MOD.list_modules(model), filter_text)
+    return localize_columns(modules_frame(MOD.list_modules(model), filter_text), overrides=MODULE_COLUMNS_ZH)
 
 
 def groups_frame(groups) -> pd.DataFrame:
@@ -225,7 +227,7 @@ def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool
             "parameters = **{percent:.4f}%** of the model; adapter file {fp32} (fp32) / {bf16} (bf16).", n=len(matched),
             targets=shown, r=int(rank), trainable=c.trainable, total=c.total, percent=c.percent,
             fp32=plots.human_bytes(c.adapter_bytes_fp32), bf16=plots.human_bytes(c.adapter_bytes_bf16))
-    return md, pd.DataFrame({"matched module": matched})
+    return md, localize_columns(pd.DataFrame({"matched module": matched}))
 
 
 # --------------------------------------------------------------------------- rank explorer
@@ -274,7 +276,8 @@ def _reference_specs(virtual_tokens: int) -> dict[str, AdapterSpec]:
 def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None, custom_regex: str,
               ranks_text: str = DEFAULT_RANKS, logx: bool = True, logy: bool = True, virtual_tokens: float = 20,
               use_dora: bool = False, bias: str = "none", use_rslora: bool = False, show_references: bool = True):
-    """-> (params figure, percent figure, DataFrame of every point)."""
+    """-> (params figure, percent figure, DataFrame of every point), worded in the page's language (labels,
+    figure text, headers; the English labels are the names the inputs use)."""
     ranks = parse_int_list(ranks_text, "ranks")
     if len(ranks) > MAX_RANKS:  # every rank is a sweep point per target set: 3,000 of them took 10 s of CPU
         raise WorkbenchError(f"ranks: chart at most {MAX_RANKS} ranks at once (got {len(ranks)}).")
@@ -289,14 +292,15 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
             chosen[label] = available[label]
     if not chosen:
         raise WorkbenchError("Choose at least one target set to chart.")
+    shown = chart_tr()  # target-set labels, figure text
     series, table = {}, []
     for label, targets in chosen.items():
         spec = AdapterSpec(method="dora" if use_dora else "lora", r=ranks[0], target_modules=targets, bias=bias,
                            use_rslora=use_rslora)
         rows = P.sweep(model, spec, ranks)
-        series[label] = rows
+        series[shown(label)] = rows
         for r in rows:
-            table.append({"target set": label, "method": r.method, "rank": r.rank, "trainable": r.trainable,
+            table.append({"target set": shown(label), "method": r.method, "rank": r.rank, "trainable": r.trainable,
                           "% of model": round(r.percent, 6), "layers": r.layers,
                           "adapter fp32": plots.human_bytes(r.adapter_bytes_fp32),
                           "adapter bf16": plots.human_bytes(r.adapter_bytes_bf16)})
@@ -307,14 +311,14 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
                 c = P.count(model, spec)
             except (WorkbenchError, ValueError):
                 continue  # method not applicable to this architecture
-            refs[label] = c
-            table.append({"target set": label, "method": c.method, "rank": None, "trainable": c.trainable,
+            refs[shown(label)] = c
+            table.append({"target set": shown(label), "method": c.method, "rank": None, "trainable": c.trainable,
                           "% of model": round(c.percent, 6), "layers": c.layers,
                           "adapter fp32": plots.human_bytes(c.adapter_bytes_fp32),
                           "adapter bf16": plots.human_bytes(c.adapter_bytes_bf16)})
-    fig_p = plots.rank_chart(series, refs, y="trainable", logx=logx, logy=logy, model_name=model_name)
-    fig_pct = plots.rank_chart(series, refs, y="percent", logx=logx, logy=logy, model_name=model_name)
-    return fig_p, fig_pct, pd.DataFrame(table)
+    fig_p = plots.rank_chart(series, refs, y="trainable", logx=logx, logy=logy, model_name=model_name, tr=shown)
+    fig_pct = plots.rank_chart(series, refs, y="percent", logx=logx, logy=logy, model_name=model_name, tr=shown)
+    return fig_p, fig_pct, localize_columns(pd.DataFrame(table))
 
 
 @user_errors
@@ -325,6 +329,8 @@ def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT def
     sets = target_sets(model)
     targets = sets.get(targets_label, sets["PEFT default"])
     rows = P.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets))
+    shown = chart_tr()  # the engine's setup names and formulas, figure text
+    rows = [replace(r, setup=shown(r.setup), formula=shown(r.formula)) for r in rows]
     df = pd.DataFrame([{"setup": r.setup, "weights": plots.human_bytes(r.weights_bytes),
                         "gradients": plots.human_bytes(r.grads_bytes),
                         "optimizer": plots.human_bytes(r.optimizer_bytes),
@@ -332,4 +338,4 @@ def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT def
     md = tr("**How these estimates are made** (before activations, which grow with batch size x sequence length):") + \
         "\n\n" + "\n".join(f"- **{r.setup}**: {r.formula}" for r in rows)
     title = tr("Training memory estimate - {model} (LoRA r={r})", model=model_name, r=int(rank))
-    return plots.memory_chart(rows, title=title), df, md
+    return plots.memory_chart(rows, title=title, tr=shown), localize_columns(df), md

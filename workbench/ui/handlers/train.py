@@ -23,6 +23,7 @@ from ...core import runs as R
 from ...core.manager import RUN_MANAGER
 from ...errors import WorkbenchError
 from ...settings import METHODS, RunSpec, SpecError
+from ..display_text import chart_tr, describe, localize_columns
 from ..error_text import translate, tr, word
 from .common import in_page_language, user_errors
 
@@ -143,7 +144,8 @@ def dataset_info_md(name: str) -> str:
     for d in D.list_datasets():
         if d.name == name:
             return tr("**{name}** ({task}): {description}  \n{n_train} training / {n_test} held-out examples; "
-                      "metric: `{metric}`.", name=d.name, task=d.task, description=d.description, n_train=d.n_train,
+                      "metric: `{metric}`.", name=d.name, task=describe(d.task), description=describe(d.description),
+                      n_train=d.n_train,
                       n_test=d.n_test, metric=d.metric)
     return tr("Uploaded file `{name}`: 10% is held out for evaluation.", name=Path(name).name)
 
@@ -299,12 +301,13 @@ def my_runs(owner: str) -> list[R.RunInfo]:
 
 
 def runs_table(owner: str) -> pd.DataFrame:
-    rows = [{"run": i.run_id, "name": i.name, "status": i.status, "method": i.method, "model": i.model,
+    """This session's runs; headers and run states in the page's language."""
+    rows = [{"run": i.run_id, "name": i.name, "status": word(i.status), "method": i.method, "model": i.model,
              "dataset": Path(i.dataset).name, "step": f"{i.step}/{i.max_steps}",
              "train loss": None if i.train_loss is None else round(i.train_loss, 4),
              "held-out loss": None if i.eval_loss is None else round(i.eval_loss, 4)} for i in my_runs(owner)]
-    return pd.DataFrame(rows, columns=["run", "name", "status", "method", "model", "dataset", "step", "train loss",
-                                       "held-out loss"])
+    return localize_columns(pd.DataFrame(rows, columns=["run", "name", "status", "method", "model", "dataset", "step",
+                                                        "train loss", "held-out loss"]))
 
 
 def run_choices(owner: str) -> list[str]:
@@ -336,13 +339,14 @@ def poll_run(run_id: str, owner: str):
     page's language."""
     if not run_id:
         return (tr("No run yet: choose a recipe or fill the form, then press **Start training**."),
-                _progress_html(0, 0, "idle"), plots.loss_chart([]), {"start": True, "stop": False, "resume": False})
+                _progress_html(0, 0, "idle"), plots.loss_chart([], tr=chart_tr()),
+                {"start": True, "stop": False, "resume": False})
     try:
         st = _check_owner(run_id, owner)
         log = R.read_log(run_id)
     except WorkbenchError as e:
-        return tr("⚠️ {error}", error=translate(str(e))), _progress_html(0, 0, "unknown"), plots.loss_chart([]), \
-            {"start": True, "stop": False, "resume": False}
+        return tr("⚠️ {error}", error=translate(str(e))), _progress_html(0, 0, "unknown"), \
+            plots.loss_chart([], tr=chart_tr()), {"start": True, "stop": False, "resume": False}
     status = st.get("status", "?")
     step, total = int(st.get("step") or 0), int(st.get("max_steps") or 0)
     last = next((r for r in reversed(log) if r.get("loss") is not None), {})
@@ -375,7 +379,7 @@ def poll_run(run_id: str, owner: str):
     active = status in R.ACTIVE
     buttons = {"start": not active, "stop": active, "resume": status in ("stopped", "failed")}
     return ("  \n".join(lines), _progress_html(step, total, status),
-            plots.loss_chart(log, title=tr("Loss - {name}", name=st.get("name") or run_id)), buttons)
+            plots.loss_chart(log, title=tr("Loss - {name}", name=st.get("name") or run_id), tr=chart_tr()), buttons)
 
 
 @user_errors
@@ -431,11 +435,11 @@ def _new_secret(path: Path) -> str:
 
 
 def device_summary() -> str:
-    """What training will run on here (CUDA, then MPS, then CPU)."""
+    """What training will run on here (CUDA, then MPS, then CPU), in the page's language."""
     import os
     dev = M.pick_device("auto")
     cores = os.cpu_count() or 1
-    return {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(dev, f"CPU ({cores} cores)")
+    return {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(dev) or tr("CPU ({cores} cores)", cores=cores)
 
 
 def elapsed_since(t0: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..error_text import tr, translate
 from ..handlers import compare as H
 from ..handlers import train as TH
 from ..text import t
@@ -84,8 +85,8 @@ def build(owner: gr.BrowserState):
             if i < len(selected or []):
                 try:
                     badge = H.adapter_badge(selected[i])
-                except Exception as e:  # unreadable adapter: say so in its column
-                    badge = f"⚠️ {e}"
+                except Exception as e:  # unreadable adapter: say so in its column (in the page's language)
+                    badge = tr("⚠️ {error}", error=translate(str(e)))
                 ups.append(gr.update(visible=True, label=f"{badge} · {H._short(selected[i])}", value=""))
             else:
                 ups.append(gr.update(visible=False, value=""))
@@ -94,7 +95,7 @@ def build(owner: gr.BrowserState):
     def _upload(files, own):
         d = H.upload_adapter(files, own)
         ch = H.adapter_choices(own)
-        return f"Imported `{d}`.", gr.update(choices=ch), gr.update(choices=ch)
+        return tr("Imported `{path}`.", path=d), gr.update(choices=ch), gr.update(choices=ch)
 
     refresh.click(_refresh, owner, [adapters, inside_pick], api_name=False)
     adapters.change(_labels, adapters, outs[1:], api_name=False)

@@ -8,9 +8,12 @@ from ..handlers import inspect as H
 from ..text import t
 
 def build(model_box: gr.Dropdown, inspect_parts: dict):
+    # target-set choices: the label in the page's language, the English name as the value the handlers get
+    names = {"PEFT default": t("PEFT default"), "attention (q,k,v,o)": t("attention (q,k,v,o)"),
+             "MLP only": t("MLP only"), "your pick": t("your pick")}
     gr.Markdown(t("help.rank"))
     with gr.Row():
-        sets = gr.CheckboxGroup(choices=list(H.TARGET_SET_LABELS),
+        sets = gr.CheckboxGroup(choices=[(names.get(k, k), k) for k in H.TARGET_SET_LABELS],
                                 value=["PEFT default", "attention (q,k,v,o)", "all-linear"],
                                 label=t("Target sets to compare ('your pick' = the Inspect tab's selection)"),
                                 elem_id="target-sets")
@@ -33,7 +36,8 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
     gr.Markdown(t("help.memory"))
     with gr.Row():
         mem_rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank for the estimate"))
-        mem_targets = gr.Dropdown(["PEFT default", "attention (q,k,v,o)", "MLP only", "all-linear"],
+        mem_targets = gr.Dropdown([(names.get(k, k), k) for k in ("PEFT default", "attention (q,k,v,o)", "MLP only",
+                                                                    "all-linear")],
                                   value="PEFT default", label=t("LoRA targets for the estimate"))
     with gr.Row():
         mem_fig = gr.Plot(elem_id="memory-chart")

@@ -152,6 +152,11 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     def _refresh(own, run_id):
         return gr.update(choices=H.run_choices(own), value=run_id or None), H.runs_table(own)
 
+    def _localize(data_name):
+        # built before any page asked: the device note and the dataset description are worded again in the
+        # language of the page that loads (the server builds them; the static labels use t())
+        return gr.update(info=H.device_summary()), H.dataset_info_md(data_name)
+
     def _start(cfg_text, own):
         run_id = H.start_run(cfg_text, own)
         return run_id, run_id
@@ -176,4 +181,5 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     gr.Button(visible=False).click(H.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
     gr.Button(visible=False).click(H.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
     return {"recipe": recipe, "config": config, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
-            "on_recipe": _on_recipe, "comps": comps}
+            "on_recipe": _on_recipe, "comps": comps, "localize": _localize, "localize_in": f["data.name"],
+            "localize_out": [f["train.device"], data_md]}
