@@ -171,3 +171,13 @@ def test_crashed_worker_is_marked_failed_with_log_tail(runs_dir):
 def test_run_manager_singleton_is_exposed():
     assert isinstance(runs.RUN_MANAGER, RunManager)
     assert runs.RunManager is RunManager
+
+
+def test_train_threads_leave_a_core_for_the_server(monkeypatch):
+    from workbench.core import manager
+    monkeypatch.delenv("WORKBENCH_TRAIN_THREADS", raising=False)
+    for cores, runs, want in ((1, 1, 1), (2, 1, 1), (16, 1, 15), (16, 2, 7), (4, 8, 1)):
+        monkeypatch.setattr(manager.os, "cpu_count", lambda c=cores: c)
+        assert manager.train_threads(runs) == want, (cores, runs)
+    monkeypatch.setenv("WORKBENCH_TRAIN_THREADS", "3")
+    assert manager.train_threads(1) == 3

@@ -11,7 +11,8 @@ Environment:
   WORKBENCH_MAX_QUEUED_PER_SESSION  queued runs one owner (browser session) may have waiting (default 2)
   WORKBENCH_MAX_QUEUED              queued runs in all (default 50): owner ids are free to mint, so the
                                     per-session cap alone does not bound the queue or the run folders
-  WORKBENCH_TRAIN_THREADS           OMP/MKL threads per worker (default: all cores / concurrent runs)
+  WORKBENCH_TRAIN_THREADS           OMP/MKL threads per worker (default: train_threads(), all cores but one
+                                    for the web server, shared by the concurrent runs)
   WORKBENCH_SERVER_THREADS          torch threads of the web server process itself (default 1; see limit_server_threads)
   WORKBENCH_STOP_GRACE_S            seconds a stopping worker gets before it is killed (default 60)
 """
@@ -193,8 +194,7 @@ class RunManager:
         if job.resume:
             cmd.append("--resume")
         env = dict(os.environ)
-        threads = os.environ.get("WORKBENCH_TRAIN_THREADS") or str(
-            max(1, (os.cpu_count() or 1) // self.max_concurrent))
+        threads = str(train_threads(self.max_concurrent))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false",
                    PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(
                        p for p in (str(runs.REPO_ROOT), env.get("PYTHONPATH")) if p))
@@ -243,13 +243,28 @@ class RunManager:
             time.sleep(self.poll_interval)
 
 
+def train_threads(max_concurrent: int = 1) -> int:
+    """OMP/MKL threads of one training worker: WORKBENCH_TRAIN_THREADS, else every core but one (kept for
+    the web server), divided among the runs that may train at once; at least 1.
+
+    Measured on 2 cores (benchmarks/bench_app.py, BENCHMARKS.md): while the server generated, a worker with
+    2 threads did 2 steps in 29 s (its OpenMP threads wait for the core the server holds), with 1 thread
+    8 steps in 30 s; alone, 2 threads are 1.5x faster (the CLI, which has no server, uses every core).
+    """
+    env = os.environ.get("WORKBENCH_TRAIN_THREADS")
+    if env:
+        return max(1, int(env))
+    cores = os.cpu_count() or 1
+    return max(1, (cores - 1) // max(1, max_concurrent))
+
+
 def limit_server_threads() -> int:
     """Give the web server process WORKBENCH_SERVER_THREADS torch threads (default 1); returns the number.
 
-    Training runs in worker processes that use every core. A server whose own generation also used every
-    core made both OpenMP pools wait on each other: 40 greedy tokens took 3.1 s idle and 8.2 s during a
-    run with 2 server threads, 2.8 s with 1 (2-core CPU, see BENCHMARKS.md). Decoding barely gains from
-    more threads, so one is the default.
+    Training runs in worker processes with threads of their own. A server whose generation also used every
+    core made both OpenMP pools wait on each other: on 2 cores, 40 greedy tokens took 3.1 s idle and 11.2 s
+    during a run with 2 server threads, 3.2 s with 1 (benchmarks/bench_app.py, BENCHMARKS.md). Decoding a
+    small model barely gains from more threads, so one is the default.
     """
     import torch
     n = _env_int("WORKBENCH_SERVER_THREADS", 1)
