@@ -18,7 +18,7 @@ def build(model_box: gr.Dropdown):
                                        elem_id="target-checkboxes")
             with gr.Row():
                 regex = gr.Textbox(label=t("…or a regex over full module names"), placeholder=r".*\.(q_proj|v_proj)",
-                                   scale=3)
+                                   scale=3, elem_id="target-regex")
                 all_linear = gr.Checkbox(label="all-linear", value=False, scale=1)
             rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank r"),
                              info=t("r is the inner size of the update B·A: each adapted layer trains r × (in + out) numbers."))
