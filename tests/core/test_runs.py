@@ -181,3 +181,29 @@ def test_train_threads_leave_a_core_for_the_server(monkeypatch):
         assert manager.train_threads(runs) == want, (cores, runs)
     monkeypatch.setenv("WORKBENCH_TRAIN_THREADS", "3")
     assert manager.train_threads(1) == 3
+
+
+def test_queue_wait_estimate_from_the_running_pace(runs_dir):
+    """Queued runs get a start estimate: running ETAs first, then each run ahead at the running pace."""
+    from workbench.core import manager, runs
+    from workbench.settings import RunSpec
+
+    def make(step, max_steps, **extra):
+        spec = RunSpec()
+        spec.train.max_steps = max_steps
+        rid = runs.create_run(spec)
+        runs.update_status_dir(runs.safe_run_dir(rid), step=step, max_steps=max_steps, **extra)
+        return rid
+
+    m = manager.RunManager(max_concurrent=1, poll_interval=60)
+    run_a = make(10, 30, elapsed_s=40.0, eta_s=80.0)     # running: 4 s/step, 80 s left
+    q1, q2 = make(0, 30), make(5, 20)                      # queued; q2 resumes at step 5
+    m._running[run_a] = manager._Job(run_a)
+    m._queue += [manager._Job(q1), manager._Job(q2, resume=True)]
+    assert m.wait_estimate(q1) == 80.0
+    assert m.wait_estimate(q2) == 80.0 + 30 * 4.0
+    assert m.wait_estimate(run_a) is None                  # not queued
+    m.max_concurrent = 2                                  # a free slot: q1 starts now, q2 after run_a
+    assert m.wait_estimate(q1) == 0.0 and m.wait_estimate(q2) == 80.0
+    runs.update_status_dir(runs.safe_run_dir(run_a), step=0, elapsed_s=None, eta_s=None)
+    assert m.wait_estimate(q1) is None                     # no step logged yet: no pace, no guess

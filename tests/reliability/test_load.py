@@ -165,6 +165,10 @@ def _load(server, admin, proc, rss_start, run_id, trainer_owner, tiny_llama_dir)
     assert st["step"] > step_before, (step_before, st["step"])
     rows = _rows(admin.predict(trainer_owner, api_name="/list_runs"))
     assert [r[0] for r in rows] == [run_id]
+    # each queued run shows a start estimate (its order is tested in tests/core/test_runs.py; here the
+    # running run's ETA moves between the calls)
+    waits = [admin.predict(rid, owners[i], api_name="/run_status")["queue_wait_s"] for i, rid in queued.items()]
+    assert all(isinstance(w, (int, float)) and w > 0 for w in waits), waits
     for i, rid in queued.items():  # still queued (nobody else stopped them); their owner can
         assert admin.predict(rid, owners[i], api_name="/run_status")["status"] == "queued"
         admin.predict(rid, owners[i], api_name="/stop_run")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -119,6 +120,38 @@ class RunManager:
             for i, job in enumerate(self._queue):
                 if job.run_id == run_id:
                     return i + 1
+        return None
+
+    def wait_estimate(self, run_id: str) -> float | None:
+        """Seconds until the queued run ``run_id`` should start, or None (not queued, or no pace known yet).
+
+        The running runs finish after their ETA (status.json); each run queued ahead then takes its remaining
+        steps at the median pace (elapsed s / step) of the running runs. Without a running run that has
+        logged a step there is no pace to go by, and no estimate.
+        """
+        with self._lock:
+            queue = [(j.run_id, j.resume) for j in self._queue]
+            running = list(self._running)
+        if run_id not in [rid for rid, _ in queue]:
+            return None
+        status = {rid: runs.read_status_dir(runs.safe_run_dir(rid)) for rid in running + [rid for rid, _ in queue]}
+        paces = [float(st["elapsed_s"]) / int(st["step"]) for st in (status[r] for r in running)
+                 if st.get("step") and st.get("elapsed_s")]
+        if not paces:
+            return None
+        pace = statistics.median(paces)
+
+        def remaining(st: dict) -> float:
+            return max(0, int(st.get("max_steps") or 0) - int(st.get("step") or 0)) * pace
+
+        slots = [float(status[r]["eta_s"]) if status[r].get("eta_s") is not None else remaining(status[r])
+                 for r in running]
+        slots += [0.0] * max(0, self.max_concurrent - len(slots))
+        for rid, _resume in queue:
+            i = min(range(len(slots)), key=slots.__getitem__)
+            if rid == run_id:
+                return slots[i]
+            slots[i] += remaining(status[rid])
         return None
 
     def is_managed(self, run_id: str) -> bool:

@@ -493,6 +493,10 @@ STATUS_ZH = {
     "**Run `{run_id}`** · status **{status}**": "**运行 `{run_id}`** · 状态 **{status}**",
     "Waiting in the training queue: position **{position}** ({n} run(s) train at a time on this server).":
         "正在训练队列中等待：第 **{position}** 位（本服务器同时训练 {n} 个运行）。",
+    "Estimated start in about **{wait}** (from the pace of the run training now).":
+        "预计约 **{wait}** 后开始（按当前训练中运行的速度估算）。",
+    "A start-time estimate appears once the run ahead has logged a step.":
+        "前面的运行记录第一步后，这里会显示预计开始时间。",
     "Training **{trainable:,}** of {total:,} parameters ({percent:.3f}%) · device **{device}** ({dtype}) · "
     "processes {processes}":
         "训练 {total:,} 个参数中的 **{trainable:,}** 个（{percent:.3f}%）· 设备 **{device}**（{dtype}）· 进程数 {processes}",

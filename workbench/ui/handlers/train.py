@@ -355,6 +355,10 @@ def poll_run(run_id: str, owner: str):
     if status == "queued":
         lines.append(tr("Waiting in the training queue: position **{position}** ({n} run(s) train at a time on this "
                         "server).", position=pos or "?", n=RUN_MANAGER.max_concurrent))
+        wait = RUN_MANAGER.wait_estimate(run_id)
+        lines.append(tr("Estimated start in about **{wait}** (from the pace of the run training now).",
+                        wait=_fmt_s(wait)) if wait is not None else
+                     tr("A start-time estimate appears once the run ahead has logged a step."))
     if st.get("trainable_params"):
         tp, tot = int(st["trainable_params"]), int(st.get("total_params") or 0)
         lines.append(tr("Training **{trainable:,}** of {total:,} parameters ({percent:.3f}%) · device **{device}** "
@@ -387,6 +391,7 @@ def run_status(run_id: str, owner: str) -> dict:
     """status.json of one of this session's runs, plus its queue position and the number of log rows."""
     st = dict(_check_owner(run_id, owner))
     st["queue_position"] = RUN_MANAGER.queue_position(run_id)
+    st["queue_wait_s"] = RUN_MANAGER.wait_estimate(run_id)
     st["log_rows"] = len(R.read_log(run_id))
     st.pop("owner", None)
     return st
