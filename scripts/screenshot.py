@@ -1,6 +1,7 @@
 """Screenshots of every tab of a running app with headless Chromium (Debian's /usr/bin/chromium).
 
     python scripts/screenshot.py [URL] [OUT_DIR]
+    python scripts/screenshot.py --zh [URL] [OUT_DIR]     # only the Chinese Rank-tab shot (params-zh.png)
 
 For the Train and Compare shots, run the app with WORKBENCH_SHARE_RUNS=1 over a runs folder that holds a
 finished run: the script opens the newest run's live view and compares its adapter with the base model
@@ -58,8 +59,35 @@ def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots") -> 
                 " return a && a.value.trim().endsWith('}'); })()")
             page.wait_for_timeout(1500)
         page.screenshot(path=str(out_dir / "compare.png"), full_page=True)
+        shoot_zh(page, out_dir)
+        browser.close()
+
+
+def shoot_zh(page, out_dir: Path) -> None:
+    """Switch the page to 中文 and take the Rank tab: labels, chart, legend and table in Chinese."""
+    page.locator("#lang-switch label", has_text="中文").click()
+    page.wait_for_function("document.querySelector('#intro') && document.querySelector('#intro').innerText.includes('PEFT 工作台')")
+    page.wait_for_selector("#inspect-summary h3")
+    page.get_by_role("tab", name="2 · 秩与参数量").click()
+    page.wait_for_selector("#rank-chart .js-plotly-plot")
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(out_dir / "params-zh.png"), full_page=True)
+    page.locator("#lang-switch label", has_text="English").click()  # leave the browser's choice as it was
+
+
+def main_zh(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots") -> None:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(300_000)
+        page.goto(url)
+        page.wait_for_selector("#inspect-summary h3")
+        shoot_zh(page, Path(out))
         browser.close()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["--zh"]:
+        main_zh(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])
