@@ -19,7 +19,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots") -> None:
+def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots", zh_only: bool = False) -> None:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -28,6 +28,10 @@ def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots") -> 
         page.set_default_timeout(300_000)
         page.goto(url)
         page.wait_for_selector("#inspect-summary h3")
+        if zh_only:
+            shoot_zh(page, out_dir)
+            browser.close()
+            return
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out_dir / "inspect.png"), full_page=True)
         page.get_by_role("tab", name="2 · Rank vs parameters").click()
@@ -75,19 +79,8 @@ def shoot_zh(page, out_dir: Path) -> None:
     page.locator("#lang-switch label", has_text="English").click()  # leave the browser's choice as it was
 
 
-def main_zh(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots") -> None:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(300_000)
-        page.goto(url)
-        page.wait_for_selector("#inspect-summary h3")
-        shoot_zh(page, Path(out))
-        browser.close()
-
-
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--zh"]:
-        main_zh(*sys.argv[2:])
+        main(*sys.argv[2:], zh_only=True)
     else:
         main(*sys.argv[1:])
