@@ -130,11 +130,11 @@ class RunManager:
         logged a step there is no pace to go by, and no estimate.
         """
         with self._lock:
-            queue = [(j.run_id, j.resume) for j in self._queue]
+            queue = [j.run_id for j in self._queue]
             running = list(self._running)
-        if run_id not in [rid for rid, _ in queue]:
+        if run_id not in queue:
             return None
-        status = {rid: runs.read_status_dir(runs.safe_run_dir(rid)) for rid in running + [rid for rid, _ in queue]}
+        status = {rid: runs.read_status_dir(runs.safe_run_dir(rid)) for rid in running + queue}
         paces = [float(st["elapsed_s"]) / int(st["step"]) for st in (status[r] for r in running)
                  if st.get("step") and st.get("elapsed_s")]
         if not paces:
@@ -147,7 +147,7 @@ class RunManager:
         slots = [float(status[r]["eta_s"]) if status[r].get("eta_s") is not None else remaining(status[r])
                  for r in running]
         slots += [0.0] * max(0, self.max_concurrent - len(slots))
-        for rid, _resume in queue:
+        for rid in queue:
             i = min(range(len(slots)), key=slots.__getitem__)
             if rid == run_id:
                 return slots[i]

@@ -98,8 +98,7 @@ def prune_uploads(uploads_root: Path, runs_root: Path, ttl_s: float | None = Non
 
     def old(p: Path) -> bool:
         try:
-            newest = max([p.stat().st_mtime] + [q.stat().st_mtime for q in p.rglob("*")] if p.is_dir()
-                         else [p.stat().st_mtime])
+            newest = max(q.stat().st_mtime for q in ([p, *p.rglob("*")] if p.is_dir() else [p]))
         except OSError:
             return False
         return now - newest > ttl_s
