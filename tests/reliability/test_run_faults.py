@@ -66,12 +66,18 @@ def test_killed_worker_fails_with_reason_keeps_checkpoint_and_resumes(fault_serv
     assert (d / "adapter" / "adapter_model.safetensors").is_file()
 
 
-def test_out_of_memory_fails_with_the_reason_and_the_app_keeps_serving(fault_server, fault_client, tiny_llama_dir):
-    owner = "oom-owner"
-    rid = fault_client.predict(tiny_config(tiny_llama_dir, "oom-run", max_steps=6, save_steps=1), owner,
+def _run_until_failed(fault_client, tiny_llama_dir, name: str, owner: str) -> tuple[str, dict]:
+    """Start the 6-step run ``name`` (WORKBENCH_FAULTS makes it fail) and wait until it ends; -> (run id, status)."""
+    rid = fault_client.predict(tiny_config(tiny_llama_dir, name, max_steps=6, save_steps=1), owner,
                                api_name="/start_run")
     st = wait_status(fault_client, rid, owner, timeout=180)
     assert st["status"] == "failed", st
+    return rid, st
+
+
+def test_out_of_memory_fails_with_the_reason_and_the_app_keeps_serving(fault_server, fault_client, tiny_llama_dir):
+    owner = "oom-owner"
+    rid, st = _run_until_failed(fault_client, tiny_llama_dir, "oom-run", owner)
     assert "out of memory" in st["error"] and "batch_size" in st["error"], st["error"]
     d = fault_server.runs / rid
     assert R.last_checkpoint(d).name == "checkpoint-1"  # the checkpoint before the failure is kept
@@ -82,11 +88,7 @@ def test_out_of_memory_fails_with_the_reason_and_the_app_keeps_serving(fault_ser
 
 
 def test_full_disk_while_saving_fails_with_the_reason(fault_server, fault_client, tiny_llama_dir):
-    owner = "disk-owner"
-    rid = fault_client.predict(tiny_config(tiny_llama_dir, "disk-run", max_steps=6, save_steps=1), owner,
-                               api_name="/start_run")
-    st = wait_status(fault_client, rid, owner, timeout=180)
-    assert st["status"] == "failed", st
+    rid, st = _run_until_failed(fault_client, tiny_llama_dir, "disk-run", "disk-owner")
     assert "disk full" in st["error"] and "No space left on device" in st["error"], st["error"]
     assert R.last_checkpoint(fault_server.runs / rid) is not None
     _still_serving(fault_client)
