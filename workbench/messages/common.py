@@ -1,0 +1,5 @@
+"""Messages shared by several areas."""
+
+MESSAGES = {
+    "common.unexpected": ("{detail}", "{detail}"),
+}
