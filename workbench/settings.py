@@ -12,23 +12,28 @@ from typing import Any
 
 import yaml
 
-METHODS = ("lora", "dora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3")
-"""Adapter methods the workbench knows. ``dora`` is LoRA with ``use_dora``; ``qlora`` is LoRA on a 4-bit base."""
-
-LORA_FAMILY = ("lora", "dora", "qlora")
+from .core import methods, targets
 
 
 class SpecError(ValueError):
-    """A setting is invalid. ``field`` names it (dotted, e.g. ``adapter.r``)."""
+    """A setting is invalid: ``SpecError(field, msg_id, **params)``. ``field`` names it (dotted, e.g.
+    ``adapter.r``); ``message`` is the catalogue Message; ``str(e)`` is "field: English"."""
 
-    def __init__(self, field_name: str, message: str):
+    def __init__(self, field_name: str, msg_id: str, /, **params: Any):
+        from .messages import Message
         self.field = field_name
-        super().__init__(f"{field_name}: {message}")
+        self.message = Message(msg_id, params)
+        super().__init__(self.render("en"))
+
+    def render(self, lang: str = "en") -> str:
+        """"field: message" in ``lang``."""
+        from .messages import text
+        return text("common.prefixed", lang, prefix=self.field, detail=self.message)
 
 
-def _require(cond: bool, field_name: str, message: str) -> None:
+def _require(cond: bool, field_name: str, msg_id: str, /, **params: Any) -> None:
     if not cond:
-        raise SpecError(field_name, message)
+        raise SpecError(field_name, msg_id, **params)
 
 
 @dataclass
@@ -39,9 +44,9 @@ class ModelSpec:
     """Weights dtype for training/generation: auto | float32 | bfloat16 | float16."""
 
     def __post_init__(self):
-        _require(isinstance(self.name, str) and self.name.strip() != "", "model.name", "must be a non-empty string")
+        _require(isinstance(self.name, str) and self.name.strip() != "", "model.name", "settings.non_empty_string")
         _require(self.dtype in ("auto", "float32", "bfloat16", "float16"), "model.dtype",
-                 f"must be one of auto, float32, bfloat16, float16 (got {self.dtype!r})")
+                 "settings.one_of", choices="auto, float32, bfloat16, float16", value=self.dtype)
 
 
 @dataclass
@@ -90,34 +95,40 @@ class AdapterSpec:
     """QLoRA: dtype the 4-bit weights are dequantised to for matmuls."""
 
     def __post_init__(self):
-        _require(self.method in METHODS, "adapter.method", f"must be one of {', '.join(METHODS)} (got {self.method!r})")
-        _require(isinstance(self.r, int) and 1 <= self.r <= 4096, "adapter.r", f"must be an integer in 1..4096 (got {self.r!r})")
-        _require(isinstance(self.alpha, (int, float)) and self.alpha > 0, "adapter.alpha", f"must be > 0 (got {self.alpha!r})")
-        _require(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1, "adapter.dropout", f"must be in [0, 1) (got {self.dropout!r})")
-        _require(self.bias in ("none", "all", "lora_only"), "adapter.bias", f"must be none, all or lora_only (got {self.bias!r})")
+        _require(self.method in methods.names(), "adapter.method",
+                 "settings.one_of", choices=", ".join(methods.names()), value=self.method)
+        _require(isinstance(self.r, int) and 1 <= self.r <= 4096, "adapter.r", "settings.int_range", lo=1, hi=4096, value=self.r)
+        _require(isinstance(self.alpha, (int, float)) and self.alpha > 0, "adapter.alpha", "settings.positive", value=self.alpha)
+        _require(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1, "adapter.dropout", "settings.in_range", range="[0, 1)", value=self.dropout)
+        _require(self.bias in ("none", "all", "lora_only"), "adapter.bias", "settings.either", choices="none, all", last="lora_only", value=self.bias)
         _require(isinstance(self.num_virtual_tokens, int) and 1 <= self.num_virtual_tokens <= 1024,
-                 "adapter.num_virtual_tokens", f"must be an integer in 1..1024 (got {self.num_virtual_tokens!r})")
+                 "adapter.num_virtual_tokens", "settings.int_range", lo=1, hi=1024, value=self.num_virtual_tokens)
         _require(self.prompt_tuning_init in ("random", "text"), "adapter.prompt_tuning_init",
-                 f"must be random or text (got {self.prompt_tuning_init!r})")
+                 "settings.either", choices="random", last="text", value=self.prompt_tuning_init)
         if self.method == "prompt_tuning" and self.prompt_tuning_init == "text":
             _require(bool(self.prompt_tuning_init_text), "adapter.prompt_tuning_init_text",
-                     "is required when prompt_tuning_init is 'text'")
+                     "settings.prompt_init_text_required")
         _require(self.encoder_reparameterization_type in ("MLP", "LSTM"), "adapter.encoder_reparameterization_type",
-                 f"must be MLP or LSTM (got {self.encoder_reparameterization_type!r})")
+                 "settings.either", choices="MLP", last="LSTM", value=self.encoder_reparameterization_type)
         _require(self.bnb_4bit_quant_type in ("nf4", "fp4"), "adapter.bnb_4bit_quant_type",
-                 f"must be nf4 or fp4 (got {self.bnb_4bit_quant_type!r})")
+                 "settings.either", choices="nf4", last="fp4", value=self.bnb_4bit_quant_type)
         _require(self.bnb_4bit_compute_dtype in ("bfloat16", "float16", "float32"), "adapter.bnb_4bit_compute_dtype",
-                 f"must be bfloat16, float16 or float32 (got {self.bnb_4bit_compute_dtype!r})")
+                 "settings.either", choices="bfloat16, float16", last="float32", value=self.bnb_4bit_compute_dtype)
         if isinstance(self.target_modules, list):
             _require(all(isinstance(t, str) and t for t in self.target_modules), "adapter.target_modules",
-                     "must be a list of non-empty module names")
-            _require(len(self.target_modules) > 0, "adapter.target_modules", "must not be empty (use null for the default)")
-        if self.method == "dora":
-            self.use_dora = True
+                     "settings.module_names")
+            _require(len(self.target_modules) > 0, "adapter.target_modules", "settings.empty_list")
+        try:
+            self.target_modules = targets.from_config(self.target_modules)
+        except targets.TargetError as e:
+            raise SpecError("adapter.target_modules", "common.unexpected", detail=e.message) from None
+        for name, value in methods.get(self.method).fixed_knobs:  # dora: use_dora = True
+            setattr(self, name, value)
 
     @property
     def is_lora(self) -> bool:
-        return self.method in LORA_FAMILY
+        """LoRA family (lora, dora, qlora ...): a rank-r update of wrapped layers."""
+        return methods.family(self.method) == "lora"
 
 
 @dataclass
@@ -138,11 +149,11 @@ class DataSpec:
     """Use only the first N training examples (None = all)."""
 
     def __post_init__(self):
-        _require(isinstance(self.name, str) and self.name.strip() != "", "data.name", "must be a non-empty string")
+        _require(isinstance(self.name, str) and self.name.strip() != "", "data.name", "settings.non_empty_string")
         _require(isinstance(self.max_length, int) and 8 <= self.max_length <= 32768, "data.max_length",
-                 f"must be an integer in 8..32768 (got {self.max_length!r})")
+                 "settings.int_range", lo=8, hi=32768, value=self.max_length)
         _require(self.limit is None or (isinstance(self.limit, int) and self.limit > 0), "data.limit",
-                 f"must be a positive integer or null (got {self.limit!r})")
+                 "settings.positive_int_or_null", value=self.limit)
 
 
 @dataclass
@@ -183,21 +194,21 @@ class TrainSpec:
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps"):
             v = getattr(self, name)
-            _require(isinstance(v, int) and v >= 1, f"train.{name}", f"must be an integer >= 1 (got {v!r})")
+            _require(isinstance(v, int) and v >= 1, f"train.{name}", "settings.int_min", lo=1, value=v)
         _require(isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "train.warmup_steps",
-                 f"must be an integer >= 0 (got {self.warmup_steps!r})")
+                 "settings.int_min", lo=0, value=self.warmup_steps)
         _require(isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1, "train.learning_rate",
-                 f"must be in (0, 1) (got {self.learning_rate!r})")
+                 "settings.in_range", range="(0, 1)", value=self.learning_rate)
         _require(self.lr_scheduler in ("linear", "cosine", "constant", "constant_with_warmup"), "train.lr_scheduler",
-                 f"must be linear, cosine or constant (got {self.lr_scheduler!r})")
+                 "settings.either", choices="linear, cosine", last="constant", value=self.lr_scheduler)
         _require(self.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision",
-                 f"must be auto, fp32, bf16 or fp16 (got {self.precision!r})")
+                 "settings.either", choices="auto, fp32, bf16", last="fp16", value=self.precision)
         _require(self.device in ("auto", "cuda", "mps", "cpu"), "train.device",
-                 f"must be auto, cuda, mps or cpu (got {self.device!r})")
+                 "settings.either", choices="auto, cuda, mps", last="cpu", value=self.device)
         _require(self.eval_steps is None or (isinstance(self.eval_steps, int) and self.eval_steps >= 1),
-                 "train.eval_steps", f"must be an integer >= 1 or null (got {self.eval_steps!r})")
+                 "train.eval_steps", "settings.int_min_or_null", lo=1, value=self.eval_steps)
         _require(self.max_wall_seconds is None or self.max_wall_seconds > 0, "train.max_wall_seconds",
-                 f"must be > 0 or null (got {self.max_wall_seconds!r})")
+                 "settings.positive_or_null", value=self.max_wall_seconds)
 
 
 @dataclass
@@ -225,11 +236,11 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
         if not isinstance(d, dict):
-            raise SpecError("config", "must be a mapping with model/adapter/data/train sections")
+            raise SpecError("config", "settings.config_sections")
         sections = {"model": ModelSpec, "adapter": AdapterSpec, "data": DataSpec, "train": TrainSpec}
         unknown = set(d) - set(sections) - {"name"}
         if unknown:
-            raise SpecError(sorted(unknown)[0], f"unknown section (expected {', '.join(list(sections) + ['name'])})")
+            raise SpecError(sorted(unknown)[0], "settings.unknown_section", sections=", ".join(list(sections) + ["name"]))
         kwargs: dict[str, Any] = {"name": d.get("name")}
         for key, klass in sections.items():
             kwargs[key] = _build(klass, d.get(key) or {}, key)
@@ -240,27 +251,29 @@ class RunSpec:
         try:
             d = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
-            raise SpecError("config", f"is not valid YAML: {e}") from None
+            raise SpecError("config", "settings.invalid_yaml", detail=str(e)) from None
         return cls.from_dict(d)
 
     @classmethod
     def load(cls, path: str | Path) -> "RunSpec":
         p = Path(path)
         if not p.is_file():
-            raise SpecError("config", f"file not found: {p}")
+            raise SpecError("config", "settings.file_not_found", path=str(p))
         return cls.from_yaml(p.read_text(encoding="utf-8"))
 
 
 def _build(klass, d: dict[str, Any], section: str):
     if not isinstance(d, dict):
-        raise SpecError(section, "must be a mapping")
+        raise SpecError(section, "settings.mapping")
     known = {f.name for f in fields(klass)}
     for k in d:
         if k not in known:
             import difflib
+
+            from .messages import Message
             close = difflib.get_close_matches(k, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise SpecError(f"{section}.{k}", f"unknown setting{hint}")
+            hint = Message("settings.did_you_mean", {"close": ", ".join(close)}) if close else ""
+            raise SpecError(f"{section}.{k}", "settings.unknown_setting", hint=hint)
     return klass(**d)
 
 

@@ -31,6 +31,13 @@ METHODS = {  # adapter settings and a learning rate high enough to move a random
 
 
 @pytest.fixture(autouse=True)
+def fault_hooks(monkeypatch):
+    """Runs here load the test-only fault callback (WORKBENCH_FAIL_AT_STEP / WORKBENCH_STEP_DELAY_S)."""
+    from tests.support.faults import HOOK
+    monkeypatch.setenv("WORKBENCH_EXTRA_CALLBACKS", HOOK)
+
+
+@pytest.fixture(autouse=True)
 def one_thread():
     """One torch thread: on a small shared CPU, 2 threads on tiny matrices are slower, not faster."""
     n = torch.get_num_threads()
@@ -91,8 +98,8 @@ def test_method_lowers_loss_and_adapter_reloads(tiny_llama_dir, runs_dir, method
 
     out = train.execute(d)
     st = out.status
-    assert st["status"] == "done" and st["step"] == 4 and st["world_size"] == 1 and st["device"] == "cpu"
-    assert st["trainable_params"] > 0 and st["total_params"] > st["trainable_params"]
+    assert st.status == "done" and st.step == 4 and st.world_size == 1 and st.device == "cpu"
+    assert st.trainable_params > 0 and st.total_params > st.trainable_params
     after = batch_loss(out.model, batch)
     assert after < before - 0.01, f"{method}: loss on a fixed batch {before:.4f} -> {after:.4f}"
 
@@ -118,7 +125,7 @@ def test_stop_file_stops_within_one_step_then_resume_continues(tiny_llama_dir, r
 
     def stopper():
         while not seen:
-            step = runs.read_status_dir(d).get("step") or 0
+            step = runs.read_status(d).step
             if step >= 2:
                 seen.append(step)
                 runs.request_stop(d.name)
@@ -126,16 +133,16 @@ def test_stop_file_stops_within_one_step_then_resume_continues(tiny_llama_dir, r
 
     threading.Thread(target=stopper, daemon=True).start()
     st = train.run_training(d)
-    assert st["status"] == "stopped" and st["stop_reason"] == "stop requested"
-    assert seen and st["step"] <= seen[0] + 1  # within one optimizer step of the request
-    assert st["adapter_step"] == st["step"] and (d / "adapter" / "adapter_config.json").is_file()
-    assert runs.last_checkpoint(d).name == f"checkpoint-{st['step']}"  # saved at exactly the stop step
+    assert st.status == "stopped" and st.stop_reason == "stop requested"
+    assert seen and st.step <= seen[0] + 1  # within one optimizer step of the request
+    assert st.adapter_step == st.step and (d / "adapter" / "adapter_config.json").is_file()
+    assert runs.last_checkpoint(d).name == f"checkpoint-{st.step}"  # saved at exactly the stop step
     assert not (d / "STOP").exists()
-    stopped_at = st["step"]
+    stopped_at = st.step
 
     monkeypatch.delenv("WORKBENCH_STEP_DELAY_S")
     st = train.run_training(d, resume=True)
-    assert st["status"] == "done" and st["step"] == 6 and st["resumed_from"] == f"checkpoint-{stopped_at}"
+    assert st.status == "done" and st.step == 6 and st.resumed_from == f"checkpoint-{stopped_at}"
     assert loss_steps(d) == [1, 2, 3, 4, 5, 6]  # the curve continues
 
 
@@ -144,18 +151,18 @@ def test_failure_keeps_log_and_checkpoint_then_resume(tiny_llama_dir, runs_dir, 
     d = new_run(tiny_spec(tiny_llama_dir, save_steps=2, eval_at_end=True))
     with pytest.raises(train.TrainingFailed, match="injected failure at step 3"):
         train.run_training(d)
-    st = runs.read_status_dir(d)
-    assert st["status"] == "failed" and "injected failure at step 3" in st["error"]
-    assert "Traceback" in st["traceback"]
+    st = runs.read_status(d)
+    assert st.status == "failed" and "injected failure at step 3" in st.error
+    assert "Traceback" in st.traceback
     assert runs.last_checkpoint(d).name == "checkpoint-2"
     assert (d / "adapter" / "adapter_model.safetensors").is_file()  # last state saved anyway
     assert loss_steps(d) == [1, 2]
 
     monkeypatch.delenv("WORKBENCH_FAIL_AT_STEP")
     st = train.run_training(d, resume=True)
-    assert st["status"] == "done" and st["step"] == 4 and st["error"] is None
+    assert st.status == "done" and st.step == 4 and st.error is None
     assert loss_steps(d) == [1, 2, 3, 4]
-    assert st["eval_loss"] > 0 and any("eval_loss" in r for r in runs.read_log_dir(d))
+    assert st.eval_loss > 0 and any("eval_loss" in r for r in runs.read_log_dir(d))
 
 
 def test_resume_after_a_step_past_the_checkpoint_drops_those_rows(tiny_llama_dir, runs_dir, monkeypatch):
@@ -166,7 +173,7 @@ def test_resume_after_a_step_past_the_checkpoint_drops_those_rows(tiny_llama_dir
     assert loss_steps(d) == [1, 2, 3]
     monkeypatch.delenv("WORKBENCH_FAIL_AT_STEP")
     st = train.run_training(d, resume=True)
-    assert st["resumed_from"] == "checkpoint-2" and loss_steps(d) == [1, 2, 3, 4, 5]
+    assert st.resumed_from == "checkpoint-2" and loss_steps(d) == [1, 2, 3, 4, 5]
 
 
 def test_wall_clock_cap_and_step_cap(tiny_llama_dir, runs_dir, monkeypatch):
@@ -176,14 +183,15 @@ def test_wall_clock_cap_and_step_cap(tiny_llama_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("WORKBENCH_MAX_WALL_SECONDS", "0.01")
     assert train.effective_limits(spec) == (3, 0.01)
     st = train.run_training(new_run(spec))
-    assert st["status"] == "done" and st["step"] == 1 and st["stop_reason"] == "time limit reached"
-    assert (Path(st["adapter_dir"]) / "adapter_config.json").is_file()
+    assert st.status == "done" and st.step == 1 and st.stop_reason == "time limit reached"
+    assert (Path(st.adapter_dir) / "adapter_config.json").is_file()
 
 
 def test_describe_error_for_out_of_memory():
-    assert "out of memory" in train.describe_error(torch.OutOfMemoryError("CUDA out of memory. Tried ..."))
-    assert "out of memory" in train.describe_error(MemoryError())
-    assert train.describe_error(ValueError("bad\nsecond line")) == "ValueError: bad"
+    assert "out of memory" in str(train.describe_error(torch.OutOfMemoryError("CUDA out of memory. Tried ...")))
+    assert "out of memory" in str(train.describe_error(MemoryError()))
+    assert str(train.describe_error(ValueError("bad\nsecond line"))) == "ValueError: bad"
+    assert "内存不足" in train.describe_error(MemoryError()).render("zh-CN")
 
 
 # --------------------------------------------------------------------------- command line
@@ -196,7 +204,7 @@ def test_cli_train_and_runs(tiny_llama_dir, runs_dir, tmp_path, capsys, monkeypa
     (rid,) = [r.run_id for r in runs.list_runs()]
     assert f"adapter: {runs_dir / rid / 'adapter'}" in out.strip().splitlines()[-1]
     assert RunSpec.load(runs_dir / rid / "config.yaml").train.max_steps == 2  # the config says what ran
-    assert runs.read_status(rid)["step"] == 2
+    assert runs.run_status(rid).step == 2
 
     assert main(["runs", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -210,11 +218,11 @@ def test_cli_train_and_runs(tiny_llama_dir, runs_dir, tmp_path, capsys, monkeypa
     assert main(["train", str(cfg), "--output-dir", str(outdir)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: run failing failed: InjectedFailure")
-    assert runs.read_status_dir(outdir)["status"] == "failed"
+    assert runs.read_status(outdir).status == "failed"
 
     monkeypatch.delenv("WORKBENCH_FAIL_AT_STEP")
     assert main(["train", "--run-dir", str(outdir), "--resume"]) == 0
-    assert runs.read_status_dir(outdir)["status"] == "done"
+    assert runs.read_status(outdir).status == "done"
     assert main(["train"]) == 2 and "exactly one" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
 
@@ -241,23 +249,23 @@ def test_manager_worker_killed_then_resumed_then_stopped(tiny_llama_dir, runs_di
     try:
         rid = m.submit(tiny_spec(tiny_llama_dir, max_steps=40, save_steps=1), owner="t")
         d = runs.safe_run_dir(rid)
-        _wait_for(lambda: (runs.last_checkpoint(d) and runs.read_status(rid).get("step", 0) >= 2), what="step 2")
-        os.kill(runs.read_status(rid)["pid"], signal.SIGKILL)
+        _wait_for(lambda: (runs.last_checkpoint(d) and runs.run_status(rid).step >= 2), what="step 2")
+        os.kill(runs.run_status(rid).pid, signal.SIGKILL)
         st = m.wait(rid, timeout=30)
-        assert st["status"] == "failed" and "signal 9" in st["error"]
+        assert st.status == "failed" and "signal 9" in st.error
         ck = runs.last_checkpoint(d)
         assert ck is not None
         ck_step = int(ck.name.split("-")[1])
 
         m.resume(rid, owner="t")
-        _wait_for(lambda: runs.read_status(rid).get("step", 0) >= ck_step + 2, what="resumed steps")
-        assert runs.read_status(rid)["resumed_from"] == ck.name
+        _wait_for(lambda: runs.run_status(rid).step >= ck_step + 2, what="resumed steps")
+        assert runs.run_status(rid).resumed_from == ck.name
         m.stop(rid)
         st = m.wait(rid, timeout=60)
-        assert st["status"] == "stopped" and st["stop_reason"] == "stop requested"
-        assert st["adapter_step"] == st["step"] < 40
+        assert st.status == "stopped" and st.stop_reason == "stop requested"
+        assert st.adapter_step == st.step < 40
         steps = loss_steps(d)
-        assert steps == list(range(1, st["step"] + 1))  # one continuous curve across kill and resume
+        assert steps == list(range(1, st.step + 1))  # one continuous curve across kill and resume
         assert "Traceback" not in (d / "train.log").read_text()
     finally:
         m.shutdown()
@@ -269,9 +277,9 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "presets" / "recipes").g
 
 
 def test_every_method_has_a_quick_recipe():
-    from workbench.settings import METHODS as ALL
+    from workbench.core import methods as registry
     methods = {RunSpec.load(p).adapter.method for p in RECIPES}
-    assert methods == set(ALL)
+    assert methods == set(registry.names())
     for p in RECIPES:
         spec = RunSpec.load(p)
         assert p.read_text().startswith("# "), f"{p.name}: explain the recipe in a header comment"
@@ -285,9 +293,9 @@ def test_lora_quick_recipe_on_the_embedded_model(embedded_dir, runs_dir, capsys)
     assert main(["train", str(recipe), "--max-steps", "2"]) == 0
     assert "adapter: " in capsys.readouterr().out
     (info,) = runs.list_runs()
-    st = runs.read_status(info.run_id)
-    assert st["status"] == "done" and st["step"] == 2 and st["device"] == "cpu"
-    assert st["trainable_params"] == 460_800  # r=8 on q_proj, v_proj of SmolLM2-135M
+    st = runs.run_status(info.run_id)
+    assert st.status == "done" and st.step == 2 and st.device == "cpu"
+    assert st.trainable_params == 460_800  # r=8 on q_proj, v_proj of SmolLM2-135M
     losses = [r["loss"] for r in runs.read_log(info.run_id) if "loss" in r]
     assert len(losses) == 2 and all(0 < x < 5 for x in losses)  # an instruct model already knows some JSON
-    assert 0 < st["eval_loss"] < 5
+    assert 0 < st.eval_loss < 5

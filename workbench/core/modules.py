@@ -19,13 +19,9 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-from ..errors import WorkbenchError
-
-ALL_LINEAR = "all-linear"
-
-
-class TargetError(WorkbenchError):
-    """A target module name matches nothing (or something an adapter cannot wrap)."""
+from ..messages import Message
+from . import methods
+from .targets import ALL_LINEAR, TargetError  # the target grammar's error and words (one class for both)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -198,19 +194,16 @@ def _model_type(model: nn.Module) -> str:
 
 
 def default_targets(model: nn.Module, method: str = "lora") -> list[str]:
-    """PEFT's default ``target_modules`` for this architecture (LoRA family or IA3); [] for prompt methods."""
-    from peft.utils.constants import (TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING,
-                                      TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING)
-    if method in ("lora", "dora", "qlora"):
-        table = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-    elif method == "ia3":
-        table = TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
-    else:
+    """PEFT's default ``target_modules`` for this architecture (the PEFT table the method's registry record
+    names: LoRA family or IA3); [] for methods that wrap no layers (prompt / prefix / p-tuning)."""
+    from peft.utils import constants
+    record = methods.get(method)
+    if record.target_table is None:
         return []  # prompt / prefix / p-tuning add virtual tokens and wrap no layers
+    table = getattr(constants, record.target_table)
     mt = _model_type(model)
     if mt not in table:
-        raise TargetError(f"PEFT has no default {method} target modules for model type {mt!r}; choose them, "
-                          f"e.g. 'all-linear' or some of: {', '.join(linear_leaf_names(model))}")
+        raise TargetError("targets.no_default", method=method, model_type=mt, layers=", ".join(linear_leaf_names(model)))
     return list(table[mt])
 
 
@@ -219,7 +212,7 @@ def default_feedforward(model: nn.Module) -> list[str]:
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as FF
     mt = _model_type(model)
     if mt not in FF:
-        raise TargetError(f"PEFT has no default IA3 feedforward modules for model type {mt!r}; set feedforward_modules")
+        raise TargetError("targets.no_default_ff", model_type=mt)
     return list(FF[mt])
 
 
@@ -236,10 +229,10 @@ def _closest(target: str, model: nn.Module) -> list[str]:
 def no_match(target: str, model: nn.Module, what: str = "target") -> TargetError:
     """The error for a name that matches no module, naming the closest real names."""
     close = _closest(target, model)
+    word = Message({"target": "targets.word_target", "modules_to_save entry": "targets.word_modules_to_save"}[what])
     if close:
-        return TargetError(f"{what} {target!r} matches no module; closest: {', '.join(close)}")
-    return TargetError(f"{what} {target!r} matches no module; layers LoRA can wrap here: "
-                       f"{', '.join(linear_leaf_names(model))}")
+        return TargetError("targets.no_match_close", what=word, target=target, close=", ".join(close))
+    return TargetError("targets.no_match", what=word, target=target, layers=", ".join(linear_leaf_names(model)))
 
 
 def matches_target(name: str, targets: list[str] | str) -> bool:
@@ -260,7 +253,7 @@ def _all_linear(model: nn.Module, named: list) -> list[str]:
 
 
 def _supported(module: nn.Module, method: str) -> bool:
-    if method == "ia3":
+    if methods.family(method) == "ia3":
         return is_linear(module)
     return is_linear(module) or isinstance(module, nn.Embedding)
 
@@ -275,7 +268,7 @@ def match_targets(model: nn.Module, targets: list[str] | str | None, method: str
     ``modules_to_save`` (LoRA): modules trained in full, which PEFT excludes from wrapping.
     ``named``: ``named_modules(model)`` when the caller has it already (saves a walk over a big model).
     """
-    if method not in ("lora", "dora", "qlora", "ia3"):
+    if not methods.get(method).wraps_layers:
         return []
     if targets is None:
         targets = default_targets(model, method)
@@ -286,12 +279,12 @@ def match_targets(model: nn.Module, targets: list[str] | str | None, method: str
         try:
             re.compile(targets)
         except re.error as e:
-            raise TargetError(f"target regex {targets!r} is not a valid regular expression: {e}") from None
+            raise TargetError("targets.bad_regex", regex=targets, detail=str(e)) from None
         matched = [n for n, _ in named if re.fullmatch(targets, n)]
         if not matched:
             example = next((n for n, m in named if is_linear(m)), named[-1][0])
-            raise TargetError(f"target regex {targets!r} matches no module name (PEFT full-matches the whole name, "
-                              f"e.g. {example!r}); layers LoRA can wrap here: {', '.join(linear_leaf_names(model))}")
+            raise TargetError("targets.regex_no_match", regex=targets, example=example,
+                              layers=", ".join(linear_leaf_names(model)))
     else:
         targets = list(targets)
         for t in targets:
@@ -300,13 +293,13 @@ def match_targets(model: nn.Module, targets: list[str] | str | None, method: str
         matched = [n for n, _ in named if matches_target(n, targets)]
     matched = [n for n in matched if not in_modules_to_save(n, modules_to_save)]
     if not matched:
-        raise TargetError(f"targets {targets!r} match only modules listed in modules_to_save {modules_to_save!r}")
+        raise TargetError("targets.only_saved", targets=targets, saved=modules_to_save)
     modules = dict(named)
     bad = [n for n in matched if not _supported(modules[n], method)]
     if bad:
         kind = type(modules[bad[0]]).__name__
         inside = sorted({c.rsplit(".", 1)[-1] for c in _all_linear(model, named) if c.startswith(bad[0] + ".")})
-        hint = f"; pick layers inside it: {', '.join(inside)}" if inside else ""
-        wraps = "Linear and Conv1D layers" if method == "ia3" else "Linear, Conv1D and Embedding layers"
-        raise TargetError(f"target matches {bad[0]!r} ({kind}), which {method} cannot wrap; it wraps {wraps}{hint}")
+        hint = Message("targets.pick_inside", {"layers": ", ".join(inside)}) if inside else ""
+        wraps = Message("targets.wraps_ia3" if methods.family(method) == "ia3" else "targets.wraps_lora")
+        raise TargetError("targets.cannot_wrap", name=bad[0], kind=kind, method=method, wraps=wraps, hint=hint)
     return matched

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
+from ..messages import Message
 from ..settings import AdapterSpec, SpecError
+from . import methods
 from .models import is_seq2seq
 from .modules import (TargetError, default_feedforward, default_targets, features, is_linear, match_targets,
                       named_modules, no_match, numel, output_layer_name, total_params)
@@ -84,7 +86,7 @@ def _token_dim(config) -> int:
     for key in ("hidden_size", "n_embd", "d_model"):
         if d.get(key):
             return int(d[key])
-    raise SpecError("model", "cannot find the hidden size (hidden_size / n_embd / d_model) in this config")
+    raise SpecError("model", "settings.no_hidden_size")
 
 
 def _num_layers(config) -> int:
@@ -92,7 +94,7 @@ def _num_layers(config) -> int:
     d = _config_dict(config)
     n = n or d.get("num_hidden_layers") or d.get("num_layers") or d.get("n_layer")
     if not n:
-        raise SpecError("model", "cannot find the number of layers in this config")
+        raise SpecError("model", "settings.no_num_layers")
     return int(n)
 
 
@@ -101,7 +103,7 @@ def _num_heads(config) -> int:
     for key in ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"):
         if d.get(key):
             return int(d[key])
-    raise SpecError("model", "cannot find the number of attention heads in this config")
+    raise SpecError("model", "settings.no_num_heads")
 
 
 def _prefix_token_dim(config) -> int:
@@ -132,7 +134,7 @@ def _lora_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int
     mts = list(spec.modules_to_save or [])
     saved = _module_to_save_names(model, mts, named) if mts else []
     modules = dict(named)
-    targets = match_targets(model, spec.target_modules, "lora", modules_to_save=mts, named=named)
+    targets = match_targets(model, spec.target_modules, spec.method, modules_to_save=mts, named=named)
     rank_sum = dora = lora_only_bias = 0
     for name in targets:
         m = modules[name]
@@ -153,13 +155,13 @@ def _lora_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int
 
 def _ia3_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int) -> _Plan:
     if spec.target_modules is None:  # PEFT's defaults come as a pair
-        targets, ff = default_targets(model, "ia3"), default_feedforward(model)
+        targets, ff = default_targets(model, spec.method), default_feedforward(model)
     else:
         targets, ff = spec.target_modules, spec.feedforward_modules if spec.feedforward_modules is not None else []
         if isinstance(targets, list) and isinstance(ff, list) and not set(ff) <= set(targets):
-            raise SpecError("adapter.feedforward_modules", f"must be a subset of target_modules (got {ff})")
+            raise SpecError("adapter.feedforward_modules", "settings.ff_subset", value=ff)
     modules = dict(named)
-    names = match_targets(model, targets, "ia3", named=named)
+    names = match_targets(model, targets, spec.method, named=named)
     vectors = 0
     for name in names:
         n_in, n_out = features(modules[name])
@@ -168,46 +170,54 @@ def _ia3_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int)
         else:
             is_ff = any(name.endswith(t) for t in ff)  # PEFT: a plain endswith here (no dot)
         vectors += n_in if is_ff else n_out
-    return _Plan("ia3", False, base_total, 0, vectors, vectors, len(names))
+    return _Plan(spec.method, False, base_total, 0, vectors, vectors, len(names))
 
 
-def _prompt_plan(model: nn.Module, spec: AdapterSpec, base_total: int) -> _Plan:
+def _virtual_tokens(spec: AdapterSpec, config) -> tuple[int, int, int]:
+    """(V, S, d): virtual tokens, token sets (2 for encoder-decoder models) and token width."""
+    return spec.num_virtual_tokens, (2 if is_seq2seq(config) else 1), _token_dim(config)
+
+
+def _prompt_tuning_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int) -> _Plan:
+    V, S, d = _virtual_tokens(spec, model.config)
+    n = V * S * d  # Embedding(V * S, d)
+    return _Plan(spec.method, False, base_total, 0, n, n, None)
+
+
+def _p_tuning_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int) -> _Plan:
+    V, S, d = _virtual_tokens(spec, model.config)
+    h = spec.encoder_hidden_size or d
+    n = V * S * d  # the virtual-token embedding
+    if spec.encoder_reparameterization_type == "MLP":
+        n += (d * h + h) + (h * h + h) + (h * d + d)  # Linear(d,h) ReLU Linear(h,h) ReLU Linear(h,d)
+    else:  # bidirectional LSTM, 2 layers (PEFT's default), then Linear(2h,2h) ReLU Linear(2h,d)
+        from peft import PromptEncoderConfig
+        n_layers = PromptEncoderConfig.encoder_num_layers
+        for i in range(n_layers):
+            n_in = d if i == 0 else 2 * h
+            n += 2 * (4 * h * (n_in + h) + 8 * h)  # 2 directions x 4 gates (W_ih, W_hh, two biases)
+        n += (2 * h * 2 * h + 2 * h) + (2 * h * d + d)
+    return _Plan(spec.method, False, base_total, 0, n, n, None)
+
+
+def _prefix_tuning_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int) -> _Plan:
+    """A key and a value prefix for every layer."""
     config = model.config
-    V, S, d = spec.num_virtual_tokens, (2 if is_seq2seq(config) else 1), _token_dim(config)
-    layers = None
-    if spec.method == "prompt_tuning":
-        n = V * S * d  # Embedding(V * S, d)
-    elif spec.method == "p_tuning":
-        h = spec.encoder_hidden_size or d
-        n = V * S * d  # the virtual-token embedding
-        if spec.encoder_reparameterization_type == "MLP":
-            n += (d * h + h) + (h * h + h) + (h * d + d)  # Linear(d,h) ReLU Linear(h,h) ReLU Linear(h,d)
-        else:  # bidirectional LSTM, 2 layers (PEFT's default), then Linear(2h,2h) ReLU Linear(2h,d)
-            from peft import PromptEncoderConfig
-            n_layers = PromptEncoderConfig.encoder_num_layers
-            for i in range(n_layers):
-                n_in = d if i == 0 else 2 * h
-                n += 2 * (4 * h * (n_in + h) + 8 * h)  # 2 directions x 4 gates (W_ih, W_hh, two biases)
-            n += (2 * h * 2 * h + 2 * h) + (2 * h * d + d)
-    else:  # prefix_tuning: a key and a value prefix for every layer
-        L, t = _num_layers(config), _prefix_token_dim(config)
-        layers = L
-        if spec.prefix_projection:
-            h = spec.prefix_hidden_size or d
-            n = V * t + (t * h + h) + (h * L * 2 * t + L * 2 * t)  # Embedding, Linear, Tanh, Linear
-        else:
-            n = V * L * 2 * t  # Embedding(V, L * 2 * t)
-    return _Plan(spec.method, False, base_total, 0, n, n, layers)
+    V, _S, d = _virtual_tokens(spec, config)
+    L, t = _num_layers(config), _prefix_token_dim(config)
+    if spec.prefix_projection:
+        h = spec.prefix_hidden_size or d
+        n = V * t + (t * h + h) + (h * L * 2 * t + L * 2 * t)  # Embedding, Linear, Tanh, Linear
+    else:
+        n = V * L * 2 * t  # Embedding(V, L * 2 * t)
+    return _Plan(spec.method, False, base_total, 0, n, n, L)
 
 
 def _plan(model: nn.Module, spec: AdapterSpec) -> _Plan:
+    """The counting plan of ``spec``'s method (its registry record names it)."""
     named = named_modules(model)  # the one walk over the module tree
     base_total = total_params(model, named)
-    if spec.is_lora:
-        return _lora_plan(model, spec, named, base_total)
-    if spec.method == "ia3":
-        return _ia3_plan(model, spec, named, base_total)
-    return _prompt_plan(model, spec, base_total)
+    return methods.get(spec.method).counting_plan(model, spec, named, base_total)
 
 
 # --------------------------------------------------------------------------- public API
@@ -223,7 +233,7 @@ def sweep(model: nn.Module, spec: AdapterSpec, ranks: list[int]) -> list[ParamCo
     Methods without a rank (prompt / prefix / p-tuning / IA3) return a single row.
     """
     if not ranks or not all(isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= 4096 for r in ranks):
-        raise SpecError("ranks", f"must be a non-empty list of integers in 1..4096 (got {ranks!r})")
+        raise SpecError("ranks", "settings.int_list", range="1..4096", value=ranks)
     plan = _plan(model, spec)
     if not plan.has_rank:
         return [plan.at(None)]
@@ -278,6 +288,14 @@ class MemoryRow:
     optimizer_bytes: int
     total_bytes: int
     formula: str
+    setup_message: Message | None = None
+    """``setup`` as a catalogue message (the page words it in its language; ``setup`` is its English)."""
+    formula_message: Message | None = None
+    """``formula`` as a catalogue message."""
+
+
+def _memory_row(setup: Message, weights: int, grads: int, optimizer: int, total: int, formula: Message) -> MemoryRow:
+    return MemoryRow(str(setup), weights, grads, optimizer, total, str(formula), setup, formula)
 
 
 def quant_constants_bytes(n_quantized: int, double_quant: bool) -> int:
@@ -309,28 +327,28 @@ def memory_estimate(model: nn.Module, spec: AdapterSpec, base_dtype: str = "floa
     adapter weights and grads are fp32. Estimates before activations, after accelerate's convention.
     """
     if base_dtype not in DTYPE_BYTES:
-        raise SpecError("base_dtype", f"must be one of {', '.join(DTYPE_BYTES)} (got {base_dtype!r})")
+        raise SpecError("base_dtype", "settings.one_of", choices=", ".join(DTYPE_BYTES), value=base_dtype)
     c = count(model, spec)
     n, t = total_params(model), c.trainable
     frozen = c.total - t
     label = f"LoRA r={spec.r}" if spec.method == "qlora" else (
         f"{spec.method} r={spec.r}" if spec.is_lora else spec.method)
-    rows = [MemoryRow("full fine-tuning (fp32 + Adam)", 4 * n, 4 * n, 8 * n, 16 * n,
-                      f"estimate before activations: {n:,} params x (4 weights + 4 grads + 8 Adam) B = {_gb(16 * n)}")]
+    rows = [_memory_row(Message("charts.setup.full"), 4 * n, 4 * n, 8 * n, 16 * n,
+                        Message("charts.formula.full", {"n": n, "total": _gb(16 * n)}))]
     b = DTYPE_BYTES[base_dtype]
     w = frozen * b + 4 * t
-    rows.append(MemoryRow(f"{label} ({base_dtype} frozen base)", w, 4 * t, 8 * t, w + 12 * t,
-                          f"estimate before activations: {frozen:,} frozen x {b} B + {t:,} trainable x "
-                          f"(4 weights + 4 grads + 8 Adam) B = {_gb(w + 12 * t)}"))
+    rows.append(_memory_row(Message("charts.setup.frozen", {"label": label, "dtype": base_dtype}), w, 4 * t, 8 * t,
+                            w + 12 * t, Message("charts.formula.frozen", {"frozen": frozen, "b": b, "t": t,
+                                                                          "total": _gb(w + 12 * t)})))
     q = min(_quantizable_weights(model), frozen)
     consts = quant_constants_bytes(q, spec.bnb_4bit_use_double_quant)
     rest = frozen - q
     w4 = q // 2 + consts + 2 * rest + 4 * t
-    dq = "double-quantised constants ~0.127" if spec.bnb_4bit_use_double_quant else "constants 0.5"
-    rows.append(MemoryRow(f"{label} (4-bit {spec.bnb_4bit_quant_type} base, QLoRA)", w4, 4 * t, 8 * t, w4 + 12 * t,
-                          f"estimate before activations: {q:,} linear weights x 0.5 B + {dq} bits/param "
-                          f"({consts:,} B) + {rest:,} other frozen x 2 B (bf16) + {t:,} trainable x 16 B "
-                          f"= {_gb(w4 + 12 * t)}"))
+    dq = Message("charts.formula.double_quant" if spec.bnb_4bit_use_double_quant else "charts.formula.constants")
+    rows.append(_memory_row(Message("charts.setup.qlora", {"label": label, "quant": spec.bnb_4bit_quant_type}), w4,
+                            4 * t, 8 * t, w4 + 12 * t,
+                            Message("charts.formula.qlora", {"q": q, "dq": dq, "consts": consts, "rest": rest, "t": t,
+                                                             "total": _gb(w4 + 12 * t)})))
     return rows
 
 

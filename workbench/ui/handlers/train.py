@@ -22,9 +22,10 @@ from ...core import models as M
 from ...core import runs as R
 from ...core.manager import RUN_MANAGER
 from ...errors import WorkbenchError
-from ...settings import METHODS, RunSpec, SpecError
+from ...settings import RunSpec, SpecError
 from ..display_text import chart_tr, describe, localize_columns
 from ..error_text import translate, tr, word
+from ..text import current_language
 from .common import in_page_language, user_errors
 
 RECIPES_DIR = M.REPO_ROOT / "presets" / "recipes"
@@ -50,7 +51,7 @@ def recipe_names() -> list[str]:
 
 def recipe_spec(name: str) -> RunSpec:
     if name not in recipe_names():
-        raise WorkbenchError(f"Unknown recipe {name!r}; choose one of {', '.join(recipe_names())}.")
+        raise WorkbenchError("ui.unknown_recipe", name=name, choices=", ".join(recipe_names()))
     return RunSpec.load(RECIPES_DIR / f"{name}.yaml")
 
 
@@ -143,11 +144,10 @@ def dataset_choices() -> list[str]:
 def dataset_info_md(name: str) -> str:
     for d in D.list_datasets():
         if d.name == name:
-            return tr("**{name}** ({task}): {description}  \n{n_train} training / {n_test} held-out examples; "
-                      "metric: `{metric}`.", name=d.name, task=describe(d.task), description=describe(d.description),
+            return tr("ui.dataset_summary", name=d.name, task=describe(d.task), description=describe(d.description),
                       n_train=d.n_train,
                       n_test=d.n_test, metric=d.metric)
-    return tr("Uploaded file `{name}`: 10% is held out for evaluation.", name=Path(name).name)
+    return tr("ui.uploaded_data", name=Path(name).name)
 
 
 def uploads_root() -> Path:
@@ -177,9 +177,7 @@ def check_data_source(name: str, owner: str | None) -> None:
         return  # a hub id
     root = (uploads_root() if owner is None else uploads_dir(owner)).resolve()
     if not path.resolve().is_relative_to(root):
-        raise SpecError("data.name", f"{name!r} is not a shipped dataset ({', '.join(dataset_choices())}) or a file "
-                                     "uploaded in this session; upload the file on the Train tab (or train from the "
-                                     "command line to use files on the server).")
+        raise SpecError("data.name", "ui.dataset_not_allowed", name=name, choices=", ".join(dataset_choices()))
 
 
 @user_errors
@@ -190,7 +188,7 @@ def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", r
     replaces or deletes a good file of the same name that a run may be using.
     """
     if not file_path:
-        raise WorkbenchError("No file was uploaded.")
+        raise WorkbenchError("ui.no_file")
     src = Path(file_path)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(src.name).name).lstrip(".") or "data.jsonl"
     from ...settings import DataSpec
@@ -206,7 +204,7 @@ def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", r
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    return str(dest), tr("`{name}`: {n_train} training rows, {n_test} held out. Looks good.", name=name,
+    return str(dest), tr("ui.data_ok", name=name,
                          n_train=len(train), n_test=len(test))
 
 
@@ -216,13 +214,13 @@ def preview_html(config_yaml: str, owner: str | None = None, n: int = 3) -> str:
     spec = yaml_to_spec(config_yaml)
     check_data_source(spec.data.name, owner)
     tok = M.load_tokenizer(spec.model.name)
-    green = f"<span style='background:#bbf7d0;padding:1px 4px'>{tr('green')}</span>"
+    green = f"<span style='background:#bbf7d0;padding:1px 4px'>{tr('ui.green')}</span>"
     parts = ["<div style='font-family:monospace;font-size:13px;line-height:1.7'>",
-             "<p>" + tr("{green} tokens carry the loss (the model learns to produce them); grey ones are context only.",
+             "<p>" + tr("ui.loss_tokens",
                         green=green) + "</p>"]
     for i, pieces in enumerate(D.preview(spec.data, tok, n=n)):
         parts.append(f"<div style='border:1px solid #ddd;padding:8px;margin:6px 0;white-space:pre-wrap'>"
-                     f"<b>{tr('example {i}', i=i + 1)}</b> ({tr('{n} tokens', n=len(pieces))})<br>")
+                     f"<b>{tr('ui.example_n', i=i + 1)}</b> ({tr('ui.n_tokens', n=len(pieces))})<br>")
         for text, loss in pieces:
             style = "background:#bbf7d0" if loss else "color:#6b7280"
             parts.append(f"<span style='{style}'>{html.escape(text)}</span>")
@@ -246,11 +244,11 @@ def show_code(config_yaml: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- runs
 
-def _owned(status: dict, owner: str) -> bool:
+def _owned(status: R.RunStatus, owner: str) -> bool:
     import os
     if os.environ.get("WORKBENCH_SHARE_RUNS", "0") == "1":
         return True
-    return status.get("owner") in (None, "", owner) if not owner else status.get("owner") == owner
+    return status.owner in (None, "", owner) if not owner else status.owner == owner
 
 
 @user_errors
@@ -258,20 +256,19 @@ def start_run(config_yaml: str, owner: str) -> str:
     """Validate the config and queue the run -> run id."""
     spec = yaml_to_spec(config_yaml)
     if M.resolve(spec.model.name).kind in ("arch", "config"):
-        raise SpecError("model.name", f"{spec.model.name} is architecture-only (no weights); pick a model with weights "
-                                      f"to train, e.g. {M.EMBEDDED_NAME}.")
+        raise SpecError("model.name", "ui.architecture_only_train", name=spec.model.name, example=M.EMBEDDED_NAME)
     check_data_source(spec.data.name, owner)
     D.load_examples(spec.data, "train")  # refuse bad data before queueing
     return RUN_MANAGER.submit(spec, owner=owner or None)
 
 
-def _check_owner(run_id: str, owner: str) -> dict:
+def _check_owner(run_id: str, owner: str) -> R.RunStatus:
     """status.json of ``run_id`` if this session may see it (else a clear error)."""
     if not run_id:
-        raise WorkbenchError("No run selected.")
-    st = R.read_status(run_id)
+        raise WorkbenchError("ui.no_run_selected")
+    st = R.run_status(run_id)
     if not _owned(st, owner):
-        raise WorkbenchError(f"Run {run_id} belongs to another session.")
+        raise WorkbenchError("runs.other_session", run_id=run_id)
     return st
 
 
@@ -292,7 +289,7 @@ def my_runs(owner: str) -> list[R.RunInfo]:
     out = []
     for info in R.list_runs():
         try:
-            st = R.read_status(info.run_id)
+            st = R.run_status(info.run_id)
         except WorkbenchError:
             continue
         if _owned(st, owner):
@@ -321,7 +318,7 @@ def _progress_html(step: int, total: int, status: str) -> str:
             f"style='border:1px solid #ddd;border-radius:6px;height:22px;position:relative;background:#f3f4f6'>"
             f"<div style='width:{pct:.1f}%;height:100%;background:{color};border-radius:6px'></div>"
             f"<div style='position:absolute;top:1px;width:100%;text-align:center;font-size:13px'>"
-            + tr("step {step} / {total} ({percent:.0f}%) · {status}", step=step, total=total, percent=pct,
+            + tr("ui.progress", step=step, total=total, percent=pct,
                  status=html.escape(word(status)))
             + "</div></div>")
 
@@ -330,7 +327,7 @@ def _fmt_s(s) -> str:
     if s is None:
         return "–"
     s = int(s)
-    return tr("{minutes}m {seconds:02d}s", minutes=s // 60, seconds=s % 60) if s >= 60 else tr("{seconds}s", seconds=s)
+    return tr("ui.minutes_seconds", minutes=s // 60, seconds=s % 60) if s >= 60 else tr("ui.seconds", seconds=s)
 
 
 @in_page_language
@@ -338,58 +335,55 @@ def poll_run(run_id: str, owner: str):
     """-> (status markdown, progress HTML, loss figure, start/stop/resume interactivity as a dict), worded in the
     page's language."""
     if not run_id:
-        return (tr("No run yet: choose a recipe or fill the form, then press **Start training**."),
+        return (tr("ui.no_run_yet"),
                 _progress_html(0, 0, "idle"), plots.loss_chart([], tr=chart_tr()),
                 {"start": True, "stop": False, "resume": False})
     try:
         st = _check_owner(run_id, owner)
         log = R.read_log(run_id)
     except WorkbenchError as e:
-        return tr("⚠️ {error}", error=translate(str(e))), _progress_html(0, 0, "unknown"), \
+        return tr("ui.warning", error=page_text(e)), _progress_html(0, 0, "unknown"), \
             plots.loss_chart([], tr=chart_tr()), {"start": True, "stop": False, "resume": False}
-    status = st.get("status", "?")
-    step, total = int(st.get("step") or 0), int(st.get("max_steps") or 0)
+    status = st.status
+    step, total = st.step, st.max_steps
     last = next((r for r in reversed(log) if r.get("loss") is not None), {})
-    lines = [tr("**Run `{run_id}`** · status **{status}**", run_id=run_id, status=word(status))]
+    lines = [tr("ui.run_header", run_id=run_id, status=word(status))]
     pos = RUN_MANAGER.queue_position(run_id)
     if status == "queued":
-        lines.append(tr("Waiting in the training queue: position **{position}** ({n} run(s) train at a time on this "
-                        "server).", position=pos or "?", n=RUN_MANAGER.max_concurrent))
+        lines.append(tr("ui.queue_position", position=pos or "?", n=RUN_MANAGER.max_concurrent))
         wait = RUN_MANAGER.wait_estimate(run_id)
-        lines.append(tr("Estimated start in about **{wait}** (from the pace of the run training now).",
+        lines.append(tr("ui.queue_eta",
                         wait=_fmt_s(wait)) if wait is not None else
-                     tr("A start-time estimate appears once the run ahead has logged a step."))
-    if st.get("trainable_params"):
-        tp, tot = int(st["trainable_params"]), int(st.get("total_params") or 0)
-        lines.append(tr("Training **{trainable:,}** of {total:,} parameters ({percent:.3f}%) · device **{device}** "
-                        "({dtype}) · processes {processes}", trainable=tp, total=tot,
-                        percent=100 * tp / max(tot, 1), device=st.get("device", "?"), dtype=st.get("dtype", "?"),
-                        processes=st.get("world_size", 1)))
+                     tr("ui.queue_eta_later"))
+    if st.trainable_params:
+        tp, tot = st.trainable_params, st.total_params or 0
+        lines.append(tr("ui.run_setup", trainable=tp, total=tot,
+                        percent=100 * tp / max(tot, 1), device=st.device or "?", dtype=st.dtype or "?",
+                        processes=st.world_size or 1))
     if last:
-        lines.append(tr("step {step} · loss **{loss:.4f}** · {speed:.0f} tokens/s · elapsed {elapsed} · ETA {eta}",
+        lines.append(tr("ui.run_step",
                         step=last.get("step"), loss=last.get("loss"), speed=last.get("tokens_per_s", 0),
                         elapsed=_fmt_s(last.get("elapsed_s")),
                         eta=_fmt_s(last.get("eta_s")) if status == "running" else "–"))
-    if st.get("eval_loss") is not None:
-        lines.append(tr("held-out loss **{loss:.4f}**", loss=st["eval_loss"]))
-    if status == "failed" and st.get("error"):
-        lines.append(tr("❌ **Failed:** {error}  \nThe log and the last checkpoint are kept; press **Resume** to "
-                        "continue from the checkpoint.", error=translate(st["error"], untranslated="")))
+    if st.eval_loss is not None:
+        lines.append(tr("ui.heldout_loss", loss=st.eval_loss))
+    if status == "failed" and st.error:
+        lines.append(tr("ui.run_failed", error=st.error_text(current_language())))
     if status == "done":
-        lines.append(tr("✅ Adapter saved in `{path}`. Open the **Compare** tab to try it.",
+        lines.append(tr("ui.run_done",
                         path=R.safe_run_dir(run_id) / "adapter"))
     if status == "stopped":
-        lines.append(tr("⏸ Stopped; the adapter at this step is saved. **Resume** continues from the last checkpoint."))
+        lines.append(tr("ui.run_stopped"))
     active = status in R.ACTIVE
     buttons = {"start": not active, "stop": active, "resume": status in ("stopped", "failed")}
     return ("  \n".join(lines), _progress_html(step, total, status),
-            plots.loss_chart(log, title=tr("Loss - {name}", name=st.get("name") or run_id), tr=chart_tr()), buttons)
+            plots.loss_chart(log, title=tr("ui.loss_title", name=st.name or run_id), tr=chart_tr()), buttons)
 
 
 @user_errors
 def run_status(run_id: str, owner: str) -> dict:
     """status.json of one of this session's runs, plus its queue position and the number of log rows."""
-    st = dict(_check_owner(run_id, owner))
+    st = _check_owner(run_id, owner).to_dict()
     st["queue_position"] = RUN_MANAGER.queue_position(run_id)
     st["queue_wait_s"] = RUN_MANAGER.wait_estimate(run_id)
     st["log_rows"] = len(R.read_log(run_id))
@@ -444,7 +438,7 @@ def device_summary() -> str:
     import os
     dev = M.pick_device("auto")
     cores = os.cpu_count() or 1
-    return {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(dev) or tr("CPU ({cores} cores)", cores=cores)
+    return {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(dev) or tr("ui.cpu_cores", cores=cores)
 
 
 def elapsed_since(t0: float) -> float:

@@ -3,17 +3,22 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ...settings import METHODS
+from ...core import methods
 from ..handlers import train as H
 from ..text import t
 
-LORA_METHODS = ("lora", "dora", "qlora")
-PROMPT_METHODS = ("prompt_tuning", "p_tuning", "prefix_tuning")
+FORM_GROUPS = ("lora", "prompt", "qlora")
+"""The form's method-specific groups, in the order _visibility returns them (a method's record lists its own)."""
+
+
+def method_choices() -> list[str]:
+    """The Method radio's choices: every registered method, in registry order."""
+    return list(methods.names())
 
 
 def _visibility(method: str):
-    return (gr.update(visible=method in LORA_METHODS), gr.update(visible=method in PROMPT_METHODS),
-            gr.update(visible=method == "qlora"), t(f"help.method.{method}"))
+    record = methods.get(method)
+    return (*(gr.update(visible=g in record.form_groups) for g in FORM_GROUPS), t(record.help_id))
 
 
 def build(owner: gr.BrowserState, current_run: gr.BrowserState):
@@ -25,8 +30,8 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                 f = {}
                 f["name"] = gr.Textbox(label=t("Run name"), scale=2)
                 f["model.name"] = gr.Textbox(label=t("Model (needs weights)"), scale=2, elem_id="train-model")
-            f["adapter.method"] = gr.Radio(list(METHODS), value="lora", label=t("Method"), elem_id="method-radio")
-            method_md = gr.Markdown(t("help.method.lora"))
+            f["adapter.method"] = gr.Radio(method_choices(), value="lora", label=t("Method"), elem_id="method-radio")
+            method_md = gr.Markdown(t(methods.get("lora").help_id))
             with gr.Group(visible=True) as lora_box:
                 with gr.Row():
                     f["adapter.r"] = gr.Slider(1, 128, value=8, step=1, label=t("rank r"),
