@@ -161,10 +161,10 @@ def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
         transformers.Trainer.__init__ = orig_init
         train.pick_attention = orig_pick
         data.make_collator = orig_collator
-    bf16, _ = train.mixed_precision(cfg["train"].get("precision", "auto"), status.get("device") or "cpu",
+    bf16, _ = train.mixed_precision(cfg["train"].get("precision", "auto"), status.device or "cpu",
                                     quantized=cfg["adapter"]["method"] == "qlora")
     attn = "sdpa" if keep_sdpa or not bf16 or max(shapes[0].lengths) > train.EAGER_MAX_TOKENS else "eager"
-    dtype = str(status.get("dtype")) + (" + bf16 autocast" if bf16 and "4-bit" not in str(status.get("dtype")) else "")
+    dtype = str(status.dtype) + (" + bf16 autocast" if bf16 and "4-bit" not in str(status.dtype) else "")
     return summarize(timer, shapes[0].processed, warm, cfg["train"]["batch_size"],
-                     dict(loaded, total_s=total, final_loss=status.get("last_loss"), dtype=dtype, attention=attn,
+                     dict(loaded, total_s=total, final_loss=status.last_loss, dtype=dtype, attention=attn,
                           threads=_threads(), overrides=overrides))

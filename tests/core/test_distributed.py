@@ -46,7 +46,7 @@ def test_accelerate_two_processes(tiny_llama_dir, tmp_path):
            "-m", "workbench", "train", str(cfg), "--output-dir", str(out), "--max-steps", "3"]
     p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
-    st = runs.read_status_dir(out)
+    st = runs.read_status(out).to_dict()
     assert st["world_size"] == 2, st
     assert st["status"] == "done" and st["step"] == 3 and st["max_steps"] == 3
     assert [r["step"] for r in runs.read_log_dir(out) if "loss" in r] == [1, 2, 3]  # rank 0 only: no duplicates

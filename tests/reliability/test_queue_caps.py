@@ -16,7 +16,7 @@ from workbench.settings import RunSpec
 def _fake_spawn(job, run_dir):
     """Stand-in worker: sleeps, so the 'running' slot stays taken without training anything."""
     job.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    R.update_status_dir(run_dir, pid=job.proc.pid, status="running", started=time.time())
+    R.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
 
 
 def test_queue_is_bounded_across_sessions(runs_dir, monkeypatch):
@@ -25,7 +25,7 @@ def test_queue_is_bounded_across_sessions(runs_dir, monkeypatch):
     spec = RunSpec()
     try:
         running = m.submit(spec, owner="o0")
-        assert R.read_status(running)["status"] == "running"
+        assert R.run_status(running).status == "running"
         queued = [m.submit(spec, owner=f"o{i}") for i in range(1, 4)]  # three sessions, one run each
         assert [m.queue_position(r) for r in queued] == [1, 2, 3]
         n_dirs = len(R.list_runs())

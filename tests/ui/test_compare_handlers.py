@@ -20,7 +20,7 @@ def owned_adapter(runs_dir, tiny_llama_dir):
     spec.model.name = tiny_llama_dir
     rid = R.create_run(spec, owner="alice")
     make_adapter(tiny_llama_dir, R.safe_run_dir(rid) / "adapter", kind="lora")
-    R.update_status_dir(R.safe_run_dir(rid), status="done", trainable_params=1234)
+    R.update_status(R.safe_run_dir(rid), status="done", trainable_params=1234)
     return rid, str(R.safe_run_dir(rid) / "adapter")
 
 

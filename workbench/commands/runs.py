@@ -24,6 +24,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+_UNSET_HIDDEN = ("experiment", "metric", "score", "peak_mem_mb", "est_mem_mb")
+"""Status fields `runs show` prints only when they are set (runs outside an experiment never set them)."""
+
+
 def _when(ts) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
@@ -37,7 +41,7 @@ def run(args) -> int:
     from ..errors import WorkbenchError
 
     if args.action in ("show", "stop") and not args.run_id:
-        raise WorkbenchError(f"runs {args.action} needs a RUN_ID (see: python -m workbench runs list)")
+        raise WorkbenchError("cli.runs_needs_id", action=args.action)
     if args.action == "list":
         rows = runs.list_runs()
         if args.json:
@@ -52,10 +56,13 @@ def run(args) -> int:
                   f"{_fmt(r.train_loss):>8} {_fmt(r.eval_loss):>8}  {_when(r.created):<19} {r.name or ''}")
         return 0
     if args.action == "show":
-        st = runs.read_status(args.run_id)
+        st = runs.run_status(args.run_id).to_dict()
         if not args.json:
-            st.pop("traceback", None)
-            st.pop("log_tail", None)
+            for key in ("traceback", "log_tail", "error_message", "version"):
+                st.pop(key, None)
+            for key in _UNSET_HIDDEN:
+                if st.get(key) is None:
+                    st.pop(key, None)
         if args.json:
             print(json.dumps({"status": st, "log": runs.read_log(args.run_id)}, indent=1, default=str))
             return 0
@@ -64,5 +71,5 @@ def run(args) -> int:
         print(f"{'log rows':>18}: {len(runs.read_log(args.run_id))}")
         return 0
     st = runs.request_stop(args.run_id)
-    print(json.dumps(st, default=str) if args.json else f"{args.run_id}: {st['status']}")
+    print(json.dumps(st.to_dict(), default=str) if args.json else f"{args.run_id}: {st.status}")
     return 0

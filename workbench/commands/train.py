@@ -31,28 +31,31 @@ def run(args) -> int:
     from ..errors import WorkbenchError
 
     if bool(args.config) == bool(args.run_dir):
-        raise WorkbenchError("give either CONFIG.yaml or --run-dir DIR (exactly one)")
+        raise WorkbenchError("cli.config_or_run_dir")
     if args.max_steps is not None and args.max_steps < 1:
-        raise WorkbenchError("--max-steps must be >= 1")
+        raise WorkbenchError("cli.flag_min_bare", flag="--max-steps", lo=1)
     if args.run_dir:
         from pathlib import Path
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.yaml").is_file():
-            raise WorkbenchError(f"{run_dir} has no config.yaml, so it is not a run directory")
+            raise WorkbenchError("cli.not_a_run_dir", path=str(run_dir))
     else:
         run_dir = train.prepare_run_dir(args.config, args.output_dir, args.max_steps, args.resume)
     rank, _ = dist_info()
     if rank == 0:
         print(f"run directory: {run_dir}", flush=True)
-    try:
-        status = train.run_training(run_dir, resume=args.resume, max_steps_override=args.max_steps)
+    from contextlib import nullcontext
+
+    from ..core.lifeline import WorkerLifeline
+    try:  # rank 0 holds the run's writer lock; a server's worker also stops when its server goes (lifeline.py)
+        with WorkerLifeline(run_dir) if rank == 0 else nullcontext():
+            status = train.run_training(run_dir, resume=args.resume, max_steps_override=args.max_steps)
     finally:
         _shutdown_distributed()
     if rank == 0:
-        loss = status.get("eval_loss")
+        loss = status.eval_loss
         extra = f", eval loss {loss:.4f}" if loss is not None else ""
-        print(f"{status['status']} at step {status.get('step')}{extra}. adapter: {status.get('adapter_dir')}",
-              flush=True)
+        print(f"{status.status} at step {status.step}{extra}. adapter: {status.adapter_dir}", flush=True)
     return 0
 
 

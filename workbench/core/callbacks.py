@@ -5,12 +5,9 @@ limit (agreed across all ranks under DDP, so every process stops at the same ste
 event appends a row to log.jsonl with the loss, learning rate and non-padding tokens per second.
 Only rank 0 writes files.
 
-Testing hooks (environment variables, read once when the run starts):
-  WORKBENCH_FAIL_AT_STEP=N   raise a RuntimeError at the end of optimizer step N (to test failure handling)
-  WORKBENCH_STEP_DELAY_S=X   sleep X seconds after every step (to test stop/kill on a tiny model)
-  WORKBENCH_FAULTS=NAME=KIND@N[,...]  for the run whose config ``name`` is NAME only: at optimizer step N raise
-                             KIND = error (InjectedFailure), oom (torch.OutOfMemoryError) or enospc (OSError
-                             ENOSPC while saving a checkpoint; put a save at or after step N)
+Tests add callbacks of their own (fault injection, slow steps) without touching this one:
+  WORKBENCH_EXTRA_CALLBACKS=module:Class[,module:Class]   TrainerCallbacks the run also uses (placed before
+                             RunCallback), each built as ``Class(run_dir=...)``; see tests/support/faults.py
 """
 from __future__ import annotations
 
@@ -27,37 +24,18 @@ STOP_NONE, STOP_REQUESTED, STOP_WALL = 0, 1, 2
 STOP_REASONS = {STOP_REQUESTED: "stop requested", STOP_WALL: "time limit reached"}
 
 
-class InjectedFailure(RuntimeError):
-    """Raised by the WORKBENCH_FAIL_AT_STEP testing hook."""
-
-
-def _injected_fault(run_dir: Path) -> tuple[str, int] | None:
-    """(kind, step) from WORKBENCH_FAULTS for this run's config name, or None."""
-    spec = os.environ.get("WORKBENCH_FAULTS") or ""
-    if not spec.strip():
-        return None
-    import yaml
-    try:
-        name = (yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}).get("name")
-    except (OSError, yaml.YAMLError):
-        return None
-    for item in spec.split(","):
-        target, _, rest = item.strip().partition("=")
-        kind, _, step = rest.partition("@")
-        if target and target == name and kind in ("error", "oom", "enospc") and step.isdigit():
-            return kind, int(step)
-    return None
-
-
-def _raise_fault(kind: str, step: int) -> None:
-    what = f"injected at step {step} (WORKBENCH_FAULTS)"
-    if kind == "oom":
-        import torch
-        raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 20.00 GiB; {what}")
-    if kind == "enospc":
-        import errno
-        raise OSError(errno.ENOSPC, f"No space left on device ({what})")
-    raise InjectedFailure(f"injected failure {what}")
+def extra_callbacks(run_dir: Path) -> list[TrainerCallback]:
+    """The callbacks named by WORKBENCH_EXTRA_CALLBACKS (``module:Class`` items, comma-separated), built for this run."""
+    import importlib
+    out = []
+    for item in (os.environ.get("WORKBENCH_EXTRA_CALLBACKS") or "").split(","):
+        module, _, name = item.strip().partition(":")
+        if not module:
+            continue
+        if not name:
+            raise runs.RunError(f"WORKBENCH_EXTRA_CALLBACKS: {item.strip()!r} is not module:Class")
+        out.append(getattr(importlib.import_module(module), name)(run_dir=Path(run_dir)))
+    return out
 
 
 def dist_info() -> tuple[int, int]:
@@ -83,7 +61,7 @@ def env_number(name: str, cast=float):
     try:
         return cast(v)
     except ValueError:
-        raise runs.RunError(f"environment variable {name} must be a number (got {v!r})") from None
+        raise runs.RunError("runs.env_number", name=name, value=v) from None
 
 
 class RunCallback(TrainerCallback):
@@ -95,9 +73,6 @@ class RunCallback(TrainerCallback):
         self.is_main = is_main
         self.max_wall_seconds = max_wall_seconds
         self.elapsed_offset = elapsed_offset
-        self.fail_at_step = env_number("WORKBENCH_FAIL_AT_STEP", int)
-        self.step_delay = env_number("WORKBENCH_STEP_DELAY_S") or 0.0
-        self.fault = _injected_fault(self.run_dir)
         self.stop_code = STOP_NONE
         self.train_loss: float | None = None
         self.last_loss: float | None = None
@@ -130,15 +105,9 @@ class RunCallback(TrainerCallback):
         self._start_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen or 0
         if self.is_main:
-            runs.update_status_dir(self.run_dir, step=state.global_step, max_steps=state.max_steps)
+            runs.update_status(self.run_dir, step=state.global_step, max_steps=state.max_steps)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.fail_at_step is not None and state.global_step >= self.fail_at_step:
-            raise InjectedFailure(f"injected failure at step {state.global_step} (WORKBENCH_FAIL_AT_STEP)")
-        if self.fault and self.fault[0] != "enospc" and state.global_step >= self.fault[1]:
-            _raise_fault(self.fault[0], state.global_step)
-        if self.step_delay:
-            time.sleep(self.step_delay)
         code = STOP_NONE
         if runs.stop_file(self.run_dir).exists():
             code = STOP_REQUESTED
@@ -150,8 +119,8 @@ class RunCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True  # a resumable checkpoint at exactly this step
         if self.is_main:
-            runs.update_status_dir(self.run_dir, step=state.global_step, eta_s=self.eta(state),
-                                   elapsed_s=round(self.elapsed(), 2))
+            runs.update_status(self.run_dir, step=state.global_step, eta_s=self.eta(state),
+                               elapsed_s=round(self.elapsed(), 2))
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -180,7 +149,5 @@ class RunCallback(TrainerCallback):
         self._append(row)
 
     def on_save(self, args, state, control, **kwargs):
-        if self.fault and self.fault[0] == "enospc" and state.global_step >= self.fault[1]:
-            _raise_fault("enospc", state.global_step)
         if self.is_main:
-            runs.update_status_dir(self.run_dir, checkpoint_step=state.global_step)
+            runs.update_status(self.run_dir, checkpoint_step=state.global_step)

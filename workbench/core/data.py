@@ -19,9 +19,11 @@ from typing import Any, Callable
 
 import yaml
 
+from ..messages import Message
 from ..settings import DataSpec
 from .datafiles import (MAX_CHARS, SUFFIXES, DataError, Example, Problems, RawRow,  # noqa: F401 (re-exported)
                         read_rows, rows_to_examples)
+from .paths import looks_like_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS_DIR = REPO_ROOT / "presets" / "datasets"
@@ -40,6 +42,8 @@ class DatasetInfo:
     metric: str
     n_train: int
     n_test: int
+    description_zh: str = ""
+    """The description in Chinese (meta.yaml ``description_zh``), shown on a 中文 page."""
 
 
 @dataclass
@@ -91,7 +95,8 @@ def list_datasets() -> list[DatasetInfo]:
         meta = read_meta(d.name) or {}
         out.append(DatasetInfo(name=d.name, description=str(meta.get("description", "")),
                                task=str(meta.get("task", "")), metric=str(meta.get("metric", "exact_match")),
-                               n_train=_count_lines(d / "train.jsonl"), n_test=_count_lines(d / "test.jsonl")))
+                               n_train=_count_lines(d / "train.jsonl"), n_test=_count_lines(d / "test.jsonl"),
+                               description_zh=str(meta.get("description_zh", ""))))
     return out
 
 
@@ -124,10 +129,6 @@ def holdout_split(examples: list[Example], fraction: float = HOLDOUT_FRACTION,
             [e for i, e in enumerate(examples) if i in held])
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", "\\")) or Path(name).suffix.lower() in SUFFIXES
-
-
 def _offline() -> bool:
     flags = (os.environ.get(v, "0").lower() for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
     return any(f in ("1", "true", "yes") for f in flags)
@@ -138,13 +139,10 @@ def _hub_examples(spec: DataSpec) -> tuple[list[Example], list[Example] | None]:
     name = spec.name.strip()
     import difflib
     close = difflib.get_close_matches(name, [d.name for d in list_datasets()], n=2)
-    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    hint = Message("data.did_you_mean", {"close": " or ".join(close)}) if close else ""
     from .models import _hub_reachable
     if _offline() or not _hub_reachable():
-        raise DataError(
-            f"{name!r} is not a shipped dataset or a file, and the Hugging Face Hub cannot be reached "
-            f"(offline, or HF_HUB_OFFLINE=1), so it cannot be loaded as a hub dataset.{hint} Shipped: "
-            f"{', '.join(d.name for d in list_datasets())}; or upload a .jsonl/.csv file.")
+        raise DataError("data.offline", name=name, hint=hint, shipped=", ".join(d.name for d in list_datasets()))
     try:
         import datasets
         splits = datasets.get_dataset_split_names(name)
@@ -155,7 +153,7 @@ def _hub_examples(spec: DataSpec) -> tuple[list[Example], list[Example] | None]:
     except DataError:
         raise
     except Exception as e:  # not found, gated, network dropped
-        raise DataError(f"Could not load {name!r} from the Hugging Face Hub: {e}{hint}") from None
+        raise DataError("data.hub_failed", name=name, detail=str(e), hint=hint) from None
     train_split = "train" if "train" in splits else splits[0]
     test_split = next((s for s in ("test", "validation") if s in splits and s != train_split), None)
     try:
@@ -163,7 +161,7 @@ def _hub_examples(spec: DataSpec) -> tuple[list[Example], list[Example] | None]:
     except DataError:
         raise
     except Exception as e:
-        raise DataError(f"Could not load {name!r} from the Hugging Face Hub: {e}") from None
+        raise DataError("data.hub_failed", name=name, detail=str(e), hint="") from None
 
 
 def _load_splits(spec: DataSpec) -> tuple[list[Example], list[Example]]:
@@ -179,7 +177,7 @@ def _load_splits(spec: DataSpec) -> tuple[list[Example], list[Example]]:
     if path.is_dir():
         train_file, test_file = _split_file(path, "train"), _split_file(path, "test")
         if train_file is None:
-            raise DataError(f"{path} is a folder without a train file (train.jsonl, train.json or train.csv).")
+            raise DataError("data.folder_without_train", path=str(path))
         system = (read_meta(str(path)) or {}).get("system")
         train = _file_examples(train_file, spec, system)
         if test_file is not None:
@@ -187,8 +185,8 @@ def _load_splits(spec: DataSpec) -> tuple[list[Example], list[Example]]:
         return holdout_split(train)
     if path.is_file():
         return holdout_split(_file_examples(path, spec))
-    if _looks_like_path(name):
-        raise DataError(f"Data file not found: {name}")
+    if looks_like_path(name):
+        raise DataError("data.file_not_found", path=name)
     train, test = _hub_examples(spec)
     return (train, test) if test is not None else holdout_split(train)
 
@@ -200,7 +198,7 @@ def load_examples(spec: DataSpec, split: str = "train") -> list[Example]:
     holdout (at least one row) and "train" is the rest. Raises DataError on any bad row.
     """
     if split not in SPLITS:
-        raise DataError(f"Unknown split {split!r}; use one of {', '.join(SPLITS)}.")
+        raise DataError("data.unknown_split", split=split, choices=", ".join(SPLITS))
     train, test = _load_splits(spec)
     return {"train": train, "test": test, "all": train + test}[split]
 
@@ -334,8 +332,7 @@ def build_datasets(spec: DataSpec, tokenizer) -> DataBundle:
         train_ex = train_ex[:spec.limit]
     train, dropped = _tokenized(train_ex, tokenizer, spec)
     if len(train) == 0:
-        raise DataError(f"No training example keeps any response token within max_length={spec.max_length}; "
-                        "raise data.max_length or shorten the prompts.")
+        raise DataError("data.all_truncated", n=spec.max_length)
     evals, dropped_eval = _tokenized(test_ex, tokenizer, spec) if test_ex else (None, 0)
     warnings = []
     if dropped or dropped_eval:

@@ -15,6 +15,8 @@ Environment:
                                     for the web server, shared by the concurrent runs)
   WORKBENCH_SERVER_THREADS          torch threads of the web server process itself (default 1; see limit_server_threads)
   WORKBENCH_STOP_GRACE_S            seconds a stopping worker gets before it is killed (default 60)
+  WORKBENCH_SHUTDOWN_GRACE_S        on server exit (SIGTERM/SIGINT), seconds the workers get to save and stop
+                                    (default: the stop grace); see lifeline.py
 """
 from __future__ import annotations
 
@@ -28,16 +30,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..messages import Message
 from ..settings import RunSpec
-from . import runs
+from . import lifeline, runs
 from .runs import RunError
+from .writerlock import writer_alive
 
 
 def _env_int(name: str, default: int) -> int:
     try:
         return max(1, int(os.environ.get(name) or default))
     except ValueError:
-        raise RunError(f"environment variable {name} must be an integer") from None
+        raise RunError("runs.env_int", name=name) from None
 
 
 @dataclass
@@ -67,13 +71,17 @@ class RunManager:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._draining = False  # set by interrupt_all(): the server is exiting, nothing new starts
 
     # ----------------------------------------------------------------- public API
-    def submit(self, spec: RunSpec, owner: str | None = None, run_id: str | None = None) -> str:
-        """Create a run for ``spec`` and queue it; returns the run id. Raises RunError past the owner's cap."""
+    def submit(self, spec: RunSpec, owner: str | None = None, run_id: str | None = None,
+               experiment: str | None = None) -> str:
+        """Create a run for ``spec`` and queue it; returns the run id. Raises RunError past the owner's cap.
+
+        Web requests go through ``core.submit.submit(spec, workspace)``, which checks the config first."""
         with self._lock:
             self._check_owner_cap(owner)
-            run_id = runs.create_run(spec, run_id=run_id, owner=owner)
+            run_id = runs.create_run(spec, run_id=run_id, owner=owner, experiment=experiment)
             self._queue.append(_Job(run_id, owner))
             self._start_ready()
         self._ensure_thread()
@@ -84,30 +92,31 @@ class RunManager:
         d = runs.existing_run_dir(run_id)
         with self._lock:
             if self.is_managed(run_id):
-                raise RunError(f"Run {run_id} is already queued or running.")
-            st = runs.read_status_dir(d)
-            if st.get("status") in ("running", "stopping") and runs.pid_alive(st.get("pid")):
-                raise RunError(f"Run {run_id} is still running (pid {st.get('pid')}).")
-            if st.get("status") == "done" and int(st.get("step") or 0) >= int(st.get("max_steps") or 0):
-                raise RunError(f"Run {run_id} already finished all {st.get('max_steps')} steps; "
-                               "start a new run (or raise train.max_steps) to train further.")
+                raise RunError("runs.already_active", run_id=run_id)
+            st = runs.read_status(d)
+            if st.status in ("running", "stopping") and runs.pid_alive(st.pid):
+                raise RunError("runs.still_running", run_id=run_id, pid=st.pid)
+            if writer_alive(d):  # a worker of an earlier server still writes this run
+                raise RunError("runs.writer_alive", run_id=run_id, pid=st.pid or "?")
+            if st.status == "done" and st.step >= st.max_steps:
+                raise RunError("runs.already_finished", run_id=run_id, steps=st.max_steps)
             self._check_owner_cap(owner)
             runs.stop_file(d).unlink(missing_ok=True)
-            runs.update_status_dir(d, status="queued", error=None, ended=None, pid=None)
+            runs.update_status(d, status="queued", error=None, ended=None, pid=None)
             self._queue.append(_Job(run_id, owner, resume=True))
             self._start_ready()
         self._ensure_thread()
         return run_id
 
-    def stop(self, run_id: str) -> dict:
+    def stop(self, run_id: str) -> runs.RunStatus:
         """Stop a run: a queued one at once; a running one via the STOP file (killed after a grace period)."""
         with self._lock:
             for job in self._queue:
                 if job.run_id == run_id:
                     self._queue.remove(job)
                     d = runs.existing_run_dir(run_id)
-                    return runs.update_status_dir(d, status="stopped", ended=time.time(),
-                                                  stop_reason="stopped while queued")
+                    return runs.update_status(d, status="stopped", ended=time.time(),
+                                              stop_reason="stopped while queued")
             job = self._running.get(run_id)
             st = runs.request_stop(run_id)
             if job is not None and job.stop_deadline is None:
@@ -134,18 +143,16 @@ class RunManager:
             running = list(self._running)
         if run_id not in queue:
             return None
-        status = {rid: runs.read_status_dir(runs.safe_run_dir(rid)) for rid in running + queue}
-        paces = [float(st["elapsed_s"]) / int(st["step"]) for st in (status[r] for r in running)
-                 if st.get("step") and st.get("elapsed_s")]
+        status = {rid: runs.read_status(runs.safe_run_dir(rid)) for rid in running + queue}
+        paces = [st.elapsed_s / st.step for st in (status[r] for r in running) if st.step and st.elapsed_s]
         if not paces:
             return None
         pace = statistics.median(paces)
 
-        def remaining(st: dict) -> float:
-            return max(0, int(st.get("max_steps") or 0) - int(st.get("step") or 0)) * pace
+        def remaining(st: runs.RunStatus) -> float:
+            return max(0, st.max_steps - st.step) * pace
 
-        slots = [float(status[r]["eta_s"]) if status[r].get("eta_s") is not None else remaining(status[r])
-                 for r in running]
+        slots = [status[r].eta_s if status[r].eta_s is not None else remaining(status[r]) for r in running]
         slots += [0.0] * max(0, self.max_concurrent - len(slots))
         for rid in queue:
             i = min(range(len(slots)), key=slots.__getitem__)
@@ -180,13 +187,13 @@ class RunManager:
                 del self._running[run_id]
             self._start_ready()
 
-    def wait(self, run_id: str, timeout: float = 300.0) -> dict:
+    def wait(self, run_id: str, timeout: float = 300.0) -> runs.RunStatus:
         """Block until a run reaches a final status (stopped/failed/done); returns its status."""
         end = time.time() + timeout
         while time.time() < end:
             self.poll()
-            st = runs.read_status(run_id)
-            if st.get("status") in runs.TERMINAL and not self.is_managed(run_id):
+            st = runs.run_status(run_id)
+            if st.is_terminal and not self.is_managed(run_id):
                 return st
             time.sleep(self.poll_interval)
         raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
@@ -201,23 +208,41 @@ class RunManager:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def interrupt_all(self, grace_s: float | None = None, give_up: threading.Event | None = None) -> list[str]:
+        """Server exit (SIGTERM/SIGINT, lifeline.py): nothing new starts; queued runs and running workers end
+        stopped, 'interrupted (server stopped)', resumable (workers save a checkpoint first). Returns their ids."""
+        with self._lock:
+            self._draining = True
+            queued = [j.run_id for j in self._queue]
+            self._queue.clear()
+            workers = {run_id: job.proc for run_id, job in self._running.items()}
+        self.shutdown(kill=False)
+        grace = lifeline.shutdown_grace_s(self.stop_grace_s) if grace_s is None else grace_s
+        handled = lifeline.interrupt_workers(workers, queued, grace, give_up=give_up)
+        with self._lock:
+            for job in self._running.values():
+                if job.log_handle is not None:
+                    job.log_handle.close()
+            self._running.clear()
+        return handled
+
     # ----------------------------------------------------------------- internals
     def _check_owner_cap(self, owner: str | None) -> None:
+        if self._draining:
+            raise RunError("runs.shutting_down")
         if len(self._queue) >= self.max_queued and len(self._running) >= self.max_concurrent:
-            raise RunError(f"The training queue is full ({len(self._queue)} runs waiting); try again when some "
-                           "have finished.")
+            raise RunError("runs.queue_full", n=len(self._queue))
         if owner is None:
             return
         waiting = sum(1 for j in self._queue if j.owner == owner)
         if waiting >= self.max_queued_per_owner:
-            raise RunError(f"You already have {waiting} runs waiting in the queue (the limit is "
-                           f"{self.max_queued_per_owner}); wait for one to start or stop one.")
+            raise RunError("runs.owner_cap", n=waiting, limit=self.max_queued_per_owner)
 
     def _start_ready(self) -> None:
-        while self._queue and len(self._running) < self.max_concurrent:
+        while self._queue and len(self._running) < self.max_concurrent and not self._draining:
             job = self._queue.pop(0)
             d = runs.safe_run_dir(job.run_id)
-            if runs.read_status_dir(d).get("status") != "queued":  # stopped meanwhile by someone else
+            if runs.read_status(d).status != "queued":  # stopped meanwhile by someone else
                 continue
             self._spawn(job, d)
             self._running[job.run_id] = job
@@ -229,31 +254,31 @@ class RunManager:
         env = dict(os.environ)
         threads = str(train_threads(self.max_concurrent))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false",
-                   PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(
+                   PYTHONUNBUFFERED="1", WORKBENCH_SERVER_PID=str(os.getpid()), PYTHONPATH=os.pathsep.join(
                        p for p in (str(runs.REPO_ROOT), env.get("PYTHONPATH")) if p))
         job.log_handle = open(run_dir / "train.log", "ab")
         job.proc = subprocess.Popen(cmd, cwd=str(runs.REPO_ROOT), env=env, stdout=job.log_handle,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        runs.update_status_dir(run_dir, pid=job.proc.pid, status="running", started=time.time())
+        runs.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
 
     def _finish(self, job: _Job, rc: int) -> None:
         if job.log_handle is not None:
             job.log_handle.close()
         d = runs.safe_run_dir(job.run_id)
-        st = runs.read_status_dir(d)
-        if st.get("status") in runs.TERMINAL:
+        st = runs.read_status(d)
+        if st.is_terminal:
             return
-        if job.killed_for_stop or st.get("status") == "stopping":
-            runs.update_status_dir(d, status="stopped", ended=time.time(), stop_reason=(
+        if job.killed_for_stop or st.status == "stopping":
+            runs.update_status(d, status="stopped", ended=time.time(), stop_reason=(
                 f"killed after the {self.stop_grace_s:.0f} s stop grace period" if job.killed_for_stop
                 else "stop requested"))
             return
         tail = runs.tail_text(d / "train.log", 1500).strip()
         last = tail.splitlines()[-1] if tail else ""
-        how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
-        runs.update_status_dir(d, status="failed", ended=time.time(),
-                               error=f"worker process ended unexpectedly ({how}){': ' + last if last else ''}",
-                               log_tail=tail)
+        how = Message("runs.killed_by_signal", {"n": -rc}) if rc < 0 else Message("runs.exit_code", {"n": rc})
+        error = (Message("runs.worker_ended_last", {"how": how, "last": last}) if last
+                 else Message("runs.worker_ended", {"how": how}))
+        runs.update_status(d, status="failed", ended=time.time(), error=error, log_tail=tail)
 
     def _ensure_thread(self) -> None:
         with self._lock:

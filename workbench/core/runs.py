@@ -4,7 +4,7 @@ A run is a directory under ``runs_root()``::
 
     runs/<run_id>/
       config.yaml    the RunSpec that defines the run (the same file runs from the terminal)
-      status.json    queued | running | stopping | stopped | failed | done, step, metrics, device ...
+      status.json    a RunStatus (status.py): queued | running | stopping | stopped | failed | done, step ...
       log.jsonl      one JSON object per logged step (loss, learning_rate, tokens_per_s ...) and eval rows
       adapter/       the trained adapter (PEFT save_pretrained; loads with PeftModel.from_pretrained)
       checkpoints/   resumable Trainer checkpoints (the last 2)
@@ -16,7 +16,6 @@ The background queue of worker processes lives in ``manager.py`` (``RUN_MANAGER`
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -27,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbenchError
+from ..messages import Message
 from ..settings import RunSpec
+from .writerlock import writer_alive
+from .status import (ACTIVE, STATUS_VERSION, STATUSES, TERMINAL, RunStatus, read_status,  # noqa: F401
+                     update_status, write_json_atomic)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ACTIVE = ("queued", "running", "stopping")
-TERMINAL = ("stopped", "failed", "done")
-STATUSES = ACTIVE + TERMINAL
-INTERRUPTED = "interrupted (server restarted)"
+INTERRUPTED = "interrupted (server restarted)"  # English text of runs.interrupted_restart
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -56,11 +56,10 @@ def new_run_id() -> str:
 def check_run_id(run_id: str) -> str:
     """Return ``run_id`` if it is a plain name (letters, digits, '.', '_', '-'), else raise RunError."""
     if not isinstance(run_id, str) or not run_id:
-        raise RunError("A run id must be a non-empty string.")
+        raise RunError("runs.empty_id")
     if "/" in run_id or "\\" in run_id or ".." in run_id or os.path.isabs(run_id) or "://" in run_id \
             or run_id.startswith(".") or not _RUN_ID_RE.match(run_id):
-        raise RunError(f"Invalid run id {run_id!r}: use only letters, digits, '.', '_' and '-' "
-                       "(no '/', '..', absolute paths or URLs).")
+        raise RunError("runs.invalid_id", run_id=run_id)
     return run_id
 
 
@@ -69,7 +68,7 @@ def safe_run_dir(run_id: str) -> Path:
     root = runs_root().resolve()
     d = (root / check_run_id(run_id)).resolve()
     if d.parent != root:
-        raise RunError(f"Invalid run id {run_id!r}: it points outside the runs folder.")
+        raise RunError("runs.id_outside", run_id=run_id)
     return d
 
 
@@ -77,53 +76,11 @@ def existing_run_dir(run_id: str) -> Path:
     """Like safe_run_dir, but the run must exist."""
     d = safe_run_dir(run_id)
     if not (d / "config.yaml").is_file():
-        raise RunError(f"No run named {run_id!r} in {runs_root()}.")
+        raise RunError("runs.not_found", run_id=run_id, root=str(runs_root()))
     return d
 
 
 # --------------------------------------------------------------------------- small file helpers
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to a temp file and os.replace it, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(2)}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path):
-    """An exclusive lock on the run's status (the worker and the server both update it)."""
-    import fcntl
-    with open(run_dir / ".status.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def read_status_dir(run_dir: Path) -> dict[str, Any]:
-    """status.json of a run directory ({} when missing)."""
-    return _read_json(Path(run_dir) / "status.json")
-
-
-def update_status_dir(run_dir: Path, **fields: Any) -> dict[str, Any]:
-    """Merge ``fields`` into status.json under a lock and write it atomically; returns the new status."""
-    run_dir = Path(run_dir)
-    with _locked(run_dir):
-        st = read_status_dir(run_dir)
-        st.update(fields)
-        st["updated"] = time.time()
-        write_json_atomic(run_dir / "status.json", st)
-    return st
-
 
 def read_log_dir(run_dir: Path, since_step: int | None = None) -> list[dict[str, Any]]:
     """Rows of log.jsonl (a half-written last line is skipped); only rows with step > since_step if given."""
@@ -205,24 +162,27 @@ class RunInfo:
     path: str
 
 
-def create_run(spec: RunSpec, run_id: str | None = None, owner: str | None = None) -> str:
+def create_run(spec: RunSpec, run_id: str | None = None, owner: str | None = None,
+               experiment: str | None = None) -> str:
     """Make a run directory with config.yaml and a queued status.json; returns the run id."""
     run_id = check_run_id(run_id) if run_id else new_run_id()
     d = safe_run_dir(run_id)
     if d.exists():
-        raise RunError(f"A run named {run_id!r} already exists in {runs_root()}.")
+        raise RunError("runs.exists", run_id=run_id, root=str(runs_root()))
     d.mkdir(parents=True)
     spec.save(d / "config.yaml")
-    init_status(d, spec, run_id, owner=owner)
+    init_status(d, spec, run_id, owner=owner, experiment=experiment)
     return run_id
 
 
-def init_status(run_dir: Path, spec: RunSpec, run_id: str, owner: str | None = None) -> dict[str, Any]:
+def init_status(run_dir: Path, spec: RunSpec, run_id: str, owner: str | None = None,
+                experiment: str | None = None) -> RunStatus:
     """The first status.json of a run (status queued)."""
-    return update_status_dir(
-        run_dir, status="queued", run_id=run_id, name=spec.name, owner=owner, created=time.time(), started=None,
-        ended=None, step=0, max_steps=spec.train.max_steps, error=None, train_loss=None, eval_loss=None,
-        method=spec.adapter.method, model=spec.model.name, dataset=spec.data.name, pid=None)
+    return update_status(
+        run_dir, status="queued", run_id=run_id, name=spec.name, owner=owner, experiment=experiment,
+        created=time.time(), started=None, ended=None, step=0, max_steps=spec.train.max_steps, error=None,
+        train_loss=None, eval_loss=None, method=spec.adapter.method, model=spec.model.name, dataset=spec.data.name,
+        pid=None)
 
 
 def list_runs() -> list[RunInfo]:
@@ -234,29 +194,24 @@ def list_runs() -> list[RunInfo]:
     for d in root.iterdir():
         if not d.is_dir() or not _RUN_ID_RE.match(d.name) or not (d / "config.yaml").is_file():
             continue
-        st = read_status_dir(d)
+        st = read_status(d)
         out.append(RunInfo(
-            run_id=d.name, name=st.get("name"), status=st.get("status", "unknown"), method=st.get("method", "?"),
-            model=st.get("model", "?"), dataset=st.get("dataset", "?"), step=int(st.get("step") or 0),
-            max_steps=int(st.get("max_steps") or 0), created=float(st.get("created") or d.stat().st_mtime),
-            train_loss=st.get("train_loss"), eval_loss=st.get("eval_loss"), error=st.get("error"), path=str(d)))
+            run_id=d.name, name=st.name, status=st.status, method=st.method or "?", model=st.model or "?",
+            dataset=st.dataset or "?", step=st.step, max_steps=st.max_steps,
+            created=st.created or d.stat().st_mtime, train_loss=st.train_loss, eval_loss=st.eval_loss,
+            error=st.error, path=str(d)))
     out.sort(key=lambda r: (r.created, r.run_id), reverse=True)
     return out
 
 
-def read_status(run_id: str) -> dict[str, Any]:
-    """status.json of a run (see the module docstring for the fields)."""
-    return read_status_dir(existing_run_dir(run_id))
+def run_status(run_id: str) -> RunStatus:
+    """The status of run ``run_id`` (RunError if there is no such run); ``read_status(run_dir)`` for a folder."""
+    return read_status(existing_run_dir(run_id))
 
 
 def read_log(run_id: str, since_step: int | None = None) -> list[dict[str, Any]]:
     """log.jsonl rows of a run; with ``since_step`` only the newer ones (for live polling)."""
     return read_log_dir(existing_run_dir(run_id), since_step)
-
-
-def read_spec(run_id: str) -> RunSpec:
-    """The RunSpec a run was started with."""
-    return RunSpec.load(existing_run_dir(run_id) / "config.yaml")
 
 
 def adapter_dir(run_id: str) -> Path | None:
@@ -269,20 +224,20 @@ def stop_file(run_dir: Path) -> Path:
     return Path(run_dir) / "STOP"
 
 
-def request_stop(run_id: str) -> dict[str, Any]:
+def request_stop(run_id: str) -> RunStatus:
     """Ask a run to stop: writes the STOP file (the worker checks it every optimizer step).
 
     A running run becomes 'stopping' until its worker saves the adapter and exits; a queued run is
     marked 'stopped' at once. Stopping a finished run is an error.
     """
     d = existing_run_dir(run_id)
-    st = read_status_dir(d)
-    if st.get("status") in TERMINAL:
-        raise RunError(f"Run {run_id} is already {st.get('status')}; there is nothing to stop.")
+    st = read_status(d)
+    if st.is_terminal:
+        raise RunError("runs.nothing_to_stop", run_id=run_id, status=st.status)
     stop_file(d).write_text(str(time.time()), encoding="utf-8")
-    if st.get("status") == "queued":
-        return update_status_dir(d, status="stopped", ended=time.time())
-    return update_status_dir(d, status="stopping")
+    if st.status == "queued":
+        return update_status(d, status="stopped", ended=time.time())
+    return update_status(d, status="stopping")
 
 
 def tail_text(path: Path, max_chars: int = 2000) -> str:
@@ -307,17 +262,10 @@ def mark_interrupted(keep: set[str] | frozenset[str] = frozenset()) -> list[str]
         if info.status not in ACTIVE or info.run_id in keep:
             continue
         d = Path(info.path)
-        st = read_status_dir(d)
-        if st.get("status") in ("running", "stopping") and pid_alive(st.get("pid")):
+        st = read_status(d)
+        if st.status in ("running", "stopping") and pid_alive(st.pid) or writer_alive(d):  # a live worker writes it
             continue
-        update_status_dir(d, status="failed", error=INTERRUPTED, ended=time.time())
+        update_status(d, status="failed", error=Message("runs.interrupted_restart"), ended=time.time())
         marked.append(info.run_id)
     return marked
 
-
-def __getattr__(name: str):
-    """``runs.RunManager`` / ``runs.RUN_MANAGER`` live in manager.py (imported lazily, no cycle)."""
-    if name in ("RunManager", "RUN_MANAGER"):
-        from . import manager
-        return getattr(manager, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

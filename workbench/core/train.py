@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbenchError
+from ..messages import Message
 from ..settings import RunSpec
 from . import runs
-from .callbacks import STOP_REQUESTED, RunCallback, env_number, dist_info
+from .callbacks import STOP_REQUESTED, RunCallback, dist_info, env_number, extra_callbacks
+from .status import RunStatus
 
 
 class TrainingFailed(WorkbenchError):
@@ -40,7 +42,7 @@ class TrainingFailed(WorkbenchError):
 @dataclass
 class TrainOutcome:
     """What run_training produced: the final status plus the in-memory model (for tests and notebooks)."""
-    status: dict[str, Any]
+    status: RunStatus
     model: Any
     tokenizer: Any
     adapter_dir: Path | None
@@ -61,8 +63,11 @@ def effective_limits(spec: RunSpec, max_steps_override: int | None = None) -> tu
     return steps, wall
 
 
-def load_for_training(spec: RunSpec, device: str):
-    """(peft_model, tokenizer): real weights, 4-bit + prepare_model_for_kbit_training for qlora, then the adapter."""
+def load_for_training(spec: RunSpec, device: str, base=None):
+    """(peft_model, tokenizer): real weights, 4-bit + prepare_model_for_kbit_training for qlora, then the adapter.
+
+    ``base``: an already loaded (model, tokenizer) the adapter may modify (an experiment's fresh copy of the base
+    it keeps between runs); None loads from disk."""
     import peft
     from transformers import set_seed
 
@@ -71,10 +76,10 @@ def load_for_training(spec: RunSpec, device: str):
 
     a = spec.adapter
     qlora = a.method == "qlora"
-    model, tok = load_model(spec.model.name, dtype=spec.model.dtype, device=device, quantize_4bit=qlora,
-                            bnb_4bit_quant_type=a.bnb_4bit_quant_type,
-                            bnb_4bit_use_double_quant=a.bnb_4bit_use_double_quant,
-                            bnb_4bit_compute_dtype=a.bnb_4bit_compute_dtype)
+    model, tok = base if base is not None else load_model(
+        spec.model.name, dtype=spec.model.dtype, device=device, quantize_4bit=qlora,
+        bnb_4bit_quant_type=a.bnb_4bit_quant_type, bnb_4bit_use_double_quant=a.bnb_4bit_use_double_quant,
+        bnb_4bit_compute_dtype=a.bnb_4bit_compute_dtype)
     if qlora:
         # Gradient checkpointing saves GPU memory; on a CPU it only costs time, so it is GPU-only here.
         model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
@@ -106,7 +111,7 @@ def mixed_precision(precision: str, device: str, quantized: bool = False) -> tup
             return torch.cuda.is_bf16_supported(), False
         return (device == "cpu" and not quantized and cpu_has_native_bf16()), False
     if precision == "fp16" and device == "cpu":
-        raise WorkbenchError("train.precision: fp16 mixed precision needs a GPU; use fp32 or bf16 on a CPU.")
+        raise WorkbenchError("training.fp16_needs_gpu")
     return precision == "bf16", precision == "fp16"
 
 
@@ -159,17 +164,19 @@ def save_adapter(model, run_dir: Path) -> Path:
     return out
 
 
-def describe_error(e: BaseException) -> str:
-    """One line a learner can act on."""
+def describe_error(e: BaseException) -> Message:
+    """One line a learner can act on (a catalogue message; ``str()`` of it is the English line)."""
     import torch
-    text = f"{type(e).__name__}: {e}".strip().splitlines()[0] if str(e) else type(e).__name__
+    kind = type(e).__name__
+    first = str(e).strip().splitlines()[0][:400] if str(e).strip() else ""
     if isinstance(e, (torch.OutOfMemoryError, MemoryError)):
-        text = ("out of memory: lower train.batch_size or data.max_length, use grad_accum, or try qlora "
-                f"({type(e).__name__})")
-    elif isinstance(e, OSError) and e.errno == errno.ENOSPC:
-        text = ("disk full while writing the run: free space in the runs folder (WORKBENCH_RUNS_DIR) or save "
-                f"fewer checkpoints (raise train.save_steps); then resume ({text})")
-    return text[:500]
+        return Message("training.out_of_memory", {"kind": kind})
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return Message("training.disk_full", {"detail": f"{kind}: {first}" if first else kind})
+    if isinstance(e, WorkbenchError) and e.message is not None:  # the page words it in its own language
+        return Message("training.exception", {"kind": kind, "detail": e.message})
+    return Message("training.exception", {"kind": kind, "detail": first}) if first \
+        else Message("common.unexpected", {"detail": kind})
 
 
 # --------------------------------------------------------------------------- resume
@@ -186,7 +193,7 @@ def prepare_resume(run_dir: Path) -> tuple[Path | None, float]:
 
 # --------------------------------------------------------------------------- the run
 
-def run_training(run_dir: str | Path, resume: bool = False, max_steps_override: int | None = None) -> dict[str, Any]:
+def run_training(run_dir: str | Path, resume: bool = False, max_steps_override: int | None = None) -> RunStatus:
     """Train the run in ``run_dir`` (config.yaml) to the end, a stop request or a failure; returns status.json.
 
     Raises TrainingFailed (after writing status 'failed', keeping the checkpoints and saving the
@@ -195,8 +202,12 @@ def run_training(run_dir: str | Path, resume: bool = False, max_steps_override: 
     return execute(run_dir, resume=resume, max_steps_override=max_steps_override).status
 
 
-def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int | None = None) -> TrainOutcome:
-    """run_training, also returning the in-memory PeftModel and tokenizer."""
+def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int | None = None,
+            shared=None) -> TrainOutcome:
+    """run_training, also returning the in-memory PeftModel and tokenizer.
+
+    ``shared`` (an experiment's ``experiment_run.SharedBase``) supplies the model and the tokenized data from what
+    it keeps between runs: ``shared.load_for_training(spec, device)``, ``shared.build_datasets(data_spec, tok)``."""
     run_dir = Path(run_dir).resolve()
     rank, world_size = dist_info()
     main = rank == 0
@@ -210,20 +221,21 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
         from .models import pick_device
 
         device = pick_device(spec.train.device)
-        model, tok = load_for_training(spec, device)
-        bundle = data.build_datasets(spec.data, tok)
+        model, tok = shared.load_for_training(spec, device) if shared else load_for_training(spec, device)
+        bundle = shared.build_datasets(spec.data, tok) if shared else data.build_datasets(spec.data, tok)
         trainable, total = model.get_nb_trainable_parameters()
         if main:
-            runs.update_status_dir(run_dir, device=device, dtype=_dtype_label(model, spec),
-                                   trainable_params=int(trainable), total_params=int(total),
-                                   n_train=bundle.n_train, n_eval=bundle.n_eval)
+            runs.update_status(run_dir, device=device, dtype=_dtype_label(model, spec),
+                               trainable_params=int(trainable), total_params=int(total),
+                               n_train=bundle.n_train, n_eval=bundle.n_eval)
         args = training_arguments(spec, run_dir, device, max_steps, has_eval=bundle.eval is not None)
         pick_attention(model, device, args.bf16, max(bundle.train["length"]))
         cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)
         trainer = Trainer(model=model, args=args, train_dataset=bundle.train, eval_dataset=bundle.eval,
-                          data_collator=data.make_collator(tok), processing_class=tok, callbacks=[cb])
+                          data_collator=data.make_collator(tok), processing_class=tok,
+                          callbacks=[*extra_callbacks(run_dir), cb])
         if main:
-            runs.update_status_dir(run_dir, world_size=args.world_size)
+            runs.update_status(run_dir, world_size=args.world_size)
         out = trainer.train(resume_from_checkpoint=str(ck) if ck else None)
         step = trainer.state.global_step
         final: dict[str, Any] = {"step": step, "train_loss": cb.train_loss if cb.train_loss is not None
@@ -236,33 +248,33 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             final["status"] = "done"
         if args.bf16 or args.fp16:  # accelerate wrapped forward in autocast: hand back a plain model
             model = trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
-        adapter, status = None, final
+        adapter, status = None, RunStatus(run_id=run_dir.name, **final)
         if main:
             adapter = save_adapter(model, run_dir)
             runs.stop_file(run_dir).unlink(missing_ok=True)
-            status = runs.update_status_dir(run_dir, **final, ended=time.time(), eta_s=0,
-                                            adapter_dir=str(adapter), adapter_step=step)
+            status = runs.update_status(run_dir, **final, ended=time.time(), eta_s=0,
+                                        adapter_dir=str(adapter), adapter_step=step)
         return TrainOutcome(status=status, model=model, tokenizer=tok, adapter_dir=adapter)
     except KeyboardInterrupt:
         _close_progress_bars(trainer)
         if main:
-            _save_partial(model, run_dir, "stopped", "interrupted (Ctrl-C)")
+            _save_partial(model, run_dir, "stopped", stop_reason="interrupted (Ctrl-C)")
         raise
     except BaseException as e:
         _close_progress_bars(trainer)
         msg = describe_error(e)
         if main:
-            _save_partial(model, run_dir, "failed", msg, tb=traceback.format_exc())
-        raise TrainingFailed(f"run {run_dir.name} failed: {msg}") from e
+            _save_partial(model, run_dir, "failed", error=msg, tb=traceback.format_exc())
+        raise TrainingFailed("training.run_failed", run_id=run_dir.name, detail=msg) from e
 
 
 def begin_run(run_dir: Path, spec: RunSpec, main: bool, world_size: int, resume: bool,
               max_steps_override: int | None) -> tuple[Path | None, float, int, float | None]:
     """Mark the run running and prepare resume; returns (checkpoint, elapsed so far, max_steps, max_wall_s)."""
-    status = runs.read_status_dir(run_dir)
+    status = runs.read_status(run_dir)
     # A STOP file is honoured only if it was meant for this very worker (the manager records its pid
     # before the worker starts); anything else is a stale request from an earlier session.
-    stopping = status.get("status") == "stopping" and status.get("pid") == os.getpid()
+    stopping = status.status == "stopping" and status.pid == os.getpid()
     ck, elapsed0 = None, 0.0
     if main:
         if not stopping:
@@ -277,30 +289,31 @@ def begin_run(run_dir: Path, spec: RunSpec, main: bool, world_size: int, resume:
         ck = runs.last_checkpoint(run_dir)
     max_steps, max_wall = effective_limits(spec, max_steps_override)
     if main:
-        runs.update_status_dir(
-            run_dir, status="stopping" if stopping else "running", run_id=status.get("run_id") or run_dir.name,
+        runs.update_status(
+            run_dir, status="stopping" if stopping else "running", run_id=status.run_id or run_dir.name,
             started=time.time(), ended=None, error=None, traceback=None, pid=os.getpid(), world_size=world_size,
             max_steps=max_steps, resumed_from=ck.name if ck else None, stop_reason=None,
-            created=status.get("created") or time.time(), method=spec.adapter.method, model=spec.model.name,
+            created=status.created or time.time(), method=spec.adapter.method, model=spec.model.name,
             dataset=spec.data.name, name=spec.name, step=int(ck.name.split("-")[1]) if ck else 0,
             train_loss=None, eval_loss=None, last_loss=None, eta_s=None)
     return ck, elapsed0, max_steps, max_wall
 
 
-def _save_partial(model, run_dir: Path, status: str, message: str, tb: str | None = None) -> None:
+def _save_partial(model, run_dir: Path, status: str, error: Message | None = None, stop_reason: str | None = None,
+                  tb: str | None = None) -> None:
     """On failure / interrupt: keep log and checkpoints, save the adapter as it is if possible."""
     fields: dict[str, Any] = {"status": status, "ended": time.time()}
-    if status == "failed":
-        fields.update(error=message, traceback=tb)
-    else:
-        fields["stop_reason"] = message
+    if error is not None:
+        fields.update(error=error, traceback=tb)
+    if stop_reason is not None:
+        fields["stop_reason"] = stop_reason
     if model is not None and hasattr(model, "save_pretrained"):
         try:
             fields["adapter_dir"] = str(save_adapter(model, run_dir))
-            fields["adapter_step"] = runs.read_status_dir(run_dir).get("step")
+            fields["adapter_step"] = runs.read_status(run_dir).step
         except Exception as e:  # the original error matters more
-            fields["adapter_error"] = describe_error(e)
-    runs.update_status_dir(run_dir, **fields)
+            fields["adapter_error"] = str(describe_error(e))
+    runs.update_status(run_dir, **fields)
 
 
 def _close_progress_bars(trainer) -> None:
@@ -340,15 +353,15 @@ def prepare_run_dir(config: str | Path, output_dir: str | Path | None = None, ma
             d.mkdir(parents=True, exist_ok=True)
             if not (resume and (d / "config.yaml").is_file()):
                 if (d / "status.json").is_file() and not resume:
-                    st = runs.read_status_dir(d)
-                    if st.get("status") in ("running", "stopping") and runs.pid_alive(st.get("pid")):
-                        raise WorkbenchError(f"{d} holds a run that is still running (pid {st.get('pid')}).")
+                    st = runs.read_status(d)
+                    if st.status in ("running", "stopping") and runs.pid_alive(st.pid):
+                        raise WorkbenchError("runs.dir_still_running", path=str(d), pid=st.pid)
                 spec.save(d / "config.yaml")
                 runs.init_status(d, spec, d.name)
         _barrier(world_size)
         return d
     if resume:
-        raise WorkbenchError("--resume needs --output-dir DIR (or use --run-dir DIR) to know which run to continue.")
+        raise WorkbenchError("cli.resume_needs_dir")
     run_id = runs.create_run(spec) if rank == 0 else None
     if world_size > 1:
         run_id = _broadcast(run_id)
