@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from relhelpers import tiny_config
+from workbench.core.workspace import Workspace
 from workbench.ui.handlers import compare as CH
 from workbench.ui.handlers import train as TH
 
@@ -79,7 +80,8 @@ def test_upload_lands_only_in_the_sessions_own_folder(sandbox, owner):
     name, md = TH.upload_dataset(str(sandbox / "incoming" / "sub" / ".." / src.name), owner)
     dest = Path(name)
     uploads_root = (sandbox / "srv" / "uploads").resolve()
-    assert dest.resolve().parent.parent == uploads_root and dest.resolve().parent == TH.uploads_dir(owner).resolve()
+    assert dest.resolve().parent.parent == uploads_root
+    assert dest.resolve().parent == Workspace(owner).uploads_dir.resolve()
     assert dest.name == "evil_name_.jsonl" and "18 training rows" in md
     assert _new_files(before, sandbox) == {str(p.relative_to(sandbox)) for p in (dest.parent.parent, dest.parent, dest)
                                            if str(p.relative_to(sandbox)) not in before}
@@ -221,7 +223,7 @@ def test_zip_bomb_is_refused(sandbox, monkeypatch):
 def test_good_adapter_upload_is_private_to_its_session(sandbox):
     cfg, w = _adapter_files(sandbox / "incoming" / "ok")
     d = Path(CH.upload_adapter([str(cfg), str(w)], "sess-a"))
-    assert d.parent == TH.uploads_dir("sess-a") / "adapters"
+    assert d.parent == Workspace("sess-a").uploads_dir / "adapters"
     assert [x for _l, x in CH.adapter_choices("sess-a")] == [str(d)]
     assert CH.adapter_choices("sess-b") == []
     with pytest.raises(gr.Error, match="not one of this session"):

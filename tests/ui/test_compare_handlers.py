@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 from adapter_factory import make_adapter  # noqa: E402
 
 from workbench.core import runs as R  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.settings import RunSpec  # noqa: E402
 from workbench.ui.handlers import compare as CH  # noqa: E402
 
@@ -41,7 +42,9 @@ def test_compare_base_and_adapter_differ(owned_adapter, tiny_llama_dir):
     assert out[0]["text"] != out[1]["text"]
     streamed = list(CH.compare_stream(tiny_llama_dir, [adir], "Maria, 34, lives in Lisbon.", "alice", 6))
     assert streamed[-1] == [o["text"] for o in out]  # streaming ends where the plain call does
-    assert "ADAPTER ON" in CH.adapter_badge(adir) and "1,234" in CH.adapter_badge(adir)
+    assert "ADAPTER ON" in CH.adapter_badge(adir, "alice") and "1,234" in CH.adapter_badge(adir, "alice")
+    with pytest.raises(WorkbenchError, match="not one of this session"):
+        CH.adapter_badge(adir, "bob")
 
 
 def test_token_view_scores_in_range(owned_adapter, tiny_llama_dir):

@@ -3,6 +3,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
+from workbench.core.workspace import Workspace
 from workbench.ui.handlers import inspect as IH
 from workbench.ui.handlers import train as TH
 
@@ -106,4 +107,4 @@ def test_upload_dataset_names_bad_lines(tmp_path, runs_dir):
     good = tmp_path / "../good.jsonl"
     good.write_text("\n".join('{"prompt": "p%d", "response": "r%d"}' % (i, i) for i in range(20)))
     name, md = TH.upload_dataset(str(good), "me")
-    assert name.startswith(str(TH.uploads_dir("me"))) and "18 training rows" in md
+    assert name.startswith(str(Workspace("me").uploads_dir)) and "18 training rows" in md

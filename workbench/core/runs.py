@@ -220,6 +220,34 @@ def adapter_dir(run_id: str) -> Path | None:
     return d if (d / "adapter_config.json").is_file() else None
 
 
+@dataclass
+class AdapterSummary:
+    """What an adapter folder is, for a badge: its method and how many parameters it trained."""
+    method: str              # lora, dora, qlora, ia3, prompt_tuning, ... (lower case)
+    params: int              # trainable parameters (from the run's status), else the numbers in the weights file
+    from_run: bool           # True when ``params`` comes from the run that trained it
+
+
+def adapter_summary(adapter_dir: str | Path) -> AdapterSummary:
+    """Summarise an adapter folder (a run's ``adapter/`` or an uploaded one) from its config, weights header
+    and, for a run's adapter, the run's status.json; raises export.AdapterError for a folder that is no adapter."""
+    from .export import read_adapter, weight_shapes
+    info = read_adapter(adapter_dir)
+    method = "dora" if info.config.get("use_dora") else info.peft_type.lower()
+    status = read_status(Path(adapter_dir).parent) if Path(adapter_dir).name == "adapter" else RunStatus(version=0)
+    if status.method == "qlora":
+        method = "qlora"
+    if status.trainable_params:
+        return AdapterSummary(method=method, params=status.trainable_params, from_run=True)
+    n = 0
+    for shape in weight_shapes(info).values():
+        size = 1
+        for dim in shape:
+            size *= int(dim)
+        n += size
+    return AdapterSummary(method=method, params=n, from_run=False)
+
+
 def stop_file(run_dir: Path) -> Path:
     return Path(run_dir) / "STOP"
 

@@ -5,18 +5,18 @@ import os
 
 import gradio as gr
 
-from ..core import models as M
+from ..core import models, workspace
 from ..core.sessions import SESSIONS, Janitor, session_left
-from .handlers import inspect as H
-from .handlers import train as TH
+from .handlers import inspect as inspect_handlers
 from .tabs import compare_tab, inspect_tab, params_tab, train_tab
 from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, t
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PEFT Workbench", delete_cache=(3600, 6 * 3600)) as demo:
         # Per-browser state that survives a page reload: an anonymous owner id and the run being watched.
-        owner = gr.BrowserState("", storage_key="peft-workbench-owner", secret=TH.browser_state_secret())
-        current_run = gr.BrowserState("", storage_key="peft-workbench-run", secret=TH.browser_state_secret())
+        secret = workspace.browser_state_secret()
+        owner = gr.BrowserState("", storage_key="peft-workbench-owner", secret=secret)
+        current_run = gr.BrowserState("", storage_key="peft-workbench-run", secret=secret)
         with gr.Row():
             gr.Markdown(t("help.intro"), elem_id="intro")
             lang = gr.Radio([(v, k) for k, v in LANGUAGES.items()], value="en", label=t("Language"), scale=0,
@@ -24,8 +24,8 @@ def build_app() -> gr.Blocks:
         demo.load(None, None, lang, js=CURRENT_LANGUAGE_JS, api_name=False)
         lang.input(None, lang, lang, js=SET_LANGUAGE_JS, api_name=False)
         with gr.Row():
-            model_box = gr.Dropdown(choices=H.model_choices(), value=None, allow_custom_value=True, scale=3,
-                                    label=t("Model: a preset, a hub id (online only), a local checkpoint folder or a config.json path"),
+            model_box = gr.Dropdown(choices=inspect_handlers.model_choices(), value=None, allow_custom_value=True,
+                                    scale=3, label=t("Model: a preset, a hub id (online only), a local checkpoint folder or a config.json path"),
                                     elem_id="model-box")
             with gr.Accordion(t("Custom decoder (architecture only)"), open=False):
                 with gr.Row():
@@ -45,13 +45,13 @@ def build_app() -> gr.Blocks:
                 train_parts = train_tab.build(owner, current_run)
             with gr.Tab(t("4 · Compare"), id="compare") as compare_tab_el:
                 compare_parts = compare_tab.build(owner)
-        c_build.click(H.custom_model, [c_hidden, c_layers, c_heads, c_kv, c_inter, c_vocab], model_box,
-                      api_name="custom_model")
+        c_build.click(inspect_handlers.custom_model, [c_hidden, c_layers, c_heads, c_kv, c_inter, c_vocab],
+                      model_box, api_name="custom_model")
         # Pick the default model after the page is served: the first page never waits for a model load.
-        demo.load(lambda: M.EMBEDDED_NAME, None, model_box, api_name=False)
+        demo.load(lambda: models.EMBEDDED_NAME, None, model_box, api_name=False)
 
         def _init_session(own, run_id, request: gr.Request):
-            own = own or TH.new_owner_id()
+            own = own or workspace.new_owner_id()
             SESSIONS.join(getattr(request, "session_hash", None), own)
             return [own] + train_parts["on_recipe"]("lora-quick")
 
@@ -77,12 +77,15 @@ def _session_left(request: gr.Request) -> None:
 def startup() -> Janitor:
     """Server start: runs left 'running' by a previous server are marked failed (interrupted), resumable;
     the server's own torch work (generation) gets WORKBENCH_SERVER_THREADS threads (default 1); a janitor
-    thread prunes uploads older than WORKBENCH_UPLOAD_TTL_H hours that no run uses."""
-    from ..core import runs as R
+    thread prunes uploads older than WORKBENCH_UPLOAD_TTL_H hours that no run uses. SIGTERM / SIGINT first stop
+    the training workers (each saves a checkpoint; runs end interrupted, resumable), then the server exits."""
+    from ..core import runs
+    from ..core.lifeline import install_server_handlers
     from ..core.manager import RUN_MANAGER, limit_server_threads
     limit_server_threads()
     RUN_MANAGER.recover()
-    janitor = Janitor(TH.uploads_root(), R.runs_root())
+    install_server_handlers(RUN_MANAGER)
+    janitor = Janitor(workspace.uploads_root(), runs.runs_root())
     janitor.start()
     return janitor
 

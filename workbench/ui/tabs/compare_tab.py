@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..error_text import tr, translate
-from ..handlers import compare as H
-from ..handlers import train as TH
-from ..text import t
+from ..handlers import compare as compare_handlers
+from ..handlers import train as train_handlers
+from ..text import page_text, t, tr
 from ..zerogpu import gpu
 
 def build(owner: gr.BrowserState):
@@ -21,8 +20,8 @@ def build(owner: gr.BrowserState):
         up = gr.File(file_count="multiple", file_types=[".zip", ".json", ".safetensors"], label=t("adapter files"))
         up_md = gr.Markdown()
     with gr.Row():
-        dataset = gr.Dropdown(TH.dataset_choices(), value="json-format", label=t("Held-out prompts from"), scale=1)
-        preset = gr.Dropdown(H.heldout_prompts("json-format"), label=t("Pick a held-out prompt"), scale=3,
+        dataset = gr.Dropdown(train_handlers.dataset_choices(), value="json-format", label=t("Held-out prompts from"), scale=1)
+        preset = gr.Dropdown(compare_handlers.heldout_prompts("json-format"), label=t("Pick a held-out prompt"), scale=3,
                              allow_custom_value=True)
     prompt = gr.Textbox(lines=3, label=t("Prompt"), elem_id="compare-prompt")
     with gr.Accordion(t("Decoding"), open=False):
@@ -37,7 +36,7 @@ def build(owner: gr.BrowserState):
     go = gr.Button(t("Generate side by side"), variant="primary", elem_id="compare-go")
     with gr.Row():
         outs = [gr.Textbox(label=t("BASE · ⚪ adapter OFF"), lines=6, elem_id="out-base", buttons=["copy"])]
-        for i in range(H.MAX_ADAPTERS):
+        for i in range(compare_handlers.MAX_ADAPTERS):
             outs.append(gr.Textbox(label=f"adapter {i + 1}", lines=6, visible=False, elem_id=f"out-adapter-{i + 1}",
                                    buttons=["copy"]))
     with gr.Accordion(t("Token view: what did the adapter change?"), open=False):
@@ -76,53 +75,60 @@ def build(owner: gr.BrowserState):
         push_md = gr.Markdown()
 
     def _refresh(own):
-        ch = H.adapter_choices(own)
+        ch = compare_handlers.adapter_choices(own)
         return gr.update(choices=ch), gr.update(choices=ch)
 
-    def _labels(selected):
+    def _labels(selected, own):
         ups = []
-        for i in range(H.MAX_ADAPTERS):
+        for i in range(compare_handlers.MAX_ADAPTERS):
             if i < len(selected or []):
                 try:
-                    badge = H.adapter_badge(selected[i])
+                    badge = compare_handlers.adapter_badge(selected[i], own)
                 except Exception as e:  # unreadable adapter: say so in its column (in the page's language)
-                    badge = tr("⚠️ {error}", error=translate(str(e)))
-                ups.append(gr.update(visible=True, label=f"{badge} · {H._short(selected[i])}", value=""))
+                    badge = tr("ui.warning", error=page_text(e))
+                ups.append(gr.update(visible=True, label=f"{badge} · {compare_handlers._short(selected[i])}", value=""))
             else:
                 ups.append(gr.update(visible=False, value=""))
         return ups
 
     def _upload(files, own):
-        d = H.upload_adapter(files, own)
-        ch = H.adapter_choices(own)
-        return tr("Imported `{path}`.", path=d), gr.update(choices=ch), gr.update(choices=ch)
+        d = compare_handlers.upload_adapter(files, own)
+        ch = compare_handlers.adapter_choices(own)
+        return tr("ui.imported", path=d), gr.update(choices=ch), gr.update(choices=ch)
 
     refresh.click(_refresh, owner, [adapters, inside_pick], api_name=False)
-    adapters.change(_labels, adapters, outs[1:], api_name=False)
+    adapters.change(_labels, [adapters, owner], outs[1:], api_name=False)
     up.upload(_upload, [up, owner], [up_md, adapters, inside_pick], api_name=False)
-    dataset.change(lambda d: gr.update(choices=H.heldout_prompts(d), value=None), dataset, preset, api_name=False)
-    preset.input(lambda p: p, preset, prompt, api_name=False)
+    dataset.change(lambda name: gr.update(choices=compare_handlers.heldout_prompts(name), value=None), dataset, preset,
+                   api_name=False)
+    preset.input(lambda text: text, preset, prompt, api_name=False)
     gen_inputs = [base, adapters, prompt, owner, max_new, sample, temp, top_p, rep, seed, chat]
 
     def _stream(*args):
         n = len(args[1] or [])
-        for texts in H.compare_stream(*args):
-            yield texts + [gr.update()] * (H.MAX_ADAPTERS - n)
+        for texts in compare_handlers.compare_stream(*args):
+            yield texts + [gr.update()] * (compare_handlers.MAX_ADAPTERS - n)
     go.click(gpu(_stream), gen_inputs, outs, api_name=False)
-    tok_btn.click(gpu(lambda m, a, p, own, r, c: H.token_view(m, (a or [None])[0], p, r, own, c)),
-                  [base, adapters, prompt, owner, outs[1], chat], tok_view, api_name=False)
-    presets_btn.click(gpu(H.run_presets), [base, adapters, dataset, owner, n_presets], presets_df, api_name=False)
-    eval_btn.click(gpu(H.evaluate_view), [base, adapters, dataset, owner, eval_limit], [eval_df, eval_fig], api_name=False)
-    inside_btn.click(H.analysis_view, [base, inside_pick, owner], [heat, spec, inside_md], api_name=False)
-    zip_btn.click(H.export_zip, [inside_pick, owner], zip_file, api_name=False)
-    merge_btn.click(H.export_merged, [base, inside_pick, owner], merge_md, api_name=False)
-    push_btn.click(H.push, [inside_pick, repo, token, owner], push_md, api_name=False)
+    def explain_first(model, adapters, prompt, owner, response, use_chat_template):
+        return compare_handlers.token_view(model, (adapters or [None])[0], prompt, response, owner, use_chat_template)
+    tok_btn.click(gpu(explain_first), [base, adapters, prompt, owner, outs[1], chat], tok_view, api_name=False)
+    presets_btn.click(gpu(compare_handlers.run_presets), [base, adapters, dataset, owner, n_presets], presets_df, api_name=False)
+    eval_btn.click(gpu(compare_handlers.evaluate_view), [base, adapters, dataset, owner, eval_limit], [eval_df, eval_fig], api_name=False)
+    inside_btn.click(compare_handlers.analysis_view, [base, inside_pick, owner], [heat, spec, inside_md], api_name=False)
+    zip_btn.click(compare_handlers.export_zip, [inside_pick, owner], zip_file, api_name=False)
+    merge_btn.click(compare_handlers.export_merged, [base, inside_pick, owner], merge_md, api_name=False)
+    push_btn.click(compare_handlers.push, [inside_pick, repo, token, owner], push_md, api_name=False)
 
     # API endpoints with explicit owner (gradio_client / scripts).
     api_owner, api_adapters = gr.Textbox(visible=False), gr.JSON(visible=False)
     api_out = gr.JSON(visible=False)
-    gr.Button(visible=False).click(
-        gpu(lambda m, a, p, own, n: H.compare(m, a or [], p, own, max_new_tokens=n)),
-        [base, api_adapters, prompt, api_owner, max_new], api_out, api_name="compare")
-    gr.Button(visible=False).click(lambda own: H.adapter_choices(own), api_owner, api_out, api_name="list_adapters")
+    # Gradio names each endpoint's parameters after the function's (listed in docs/CONTRACTS.md, "Public API").
+    def compare(model, adapters, prompt, owner, max_new_tokens):
+        return compare_handlers.compare(model, adapters or [], prompt, owner, max_new_tokens=max_new_tokens)
+
+    def list_adapters(owner):
+        return compare_handlers.adapter_choices(owner)
+    gr.Button(visible=False).click(gpu(compare), [base, api_adapters, prompt, api_owner, max_new], api_out,
+                                   api_name="compare")
+    gr.Button(visible=False).click(list_adapters, api_owner, api_out, api_name="list_adapters")
     return {"refresh": _refresh, "adapters": adapters, "inside_pick": inside_pick}
