@@ -72,10 +72,11 @@ def _table(name: str, method: str) -> str:
 
 def run(args) -> int:
     """Print the modules of ``args.model`` (JSON with --json)."""
-    if args.method not in ("lora", "dora", "qlora", "ia3", "prompt_tuning", "p_tuning", "prefix_tuning"):
+    from ..core import methods
+    names = methods.names()
+    if args.method not in names:
         from ..settings import SpecError
-        raise SpecError("--method", f"must be lora, dora, qlora, ia3, prompt_tuning, p_tuning or prefix_tuning "
-                                    f"(got {args.method!r})")
+        raise SpecError("--method", "settings.either", choices=", ".join(names[:-1]), last=names[-1], value=args.method)
     if args.json:
         print(json.dumps(inspect(args.model, args.method), indent=1))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from ..core import methods, targets
 from .modules import DEFAULT_MODEL, meta_model
 
 
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help="preset name, local checkpoint dir, config.json path or hub id (default: %(default)s)")
     p.add_argument("--method", default="lora",
-                   help="lora | dora | qlora | prompt_tuning | p_tuning | prefix_tuning | ia3")
+                   help=" | ".join(methods.names()))
     p.add_argument("--targets", default=None,
                    help="comma-separated module names (q_proj,v_proj), 'all-linear', or 're:REGEX' "
                         "(full match on whole names); default: PEFT's default for the architecture")
@@ -41,9 +42,9 @@ def _int(flag: str, text: str, lo: int = 1, hi: int = 1 << 20) -> int:
     try:
         v = int(str(text).strip())
     except ValueError:
-        raise SpecError(flag, f"must be an integer (got {text!r})") from None
+        raise SpecError(flag, "settings.integer", value=text) from None
     if not lo <= v <= hi:
-        raise SpecError(flag, f"must be in {lo}..{hi} (got {v})")
+        raise SpecError(flag, "settings.in_range", range=f"{lo}..{hi}", value=v)
     return v
 
 
@@ -53,27 +54,15 @@ def _names(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] or None
 
 
-def parse_targets(text: str | None) -> list[str] | str | None:
-    """'q_proj,v_proj' -> list; 'all-linear' -> 'all-linear'; 're:.*proj' -> regex string; None -> default."""
-    if text is None or not text.strip():
-        return None
-    text = text.strip()
-    if text.lower() == "all-linear":
-        return "all-linear"
-    if text.startswith("re:"):
-        return text[3:]
-    return _names(text)
-
-
 def spec_from_args(args):
     """An AdapterSpec from the command-line values (validation names the bad setting)."""
     from ..settings import AdapterSpec, SpecError
     try:
         alpha = float(args.alpha)
     except ValueError:
-        raise SpecError("--alpha", f"must be a number (got {args.alpha!r})") from None
+        raise SpecError("--alpha", "settings.number", value=args.alpha) from None
     hidden = _int("--encoder-hidden", args.encoder_hidden) if args.encoder_hidden is not None else None
-    return AdapterSpec(method=args.method, alpha=alpha, target_modules=parse_targets(args.targets),
+    return AdapterSpec(method=args.method, alpha=alpha, target_modules=targets.parse(args.targets),
                        bias=args.bias, use_rslora=args.rslora, modules_to_save=_names(args.modules_to_save),
                        num_virtual_tokens=_int("--virtual-tokens", args.virtual_tokens, 1, 1024),
                        prefix_projection=args.prefix_projection, encoder_reparameterization_type=args.encoder,
@@ -86,7 +75,7 @@ def counts(args) -> list[dict]:
     ranks = [_int("--ranks", r, 1, 4096) for r in (args.ranks or "").split(",") if r.strip()]
     if not ranks:
         from ..settings import SpecError
-        raise SpecError("--ranks", "give at least one rank, e.g. --ranks 1,4,8")
+        raise SpecError("--ranks", "cli.give_a_rank")
     from ..core.params import sweep
     return [asdict(c) for c in sweep(meta_model(args.model), spec, ranks)]
 

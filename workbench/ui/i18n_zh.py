@@ -71,7 +71,8 @@ ZH = {
     "dropout": "dropout",
     "regularises the adapter": "对适配器做正则化",
     "target modules": "目标模块",
-    "comma list, a regex, all-linear, or empty = PEFT default": "逗号分隔列表、正则、all-linear，留空 = PEFT 默认",
+    "names (comma list), re:REGEX (full names), all-linear, or empty = PEFT default":
+        "名称（逗号分隔）、re:正则（匹配完整名称）、all-linear，留空 = PEFT 默认",
     "scale by α/√r (steadier at high rank)": "按 α/√r 缩放（高秩时更稳定）",
     "virtual tokens": "虚拟 token 数",
     "learned vectors put before the input": "放在输入前面的可学习向量",

@@ -7,7 +7,7 @@ import re
 import gradio as gr
 
 from ...errors import user_error_types
-from ..error_text import translate
+from ...messages import render
 from ..text import CURRENT_LANG, gradio_request, request_language
 
 
@@ -22,8 +22,9 @@ def _language(args, kwargs) -> str:
 
 
 def _error(e: BaseException, lang: str) -> gr.Error:
+    """The gr.Error for an engine error: its catalogue message rendered in the page's language."""
     if lang == "zh-CN":
-        return gr.Error(translate(str(e), lang), title="错误", print_exception=False)
+        return gr.Error(render(e, lang), title="错误", print_exception=False)
     return gr.Error(str(e), print_exception=False)
 
 
@@ -34,7 +35,7 @@ def _error(e: BaseException, lang: str) -> gr.Error:
 # from the context variable Gradio sets while it runs an event function (gradio.context.LocalContext).
 
 def in_page_language(fn):
-    """Run ``fn`` with CURRENT_LANG set to the page's language, for the status text it builds (error_text.tr)."""
+    """Run ``fn`` with CURRENT_LANG set to the page's language, for the status text it builds (text.tr)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         token = CURRENT_LANG.set(_language(args, kwargs))
@@ -47,7 +48,7 @@ def in_page_language(fn):
 
 def user_errors(fn):
     """Run ``fn``; engine errors (bad input) become a gr.Error with the engine's message, in the page's
-    language. Status text built during the call (error_text.tr) uses that language too (CURRENT_LANG)."""
+    language. Status text built during the call (text.tr) uses that language too (CURRENT_LANG)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         lang = _language(args, kwargs)
@@ -88,28 +89,12 @@ def user_errors_gen(fn):
     return wrapper
 
 
-def parse_targets(checked: list[str] | None, regex: str | None, all_linear: bool):
-    """The UI's three ways to pick targets -> what PEFT's target_modules takes."""
-    from ...errors import WorkbenchError
-    if all_linear:
-        return "all-linear"
-    if regex and regex.strip():
-        try:
-            re.compile(regex.strip())
-        except re.error as e:
-            raise WorkbenchError(f"The regex {regex.strip()!r} is not valid: {e}") from None
-        return regex.strip()
-    if checked:
-        return list(checked)
-    raise WorkbenchError("Pick at least one target module (tick a box, type a regex, or choose all-linear).")
-
-
 def parse_int_list(text: str, field: str) -> list[int]:
     from ...errors import WorkbenchError
     try:
         vals = [int(x) for x in re.split(r"[,\s]+", (text or "").strip()) if x]
     except ValueError:
-        raise WorkbenchError(f"{field}: expected whole numbers separated by commas, got {text!r}") from None
+        raise WorkbenchError("ui.int_list", field=field, text=text) from None
     if not vals or any(v < 1 for v in vals):
-        raise WorkbenchError(f"{field}: expected positive whole numbers, got {text!r}")
+        raise WorkbenchError("ui.positive_int_list", field=field, text=text)
     return sorted(set(vals))

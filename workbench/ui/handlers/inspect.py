@@ -15,13 +15,15 @@ import pandas as pd
 from ... import plots
 from ...core import models as M
 from ...core import modules as MOD
+from ...core import methods
 from ...core import params as P
+from ...core.targets import TARGET_SET_NAMES, from_picker, target_sets
 from ...errors import WorkbenchError
 from ...settings import AdapterSpec
-from ..display_text import MODULE_COLUMNS_ZH, chart_tr, describe, localize_columns
-from ..error_text import tr
+from ..display_text import MODULE_COLUMN_IDS, describe_model, localize_columns, target_set_label
+from ..text import page_text, page_translator, tr
 from ..text import CURRENT_LANG
-from .common import parse_int_list, parse_targets, user_errors
+from .common import parse_int_list, user_errors
 
 DEFAULT_RANKS = "1,2,4,8,16,32,64,128,256"
 MAX_RANKS = 64
@@ -132,9 +134,9 @@ def _whole(v, name: str, hi: int) -> int:
     try:
         f = float(v)
     except (TypeError, ValueError):
-        raise WorkbenchError(f"{name}: expected a whole number, got {v!r}") from None
+        raise WorkbenchError("ui.whole_number", field=name, value=v) from None
     if not f.is_integer() or not 1 <= f <= hi:
-        raise WorkbenchError(f"{name}: must be a whole number from 1 to {hi:,} (got {v!r})")
+        raise WorkbenchError("ui.whole_number_range", field=name, hi=hi, value=v)
     return int(f)
 
 
@@ -165,19 +167,19 @@ def inspect_model(model_name: str, filter_text: str = "", progress=None):
     leaves = MOD.linear_leaf_names(model)
     defaults = MOD.default_targets(model)
     cfg = model.config
-    where = (tr("real weights ({dtype})", dtype=str(next(model.parameters()).dtype).replace("torch.", "")) if real
-             else tr("architecture only: built on the `meta` device, no weights downloaded, no memory used"))
+    where = (tr("ui.real_weights", dtype=str(next(model.parameters()).dtype).replace("torch.", "")) if real
+             else tr("ui.architecture_only"))
     facts = [
-        tr("**{model_type}** ({cls}), {total:,} parameters ({human})", model_type=cfg.model_type,
+        tr("ui.model_summary", model_type=cfg.model_type,
            cls=type(model).__name__, total=total, human=plots.human(total)),
         where,
-        tr("{n:,} named modules; {k} kinds of linear layer LoRA can wrap: `{leaves}`", n=len(rows), k=len(leaves),
+        tr("ui.module_summary", n=len(rows), k=len(leaves),
            leaves=", ".join(leaves)),
-        tr("PEFT's default LoRA targets for {model_type}: **`{targets}`**", model_type=cfg.model_type,
+        tr("ui.default_targets", model_type=cfg.model_type,
            targets=", ".join(defaults)),
     ]
-    summary = f"### {model_name}\n{describe(ref.description)}\n\n" + "\n".join(f"- {f}" for f in facts)
-    return (summary, localize_columns(modules_frame(rows, filter_text), overrides=MODULE_COLUMNS_ZH),
+    summary = f"### {model_name}\n{describe_model(ref)}\n\n" + "\n".join(f"- {f}" for f in facts)
+    return (summary, localize_columns(modules_frame(rows, filter_text), overrides=MODULE_COLUMN_IDS),
             localize_columns(groups_frame(groups)), leaves, defaults)
 
 
@@ -198,7 +200,7 @@ def modules_frame(rows, filter_text: str = "") -> pd.DataFrame:
 @memoized
 def filter_modules(model_name: str, filter_text: str) -> pd.DataFrame:
     model, _ref, _real = _model_for_inspection(model_name)
-    return localize_columns(modules_frame(MOD.list_modules(model), filter_text), overrides=MODULE_COLUMNS_ZH)
+    return localize_columns(modules_frame(MOD.list_modules(model), filter_text), overrides=MODULE_COLUMN_IDS)
 
 
 def groups_frame(groups) -> pd.DataFrame:
@@ -216,15 +218,14 @@ def groups_frame(groups) -> pd.DataFrame:
 def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool, rank: float,
                method: str = "lora"):
     """Live target picker result -> (markdown summary, DataFrame of matched module names)."""
-    targets = parse_targets(checked, regex, all_linear)
+    targets = from_picker(checked, regex, all_linear)
     model = _counting_model(model_name)
     matched = MOD.match_targets(model, targets)
-    spec = AdapterSpec(method=method if method in ("lora", "dora", "qlora") else "lora", r=int(rank),
+    spec = AdapterSpec(method=method if methods.family(method) == "lora" else "lora", r=int(rank),
                        target_modules=targets)
     c = P.count(model, spec)
     shown = targets if isinstance(targets, str) else ", ".join(targets)
-    md = tr("**{n} layers match** `{targets}`.  \nAt rank **{r}**: **{trainable:,}** trainable of {total:,} "
-            "parameters = **{percent:.4f}%** of the model; adapter file {fp32} (fp32) / {bf16} (bf16).", n=len(matched),
+    md = tr("ui.match_summary", n=len(matched),
             targets=shown, r=int(rank), trainable=c.trainable, total=c.total, percent=c.percent,
             fp32=plots.human_bytes(c.adapter_bytes_fp32), bf16=plots.human_bytes(c.adapter_bytes_bf16))
     return md, localize_columns(pd.DataFrame({"matched module": matched}))
@@ -232,42 +233,20 @@ def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool
 
 # --------------------------------------------------------------------------- rank explorer
 
-TARGET_SET_LABELS = ("PEFT default", "attention (q,k,v,o)", "MLP only", "all-linear", "your pick")
+TARGET_SET_LABELS = (*TARGET_SET_NAMES, "your pick")
+"""The rank explorer's choices: core's named target sets (targets.target_sets) and the Inspect tab's pick."""
 
 
-def target_sets(model) -> dict[str, list[str] | str]:
-    """Named target sets for this architecture, as lists PEFT accepts (leaf or dotted-suffix names)."""
-    names = [n for n, _ in model.named_modules()]
-    leaves = MOD.linear_leaf_names(model)
-    attn, mlp = [], []
-    for leaf in leaves:
-        parents = {n.rsplit(".", 2)[-2] if n.count(".") >= 1 else "" for n in names if n.rsplit(".", 1)[-1] == leaf}
-        is_attn = {bool(re.search("attn|attention", p, re.I)) for p in parents}
-        if is_attn == {True}:
-            attn.append(leaf)
-        elif is_attn == {False}:
-            mlp.append(leaf)
-        else:  # same leaf name under attention and MLP (GPT-2's c_proj): use dotted suffixes
-            for p in sorted(parents):
-                (attn if re.search("attn|attention", p, re.I) else mlp).append(f"{p}.{leaf}")
-    sets: dict[str, list[str] | str] = {"PEFT default": MOD.default_targets(model)}
-    if attn:
-        sets["attention (q,k,v,o)"] = attn
-    if mlp:
-        sets["MLP only"] = mlp
-    sets["all-linear"] = "all-linear"
-    return sets
-
-
-def _reference_specs(virtual_tokens: int) -> dict[str, AdapterSpec]:
+def _reference_specs(virtual_tokens: int, tr) -> dict[str, AdapterSpec]:
+    """The other methods' reference lines, labelled in ``tr``'s language."""
     v = int(virtual_tokens)
     return {
-        f"prompt tuning ({v} tokens)": AdapterSpec(method="prompt_tuning", num_virtual_tokens=v),
-        f"P-tuning MLP ({v} tokens)": AdapterSpec(method="p_tuning", num_virtual_tokens=v),
-        f"prefix tuning ({v} tokens)": AdapterSpec(method="prefix_tuning", num_virtual_tokens=v),
-        f"prefix tuning + projection ({v})": AdapterSpec(method="prefix_tuning", num_virtual_tokens=v,
-                                                         prefix_projection=True),
-        "IA3 (PEFT default targets)": AdapterSpec(method="ia3"),
+        tr("charts.ref.prompt_tuning", v=v): AdapterSpec(method="prompt_tuning", num_virtual_tokens=v),
+        tr("charts.ref.p_tuning", v=v): AdapterSpec(method="p_tuning", num_virtual_tokens=v),
+        tr("charts.ref.prefix_tuning", v=v): AdapterSpec(method="prefix_tuning", num_virtual_tokens=v),
+        tr("charts.ref.prefix_projection", v=v): AdapterSpec(method="prefix_tuning", num_virtual_tokens=v,
+                                                            prefix_projection=True),
+        tr("charts.ref.ia3"): AdapterSpec(method="ia3"),
     }
 
 
@@ -280,39 +259,39 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
     figure text, headers; the English labels are the names the inputs use)."""
     ranks = parse_int_list(ranks_text, "ranks")
     if len(ranks) > MAX_RANKS:  # every rank is a sweep point per target set: 3,000 of them took 10 s of CPU
-        raise WorkbenchError(f"ranks: chart at most {MAX_RANKS} ranks at once (got {len(ranks)}).")
+        raise WorkbenchError("ui.too_many_ranks", n=MAX_RANKS, got=len(ranks))
     model = _counting_model(model_name)
     available = target_sets(model)
     chosen: dict[str, list[str] | str] = {}
     for label in sets or []:
         if label == "your pick":
             if custom_checked or (custom_regex and custom_regex.strip()):
-                chosen["your pick"] = parse_targets(custom_checked, custom_regex, False)
+                chosen["your pick"] = from_picker(custom_checked, custom_regex, False)
         elif label in available:
             chosen[label] = available[label]
     if not chosen:
-        raise WorkbenchError("Choose at least one target set to chart.")
-    shown = chart_tr()  # target-set labels, figure text
+        raise WorkbenchError("ui.no_target_set")
+    shown = page_translator()  # target-set labels, figure text
     series, table = {}, []
     for label, targets in chosen.items():
         spec = AdapterSpec(method="dora" if use_dora else "lora", r=ranks[0], target_modules=targets, bias=bias,
                            use_rslora=use_rslora)
         rows = P.sweep(model, spec, ranks)
-        series[shown(label)] = rows
+        series[target_set_label(label, shown)] = rows
         for r in rows:
-            table.append({"target set": shown(label), "method": r.method, "rank": r.rank, "trainable": r.trainable,
+            table.append({"target set": target_set_label(label, shown), "method": r.method, "rank": r.rank, "trainable": r.trainable,
                           "% of model": round(r.percent, 6), "layers": r.layers,
                           "adapter fp32": plots.human_bytes(r.adapter_bytes_fp32),
                           "adapter bf16": plots.human_bytes(r.adapter_bytes_bf16)})
     refs = {}
     if show_references:
-        for label, spec in _reference_specs(virtual_tokens).items():
+        for label, spec in _reference_specs(virtual_tokens, shown).items():
             try:
                 c = P.count(model, spec)
             except (WorkbenchError, ValueError):
                 continue  # method not applicable to this architecture
-            refs[shown(label)] = c
-            table.append({"target set": shown(label), "method": c.method, "rank": None, "trainable": c.trainable,
+            refs[label] = c
+            table.append({"target set": label, "method": c.method, "rank": None, "trainable": c.trainable,
                           "% of model": round(c.percent, 6), "layers": c.layers,
                           "adapter fp32": plots.human_bytes(c.adapter_bytes_fp32),
                           "adapter bf16": plots.human_bytes(c.adapter_bytes_bf16)})
@@ -329,13 +308,13 @@ def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT def
     sets = target_sets(model)
     targets = sets.get(targets_label, sets["PEFT default"])
     rows = P.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets))
-    shown = chart_tr()  # the engine's setup names and formulas, figure text
-    rows = [replace(r, setup=shown(r.setup), formula=shown(r.formula)) for r in rows]
+    shown = page_translator()  # figure text
+    rows = [replace(r, setup=page_text(r.setup_message), formula=page_text(r.formula_message)) for r in rows]
     df = pd.DataFrame([{"setup": r.setup, "weights": plots.human_bytes(r.weights_bytes),
                         "gradients": plots.human_bytes(r.grads_bytes),
                         "optimizer": plots.human_bytes(r.optimizer_bytes),
                         "total (estimate)": plots.human_bytes(r.total_bytes)} for r in rows])
-    md = tr("**How these estimates are made** (before activations, which grow with batch size x sequence length):") + \
+    md = tr("ui.memory_how") + \
         "\n\n" + "\n".join(f"- **{r.setup}**: {r.formula}" for r in rows)
-    title = tr("Training memory estimate - {model} (LoRA r={r})", model=model_name, r=int(rank))
+    title = tr("ui.memory_title", model=model_name, r=int(rank))
     return plots.memory_chart(rows, title=title, tr=shown), localize_columns(df), md

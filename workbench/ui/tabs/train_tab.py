@@ -16,6 +16,14 @@ def method_choices() -> list[str]:
     return list(methods.names())
 
 
+def on_field(key: str):
+    """The event function of one form field: apply just that field to the YAML config (the source of truth), so
+    settings edited in the YAML box are never overwritten by the form's other values."""
+    def _on_field(value, cfg_text):
+        return H.form_to_yaml({key: value}, cfg_text)
+    return _on_field
+
+
 def _visibility(method: str):
     record = methods.get(method)
     return (*(gr.update(visible=g in record.form_groups) for g in FORM_GROUPS), t(record.help_id))
@@ -40,7 +48,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                     f["adapter.dropout"] = gr.Number(0.05, label=t("dropout"), info=t("regularises the adapter"))
                 with gr.Row():
                     f["adapter.target_modules"] = gr.Textbox(label=t("target modules"),
-                                                             info=t("comma list, a regex, all-linear, or empty = PEFT default"))
+                                                             info=t("names (comma list), re:REGEX (full names), all-linear, or empty = PEFT default"))
                     f["adapter.use_rslora"] = gr.Checkbox(label="rsLoRA", info=t("scale by α/√r (steadier at high rank)"))
                     f["adapter.bias"] = gr.Radio(["none", "lora_only", "all"], value="none", label=t("train biases"))
             with gr.Group(visible=False) as prompt_box:
@@ -123,17 +131,19 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
         values = H.recipe_form(name)
         return _apply_form(values) + [H.recipe_spec(name).to_yaml()]
 
-    def _on_form(*vals):
-        *vals, cfg = vals
-        return H.form_to_yaml(dict(zip(fields, vals)), cfg)
+    def _on_yaml(cfg_text):
+        return _apply_form(H.yaml_to_form(cfg_text))
 
     recipe.change(_on_recipe, recipe, comps + [config], api_name=False)
-    for c in comps:  # user edits only (.input): a recipe load sets the config in one go
-        c.input(_on_form, comps + [config], config, api_name=False, show_progress="hidden")
+    for key, c in zip(fields, comps):  # user edits only (.input): a recipe load sets the config in one go
+        c.input(on_field(key), [c, config], config, api_name=False, show_progress="hidden")
+    # the YAML box is the source of truth: typing in it updates the form (nothing while it does not parse)
+    config.input(_on_yaml, config, comps, api_name=False, show_progress="hidden", trigger_mode="always_last")
     f["adapter.method"].change(_visibility, f["adapter.method"], [lora_box, prompt_box, qlora_box, method_md],
                                api_name=False)
     f["data.name"].change(H.dataset_info_md, f["data.name"], data_md, api_name=False)
-    upload.upload(H.upload_dataset, [upload, owner, p_col, r_col], [f["data.name"], data_md], api_name="upload_dataset")
+    upload.upload(H.upload_dataset, [upload, owner, p_col, r_col], [f["data.name"], data_md], api_name="upload_dataset") \
+        .success(on_field("data.name"), [f["data.name"], config], config, api_name=False, show_progress="hidden")
     preview_btn.click(H.preview_html, [config, owner], preview, api_name=False)
     code_btn.click(H.show_code, config, [code_py, code_cli], api_name="show_code")
 
