@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("modules", "params", "train", "generate", "eval", "export", "runs")
+COMMANDS = ("modules", "params", "train", "generate", "eval", "export", "runs", "experiment", "notebook")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,18 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"workbench.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"workbench.commands.{name}":
-                continue  # command not built yet
-            raise
-        mod.add_parser(sub)
+        importlib.import_module(f"workbench.commands.{name}").add_parser(sub)
     return p
-
-
-class _Parser(argparse.ArgumentParser):
-    pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,12 +6,20 @@
 - WORKBENCH_STEP_DELAY_S=0.3 (tiny-model runs last long enough to kill or stop them mid-run),
 - WORKBENCH_FAULTS: the run named ``oom-run`` raises torch.OutOfMemoryError at step 2, ``disk-run`` raises
   OSError(ENOSPC) while saving its step-2 checkpoint.
+
+The step delay and the faults are read by the test-only callback tests/support/faults.py, which every training
+worker started from these tests loads (WORKBENCH_EXTRA_CALLBACKS, set below for this process and its children).
 """
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from relhelpers import FAKE_TOKEN, launch_server
+from tests.support.faults import HOOK
+
+os.environ.setdefault("WORKBENCH_EXTRA_CALLBACKS", HOOK)
 
 FAULT_ENV = {
     "HF_TOKEN": FAKE_TOKEN,

@@ -65,7 +65,7 @@ def launch_server(runs: Path, extra_env: dict | None = None, log_name: str = "se
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), WORKBENCH_RUNS_DIR=str(runs),
                GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
-               WORKBENCH_TRAIN_THREADS="1")
+               WORKBENCH_TRAIN_THREADS="1", WORKBENCH_EXTRA_CALLBACKS="tests.support.faults:FaultCallback")
     env.pop("PORT", None)
     env.update(extra_env or {})
     log = runs.parent / log_name
