@@ -130,6 +130,11 @@ class AdapterSpec:
         """LoRA family (lora, dora, qlora ...): a rank-r update of wrapped layers."""
         return methods.family(self.method) == "lora"
 
+    @property
+    def is_quantized(self) -> bool:
+        """The frozen base is loaded in 4-bit (qlora): the method's registry record says so."""
+        return methods.get(self.method).quantized
+
 
 @dataclass
 class DataSpec:

@@ -36,7 +36,7 @@ def python_snippet(spec: RunSpec) -> str:
     quant = ""
     load_kw = ""
     prep = ""
-    if a.method == "qlora":
+    if a.is_quantized:
         quant = (f"bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type={a.bnb_4bit_quant_type!r},\n"
                  f"                         bnb_4bit_use_double_quant={a.bnb_4bit_use_double_quant},\n"
                  f"                         bnb_4bit_compute_dtype=torch.{a.bnb_4bit_compute_dtype})\n")

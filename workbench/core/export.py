@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import WorkbenchError
+from ..messages import Message
+from . import methods
 from .models import _hub_reachable  # one reachability check for the whole engine
 
 CONFIG_FILE = "adapter_config.json"
@@ -30,7 +32,6 @@ STANDARD_FILES = (CONFIG_FILE, WEIGHTS_FILE, README_FILE)
 MAX_UPLOAD_BYTES = int(os.environ.get("WORKBENCH_MAX_ADAPTER_BYTES", str(2 * 1024**3)))
 """Largest adapter (uncompressed) an upload may contain; env WORKBENCH_MAX_ADAPTER_BYTES."""
 MAX_ZIP_MEMBERS = 1000
-PROMPT_LEARNING = ("PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "MULTITASK_PROMPT_TUNING", "CPT", "CARTRIDGE")
 
 
 class AdapterError(WorkbenchError):
@@ -52,7 +53,7 @@ class AdapterInfo:
 
     @property
     def is_prompt_learning(self) -> bool:
-        return self.peft_type in PROMPT_LEARNING
+        return self.peft_type in prompt_learning_types()
 
     @property
     def is_lora(self) -> bool:
@@ -64,26 +65,36 @@ def _known_peft_types() -> set[str]:
     return {t.value for t in PeftType}
 
 
+def prompt_learning_types() -> set[str]:
+    """PEFT types that add virtual tokens instead of weight updates: the registry's prompt-learning methods plus
+    any other PEFT prompt-learning config (an imported MULTITASK_PROMPT_TUNING or CPT adapter, say)."""
+    from peft.config import PromptLearningConfig
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+    peft_own = {getattr(t, "value", t) for t, c in PEFT_TYPE_TO_CONFIG_MAPPING.items()
+                if issubclass(c, PromptLearningConfig)}
+    return peft_own | set(methods.prompt_learning_peft_types())
+
+
 def read_adapter(adapter_dir: str | os.PathLike) -> AdapterInfo:
     """Read and check an adapter folder: adapter_config.json with a known peft_type plus a weights file."""
     d = Path(adapter_dir).expanduser()
     if not d.is_dir():
-        raise AdapterError(f"Adapter folder not found: {adapter_dir}")
+        raise AdapterError("compare.adapter_not_found", path=str(adapter_dir))
     cfg_path = d / CONFIG_FILE
     if not cfg_path.is_file():
-        raise AdapterError(f"{adapter_dir} is not a PEFT adapter: it has no {CONFIG_FILE}.")
+        raise AdapterError("compare.no_adapter_config", path=str(adapter_dir), config=CONFIG_FILE)
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AdapterError(f"{cfg_path} is not valid JSON: {e}") from None
+        raise AdapterError("compare.bad_json", path=str(cfg_path), detail=str(e)) from None
     if not isinstance(cfg, dict) or not cfg.get("peft_type"):
-        raise AdapterError(f"{adapter_dir} is not a PEFT adapter: {CONFIG_FILE} has no 'peft_type'.")
+        raise AdapterError("compare.no_peft_type", path=str(adapter_dir), config=CONFIG_FILE)
     peft_type = str(cfg["peft_type"]).upper()
     if peft_type not in _known_peft_types():
-        raise AdapterError(f"{adapter_dir}: unknown peft_type {cfg['peft_type']!r} in {CONFIG_FILE}.")
+        raise AdapterError("compare.unknown_peft_type", path=str(adapter_dir), peft_type=cfg["peft_type"], config=CONFIG_FILE)
     weights = next((d / n for n in (WEIGHTS_FILE, LEGACY_WEIGHTS_FILE) if (d / n).is_file()), None)
     if weights is None:
-        raise AdapterError(f"{adapter_dir} is not a complete PEFT adapter: {WEIGHTS_FILE} is missing.")
+        raise AdapterError("compare.no_weights", path=str(adapter_dir), weights=WEIGHTS_FILE)
     return AdapterInfo(path=str(d), peft_type=peft_type, base_model=cfg.get("base_model_name_or_path"),
                        weights_file=str(weights), config=cfg)
 
@@ -97,13 +108,12 @@ def weight_shapes(info: AdapterInfo) -> dict[str, tuple[int, ...]]:
         with safe_open(info.weights_file, framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # truncated / not a safetensors file
-        raise AdapterError(f"{info.weights_file} is not a readable safetensors file: {e}") from None
+        raise AdapterError("compare.bad_safetensors", path=info.weights_file, detail=str(e)) from None
 
 
-def _arch_error(info: AdapterInfo, model_name: str, detail: str) -> AdapterError:
-    trained = info.base_model or "an unrecorded base model"
-    return AdapterError(f"adapter was trained for a different architecture ({detail}); adapter {info.path} "
-                        f"records base {trained!r}, the selected model is {model_name!r}.")
+def _arch_error(info: AdapterInfo, model_name: str, detail: Message | str) -> AdapterError:
+    trained = info.base_model or Message("compare.unrecorded_base")
+    return AdapterError("compare.wrong_architecture", detail=detail, path=info.path, base=trained, model=model_name)
 
 
 def _hidden_size(config) -> int | None:
@@ -129,14 +139,14 @@ def check_compatible(info: AdapterInfo, model, model_name: str) -> None:
     if info.is_prompt_learning:
         token_dim = info.config.get("token_dim")
         if hidden and token_dim and int(token_dim) != hidden and info.peft_type != "PREFIX_TUNING":
-            raise _arch_error(info, model_name, f"virtual tokens have size {token_dim}, the model's hidden size is {hidden}")
+            raise _arch_error(info, model_name, Message("compare.token_size", {"size": token_dim, "hidden": hidden}))
         layers = info.config.get("num_layers")
         n_layers = getattr(config, "num_hidden_layers", None)
         if layers and n_layers and int(layers) != int(n_layers):
-            raise _arch_error(info, model_name, f"{layers} layers in the adapter, {n_layers} in the model")
+            raise _arch_error(info, model_name, Message("compare.layer_count", {"adapter_layers": layers, "model_layers": n_layers}))
         emb = shapes.get("prompt_embeddings")
         if emb and hidden and info.peft_type in ("PROMPT_TUNING", "P_TUNING") and emb[-1] != hidden:
-            raise _arch_error(info, model_name, f"virtual tokens have size {emb[-1]}, the model's hidden size is {hidden}")
+            raise _arch_error(info, model_name, Message("compare.token_size", {"size": emb[-1], "hidden": hidden}))
         return
     modules = dict(model.named_modules())
     for key, shape in shapes.items():
@@ -146,18 +156,19 @@ def check_compatible(info: AdapterInfo, model, model_name: str) -> None:
         name, part = m.group("module"), m.group("part")
         mod = modules.get(name)
         if mod is None:
-            raise _arch_error(info, model_name, f"module {name!r} does not exist in the model")
+            raise _arch_error(info, model_name, Message("compare.no_module", {"name": name}))
         mod = getattr(mod, "base_layer", mod)
         if part == "lora_A":
-            want, got, what = getattr(mod, "in_features", None), shape[1], "input"
+            want, got, what = getattr(mod, "in_features", None), shape[1], "compare.word_input"
         elif part == "lora_B":
-            want, got, what = getattr(mod, "out_features", None), shape[0], "output"
+            want, got, what = getattr(mod, "out_features", None), shape[0], "compare.word_output"
         elif part == "lora_embedding_A":
-            want, got, what = getattr(mod, "num_embeddings", None), shape[1], "vocabulary"
+            want, got, what = getattr(mod, "num_embeddings", None), shape[1], "compare.word_vocabulary"
         else:
-            want, got, what = getattr(mod, "embedding_dim", None), shape[0], "embedding"
+            want, got, what = getattr(mod, "embedding_dim", None), shape[0], "compare.word_embedding"
         if want is not None and int(want) != int(got):
-            raise _arch_error(info, model_name, f"{name} has {what} size {got} in the adapter and {want} in the model")
+            raise _arch_error(info, model_name, Message("compare.size_differs", {"name": name, "what": Message(what), "got": got,
+                                                                         "want": want}))
 
 
 def validate_adapter(adapter_dir: str, model_name: str | None = None) -> AdapterInfo:
@@ -179,11 +190,12 @@ def rephrase_load_errors(info: AdapterInfo, model_name: str) -> Iterator[None]:
         text = str(e)
         if "size mismatch" in text:
             lines = [ln.strip() for ln in text.splitlines() if "size mismatch" in ln]
-            detail = lines[1] if len(lines) > 1 else lines[0] if lines else "weight shapes differ"
-            raise _arch_error(info, model_name, detail[:300]) from None
+            detail = lines[1][:300] if len(lines) > 1 else lines[0][:300] if lines else Message("compare.shapes_differ")
+            raise _arch_error(info, model_name, detail) from None
         if "not found in the base model" in text or "Target module" in text:
             raise _arch_error(info, model_name, text.splitlines()[0][:300]) from None
-        raise AdapterError(f"Could not load adapter {info.path} on {model_name!r}: {text.splitlines()[0][:300] if text else type(e).__name__}") from None
+        raise AdapterError("compare.load_failed", path=info.path, model=model_name,
+                           detail=text.splitlines()[0][:300] if text else type(e).__name__) from None
 
 
 # --------------------------------------------------------------------------- zip / import
@@ -218,7 +230,7 @@ def _copy_limited(src, dst: Path, limit: int) -> int:
         while chunk := src.read(1 << 20):
             n += len(chunk)
             if n > limit:
-                raise AdapterError(f"the upload is larger than the {limit // 1024**2} MiB limit")
+                raise AdapterError("compare.upload_too_large", limit=limit // 1024**2)
             out.write(chunk)
     return n
 
@@ -227,47 +239,46 @@ def _stage_from_zip(zpath: Path, stage: Path) -> None:
     try:
         zf = zipfile.ZipFile(zpath)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise AdapterError(f"{zpath.name} is not a valid zip file (corrupt or truncated): {e}") from None
+        raise AdapterError("compare.bad_zip", name=zpath.name, detail=str(e)) from None
     with zf:
         members = zf.infolist()
         if len(members) > MAX_ZIP_MEMBERS:
-            raise AdapterError(f"{zpath.name} has {len(members)} entries; an adapter zip needs only a few files")
+            raise AdapterError("compare.zip_too_many", name=zpath.name, n=len(members))
         for m in members:
             if _unsafe_member(m.filename):
-                raise AdapterError(f"{zpath.name} is unsafe: member {m.filename!r} points outside the folder")
+                raise AdapterError("compare.zip_outside", name=zpath.name, member=m.filename)
             if _is_link(m):
-                raise AdapterError(f"{zpath.name} is unsafe: member {m.filename!r} is a symbolic link")
+                raise AdapterError("compare.zip_link", name=zpath.name, member=m.filename)
         files = [m for m in members if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
         configs = [m for m in files if m.filename.replace("\\", "/").rsplit("/", 1)[-1] == CONFIG_FILE]
         if not configs:
-            raise AdapterError(f"{zpath.name} is not a PEFT adapter: it contains no {CONFIG_FILE}.")
+            raise AdapterError("compare.zip_no_config", name=zpath.name, config=CONFIG_FILE)
         if len(configs) > 1:
-            raise AdapterError(f"{zpath.name} holds several adapters ({', '.join(m.filename for m in configs[:4])}); "
-                               "zip one adapter folder.")
+            raise AdapterError("compare.zip_several", name=zpath.name, members=", ".join(m.filename for m in configs[:4]))
         prefix = configs[0].filename[: -len(CONFIG_FILE)]
         wanted = {prefix + n: n for n in (CONFIG_FILE, WEIGHTS_FILE, LEGACY_WEIGHTS_FILE, README_FILE)}
         chosen = [m for m in files if m.filename in wanted]
         total = sum(m.file_size for m in chosen)
         if total > MAX_UPLOAD_BYTES:
-            raise AdapterError(f"{zpath.name} unpacks to {total // 1024**2} MiB, over the "
-                               f"{MAX_UPLOAD_BYTES // 1024**2} MiB limit")
+            raise AdapterError("compare.zip_too_big", name=zpath.name, size=total // 1024**2,
+                               limit=MAX_UPLOAD_BYTES // 1024**2)
         budget = MAX_UPLOAD_BYTES
         try:
             for m in chosen:
                 with zf.open(m) as src:
                     budget -= _copy_limited(src, stage / wanted[m.filename], budget)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
-            raise AdapterError(f"{zpath.name} is corrupt (could not read {m.filename}): {e}") from None
+            raise AdapterError("compare.zip_corrupt", name=zpath.name, member=m.filename, detail=str(e)) from None
 
 
 def _stage_from_files(paths: Iterable[Path], stage: Path) -> None:
     for p in paths:
         if p.is_symlink():
-            raise AdapterError(f"{p.name} is a symbolic link; upload the file itself.")
+            raise AdapterError("compare.upload_link", name=p.name)
         if not p.is_file():
-            raise AdapterError(f"Uploaded file not found: {p}")
+            raise AdapterError("compare.uploaded_not_found", path=str(p))
         if p.stat().st_size > MAX_UPLOAD_BYTES:
-            raise AdapterError(f"{p.name} is over the {MAX_UPLOAD_BYTES // 1024**2} MiB limit")
+            raise AdapterError("compare.file_too_large", name=p.name, limit=MAX_UPLOAD_BYTES // 1024**2)
         if p.name in (CONFIG_FILE, WEIGHTS_FILE, LEGACY_WEIGHTS_FILE, README_FILE):
             target = p.name
         elif p.suffix == ".safetensors":
@@ -300,7 +311,7 @@ def import_adapter(path_or_zip: str | os.PathLike | list, dest_root: str | os.Pa
     else:
         paths = [Path(path_or_zip).expanduser()]
         if not paths[0].exists():
-            raise AdapterError(f"Upload not found: {path_or_zip}")
+            raise AdapterError("compare.upload_not_found", path=str(path_or_zip))
         stem = paths[0].stem if paths[0].is_file() else paths[0].name
     root = Path(dest_root)
     root.mkdir(parents=True, exist_ok=True)
@@ -314,17 +325,15 @@ def import_adapter(path_or_zip: str | os.PathLike | list, dest_root: str | os.Pa
         elif len(paths) == 1 and (src.suffix.lower() == ".zip" or zipfile.is_zipfile(src)):
             _stage_from_zip(src, stage)
         elif len(paths) == 1:
-            raise AdapterError(f"{src.name} is not an adapter: upload a .zip of the adapter folder, or both "
-                               f"{CONFIG_FILE} and {WEIGHTS_FILE}.")
+            raise AdapterError("compare.not_an_adapter", name=src.name, config=CONFIG_FILE, weights=WEIGHTS_FILE)
         else:
             _stage_from_files(paths, stage)
         if (stage / LEGACY_WEIGHTS_FILE).is_file() and not (stage / WEIGHTS_FILE).is_file():
-            raise AdapterError(f"only {WEIGHTS_FILE} weights are accepted for uploads ({LEGACY_WEIGHTS_FILE} is a "
-                               "pickle, which can run code when loaded); re-save the adapter with safetensors.")
+            raise AdapterError("compare.pickle_weights", weights=WEIGHTS_FILE, legacy=LEGACY_WEIGHTS_FILE)
         (stage / LEGACY_WEIGHTS_FILE).unlink(missing_ok=True)
         info = read_adapter(stage)
         if not weight_shapes(info):
-            raise AdapterError(f"{WEIGHTS_FILE} holds no tensors, so it is not a trained adapter.")
+            raise AdapterError("compare.no_tensors", weights=WEIGHTS_FILE)
         dest = root / f"{_slug(stem)}-{uuid.uuid4().hex[:8]}"
         stage.rename(dest)
         return str(dest)
@@ -345,8 +354,7 @@ def merge_and_save(model_name: str, adapter_dir: str, out_dir: str, progress=Non
     from .models import load_model
     info = read_adapter(adapter_dir)
     if info.is_prompt_learning:
-        raise AdapterError(f"{info.peft_type.lower()} adapters cannot be merged: they add learned virtual tokens, "
-                           "not weight updates. Export the adapter itself instead.")
+        raise AdapterError("compare.cannot_merge", method=info.peft_type.lower())
     if progress:
         progress(0.1, "Loading a fresh copy of the base model...")
     base, tok = load_model(model_name)  # a private copy: merging rewrites its weights in place
@@ -373,7 +381,7 @@ def push_to_hub(local_dir: str, repo_id: str, token: str | None, private: bool =
     The token is used only for these two calls: it is never logged, stored, or included in error messages.
     """
     if not Path(local_dir).is_dir():
-        raise WorkbenchError(f"Nothing to upload: {local_dir} is not a folder.")
+        raise WorkbenchError("compare.nothing_to_upload", path=str(local_dir))
     check_push_ready(repo_id, token)
     try:
         from huggingface_hub import HfApi
@@ -382,16 +390,15 @@ def push_to_hub(local_dir: str, repo_id: str, token: str | None, private: bool =
         api.upload_folder(repo_id=repo_id.strip(), folder_path=str(local_dir), token=token, repo_type="model",
                           commit_message="Upload from PEFT Workbench")
     except Exception as e:  # auth, permissions, network
-        raise WorkbenchError(f"Upload to {repo_id} failed: {_scrub(str(e), token)[:400]}") from None
+        raise WorkbenchError("compare.push_failed", repo=repo_id, detail=_scrub(str(e), token)[:400]) from None
     return f"https://huggingface.co/{repo_id.strip()}"
 
 
 def check_push_ready(repo_id: str, token: str | None) -> None:
     """Fail fast (before any long merge) when a push cannot work: bad repo id, no token, Hub unreachable."""
     if not isinstance(repo_id, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo_id.strip()):
-        raise WorkbenchError(f"{repo_id!r} is not a Hub repo id like 'your-name/my-adapter'.")
+        raise WorkbenchError("compare.bad_repo_id", repo=repo_id)
     if not token:
-        raise WorkbenchError("Pushing to the Hub needs a write token (set HF_TOKEN).")
+        raise WorkbenchError("compare.push_needs_token")
     if not _hub_reachable():
-        raise WorkbenchError("Cannot push to the Hugging Face Hub: it is not reachable (offline, or HF_HUB_OFFLINE=1). "
-                             "Zip the adapter and upload it later instead.")
+        raise WorkbenchError("compare.push_offline")

@@ -32,6 +32,7 @@ from ..messages import Message
 from ..settings import RunSpec
 from . import runs
 from .callbacks import STOP_REQUESTED, RunCallback, dist_info, env_number, extra_callbacks
+from .model_card import write_model_card_safely
 from .status import RunStatus
 
 
@@ -75,7 +76,7 @@ def load_for_training(spec: RunSpec, device: str, base=None):
     from .peft_config import build_peft_config
 
     a = spec.adapter
-    qlora = a.method == "qlora"
+    qlora = a.is_quantized
     model, tok = base if base is not None else load_model(
         spec.model.name, dtype=spec.model.dtype, device=device, quantize_4bit=qlora,
         bnb_4bit_quant_type=a.bnb_4bit_quant_type, bnb_4bit_use_double_quant=a.bnb_4bit_use_double_quant,
@@ -137,7 +138,7 @@ def training_arguments(spec: RunSpec, run_dir: Path, device: str, max_steps: int
     """TrainingArguments for a run: checkpoints under run_dir/checkpoints (the last 2 kept)."""
     from transformers import TrainingArguments
     t = spec.train
-    bf16, fp16 = mixed_precision(t.precision, device, quantized=spec.adapter.method == "qlora")
+    bf16, fp16 = mixed_precision(t.precision, device, quantized=spec.adapter.is_quantized)
     scheduler = "constant_with_warmup" if t.lr_scheduler == "constant" and t.warmup_steps else t.lr_scheduler
     eval_steps = t.eval_steps if (t.eval_steps and has_eval) else None
     return TrainingArguments(
@@ -254,6 +255,7 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             runs.stop_file(run_dir).unlink(missing_ok=True)
             status = runs.update_status(run_dir, **final, ended=time.time(), eta_s=0,
                                         adapter_dir=str(adapter), adapter_step=step)
+            write_model_card_safely(run_dir)  # adapter/README.md (Hub conventions), replacing PEFT's generic card
         return TrainOutcome(status=status, model=model, tokenizer=tok, adapter_dir=adapter)
     except KeyboardInterrupt:
         _close_progress_bars(trainer)
@@ -314,6 +316,8 @@ def _save_partial(model, run_dir: Path, status: str, error: Message | None = Non
         except Exception as e:  # the original error matters more
             fields["adapter_error"] = str(describe_error(e))
     runs.update_status(run_dir, **fields)
+    if "adapter_dir" in fields:
+        write_model_card_safely(run_dir)
 
 
 def _close_progress_bars(trainer) -> None:
@@ -328,7 +332,7 @@ def _close_progress_bars(trainer) -> None:
 
 def _dtype_label(model, spec: RunSpec) -> str:
     base = str(getattr(model, "dtype", "")).replace("torch.", "")
-    if spec.adapter.method == "qlora":
+    if spec.adapter.is_quantized:
         return f"4-bit {spec.adapter.bnb_4bit_quant_type} (compute {spec.adapter.bnb_4bit_compute_dtype})"
     return base
 
