@@ -135,6 +135,11 @@ class AdapterSpec:
         """The frozen base is loaded in 4-bit (qlora): the method's registry record says so."""
         return methods.get(self.method).quantized
 
+    @property
+    def is_prompt_learning(self) -> bool:
+        """Prompt / prefix / P-tuning: learned virtual tokens, no wrapped layers (the registry record says so)."""
+        return methods.get(self.method).is_prompt_learning
+
 
 @dataclass
 class DataSpec:
