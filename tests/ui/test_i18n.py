@@ -29,10 +29,11 @@ def test_every_key_in_both_languages():
     en, zh = I18N.translations["en"], I18N.translations["zh-CN"]
     assert not sorted(k for k in keys if k not in en)
     assert not sorted(k for k in keys if k not in zh)
-    # the only computed keys are the per-method help ids, all present
-    assert all("help.method" in expr for _f, expr in dynamic), dynamic
-    for m in ("lora", "dora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3"):
-        assert f"help.method.{m}" in en and f"help.method.{m}" in zh
+    # the only computed keys are the per-method help ids (the method registry's help_id), all present
+    assert all("help_id" in expr for _f, expr in dynamic), dynamic
+    from workbench.core import methods
+    for m in methods.all_methods():
+        assert m.help_id in en and m.help_id in zh, m.name
 
 
 def test_translations_are_real():

@@ -4,7 +4,9 @@ from __future__ import annotations
 import gradio as gr
 
 from ...core import methods
+from ..handlers import takehome
 from ..handlers import train as H
+from ..handlers.form import DEFAULT_RECIPE
 from ..text import t
 
 FORM_GROUPS = ("lora", "prompt", "qlora")
@@ -30,53 +32,54 @@ def _visibility(method: str):
 
 
 def build(owner: gr.BrowserState, current_run: gr.BrowserState):
+    initial = H.spec_to_form(H.recipe_spec(DEFAULT_RECIPE))  # the components start at the default recipe's values
     with gr.Row():
         with gr.Column(scale=5):
             with gr.Row():
-                recipe = gr.Dropdown(H.recipe_names(), value="lora-quick", label=t("Recipe (a ready config)"),
+                recipe = gr.Dropdown(H.recipe_names(), value=DEFAULT_RECIPE, label=t("Recipe (a ready config)"),
                                      elem_id="recipe-box", scale=2)
                 f = {}
                 f["name"] = gr.Textbox(label=t("Run name"), scale=2)
                 f["model.name"] = gr.Textbox(label=t("Model (needs weights)"), scale=2, elem_id="train-model")
-            f["adapter.method"] = gr.Radio(method_choices(), value="lora", label=t("Method"), elem_id="method-radio")
-            method_md = gr.Markdown(t(methods.get("lora").help_id))
+            f["adapter.method"] = gr.Radio(method_choices(), value=initial["adapter.method"], label=t("Method"), elem_id="method-radio")
+            method_md = gr.Markdown(t(methods.get(initial["adapter.method"]).help_id))
             with gr.Group(visible=True) as lora_box:
                 with gr.Row():
-                    f["adapter.r"] = gr.Slider(1, 128, value=8, step=1, label=t("rank r"),
+                    f["adapter.r"] = gr.Slider(1, 128, value=initial["adapter.r"], step=1, label=t("rank r"),
                                                info=t("size of the update B·A; params grow linearly with r"))
-                    f["adapter.alpha"] = gr.Number(16, label=t("alpha α"), info=t("update scaled by α/r"))
-                    f["adapter.dropout"] = gr.Number(0.05, label=t("dropout"), info=t("regularises the adapter"))
+                    f["adapter.alpha"] = gr.Number(initial["adapter.alpha"], label=t("alpha α"), info=t("update scaled by α/r"))
+                    f["adapter.dropout"] = gr.Number(initial["adapter.dropout"], label=t("dropout"), info=t("regularises the adapter"))
                 with gr.Row():
                     f["adapter.target_modules"] = gr.Textbox(label=t("target modules"),
                                                              info=t("names (comma list), re:REGEX (full names), all-linear, or empty = PEFT default"))
                     f["adapter.use_rslora"] = gr.Checkbox(label="rsLoRA", info=t("scale by α/√r (steadier at high rank)"))
-                    f["adapter.bias"] = gr.Radio(["none", "lora_only", "all"], value="none", label=t("train biases"))
+                    f["adapter.bias"] = gr.Radio(["none", "lora_only", "all"], value=initial["adapter.bias"], label=t("train biases"))
             with gr.Group(visible=False) as prompt_box:
                 with gr.Row():
-                    f["adapter.num_virtual_tokens"] = gr.Slider(1, 100, value=20, step=1, label=t("virtual tokens"),
+                    f["adapter.num_virtual_tokens"] = gr.Slider(1, 100, value=initial["adapter.num_virtual_tokens"], step=1, label=t("virtual tokens"),
                                                                 info=t("learned vectors put before the input"))
-                    f["adapter.prompt_tuning_init"] = gr.Radio(["random", "text"], value="random",
+                    f["adapter.prompt_tuning_init"] = gr.Radio(["random", "text"], value=initial["adapter.prompt_tuning_init"],
                                                                label=t("prompt init (prompt tuning)"))
                     f["adapter.prompt_tuning_init_text"] = gr.Textbox(label=t("init text"))
                 with gr.Row():
-                    f["adapter.encoder_reparameterization_type"] = gr.Radio(["MLP", "LSTM"], value="MLP",
+                    f["adapter.encoder_reparameterization_type"] = gr.Radio(["MLP", "LSTM"], value=initial["adapter.encoder_reparameterization_type"],
                                                                             label=t("P-tuning encoder"))
                     f["adapter.prefix_projection"] = gr.Checkbox(label=t("prefix projection (prefix tuning)"),
                                                                  info=t("learn prefixes through an MLP: more params, steadier"))
             with gr.Group(visible=False) as qlora_box:
                 with gr.Row():
-                    f["adapter.bnb_4bit_quant_type"] = gr.Radio(["nf4", "fp4"], value="nf4", label=t("4-bit type"),
+                    f["adapter.bnb_4bit_quant_type"] = gr.Radio(["nf4", "fp4"], value=initial["adapter.bnb_4bit_quant_type"], label=t("4-bit type"),
                                                                 info=t("NF4 suits normally distributed weights"))
-                    f["adapter.bnb_4bit_use_double_quant"] = gr.Checkbox(value=True, label=t("double quantisation"),
+                    f["adapter.bnb_4bit_use_double_quant"] = gr.Checkbox(value=initial["adapter.bnb_4bit_use_double_quant"], label=t("double quantisation"),
                                                                          info=t("quantise the scales too: ~0.37 bit/param saved"))
             with gr.Accordion(t("Data"), open=True):
                 with gr.Row():
-                    f["data.name"] = gr.Dropdown(H.dataset_choices(), value="json-format", allow_custom_value=True,
+                    f["data.name"] = gr.Dropdown(H.dataset_choices(), value=initial["data.name"], allow_custom_value=True,
                                                  label=t("Dataset"), scale=2, elem_id="dataset-box")
-                    f["data.max_length"] = gr.Number(256, label=t("max tokens"), precision=0)
+                    f["data.max_length"] = gr.Number(initial["data.max_length"], label=t("max tokens"), precision=0)
                     f["data.train_on_prompt"] = gr.Checkbox(label=t("loss on the prompt too"),
                                                             info=t("off = learn only the answers (usual)"))
-                data_md = gr.Markdown(H.dataset_info_md("json-format"))
+                data_md = gr.Markdown(H.dataset_info_md(initial["data.name"]))
                 with gr.Row():
                     upload = gr.File(label=t("…or upload CSV / JSONL (prompt/response, messages or text)"),
                                      file_types=[".jsonl", ".json", ".csv", ".tsv"], scale=3)
@@ -86,20 +89,20 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                 preview = gr.HTML()
             with gr.Accordion(t("Training settings"), open=False, elem_id="train-settings"):
                 with gr.Row():
-                    f["train.max_steps"] = gr.Number(30, label=t("steps"), precision=0, elem_id="train-steps")
-                    f["train.learning_rate"] = gr.Number(1e-3, label=t("learning rate"))
-                    f["train.batch_size"] = gr.Number(8, label=t("batch size"), precision=0)
-                    f["train.grad_accum"] = gr.Number(1, label=t("grad accumulation"), precision=0)
-                    f["train.warmup_steps"] = gr.Number(3, label=t("warm-up steps"), precision=0)
+                    f["train.max_steps"] = gr.Number(initial["train.max_steps"], label=t("steps"), precision=0, elem_id="train-steps")
+                    f["train.learning_rate"] = gr.Number(initial["train.learning_rate"], label=t("learning rate"))
+                    f["train.batch_size"] = gr.Number(initial["train.batch_size"], label=t("batch size"), precision=0)
+                    f["train.grad_accum"] = gr.Number(initial["train.grad_accum"], label=t("grad accumulation"), precision=0)
+                    f["train.warmup_steps"] = gr.Number(initial["train.warmup_steps"], label=t("warm-up steps"), precision=0)
                 with gr.Row():
-                    f["train.lr_scheduler"] = gr.Dropdown(["linear", "cosine", "constant"], value="linear",
+                    f["train.lr_scheduler"] = gr.Dropdown(["linear", "cosine", "constant"], value=initial["train.lr_scheduler"],
                                                           label=t("schedule"))
-                    f["train.save_steps"] = gr.Number(10, label=t("checkpoint every"), precision=0)
-                    f["train.eval_steps"] = gr.Number(0, label=t("held-out loss every (0 = at end)"), precision=0)
-                    f["train.seed"] = gr.Number(42, label=t("seed"), precision=0)
-                    f["train.precision"] = gr.Dropdown(["auto", "fp32", "bf16", "fp16"], value="auto",
+                    f["train.save_steps"] = gr.Number(initial["train.save_steps"], label=t("checkpoint every"), precision=0)
+                    f["train.eval_steps"] = gr.Number(initial["train.eval_steps"], label=t("held-out loss every (0 = at end)"), precision=0)
+                    f["train.seed"] = gr.Number(initial["train.seed"], label=t("seed"), precision=0)
+                    f["train.precision"] = gr.Dropdown(["auto", "fp32", "bf16", "fp16"], value=initial["train.precision"],
                                                        label=t("precision"))
-                    f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value="auto",
+                    f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value=initial["train.device"],
                                                     label=t("device"), info=H.device_summary())
             with gr.Accordion(t("Config (YAML) · show code"), open=False):
                 config = gr.Code(language="yaml", label="config.yaml", elem_id="config-yaml", interactive=True)
@@ -118,6 +121,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
             with gr.Row():
                 run_pick = gr.Dropdown([], label=t("Your runs"), elem_id="run-pick", scale=3)
                 refresh = gr.Button(t("Refresh"), size="sm", scale=1)
+                notebook_btn = gr.DownloadButton(t("Download notebook"), size="sm", scale=1, elem_id="run-notebook")
             runs_df = gr.Dataframe(interactive=False, max_height=240)
     timer = gr.Timer(1.5, active=True)
 
@@ -187,6 +191,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     run_pick.input(lambda r: r, run_pick, current_run, api_name=False) \
         .then(_poll, [current_run, owner], poll_out, api_name=False)
     refresh.click(_refresh, [owner, current_run], [run_pick, runs_df], api_name=False)
+    notebook_btn.click(takehome.run_notebook, [current_run, owner], notebook_btn, api_name=False)
     # API-only endpoints (gradio_client, scripts): explicit run id / owner instead of browser state.
     api_cfg, api_run, api_owner = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Textbox(visible=False)
     api_out = gr.JSON(visible=False)
