@@ -201,15 +201,20 @@ DATASETS = {
         make=json_rows, task="extraction", metric="json_match",
         description="Turn a short sentence about a person into the JSON object "
                     '{"name": ..., "age": ..., "city": ...} (age is null when not given). '
-                    "Scored by comparing the parsed JSON: chatter or code fences around it count as wrong."),
+                    "Scored by comparing the parsed JSON: chatter or code fences around it count as wrong.",
+        description_zh='把一句关于某人的短句转换成 JSON 对象 {"name": ..., "age": ..., "city": ...}（未提及年龄时 age 为 '
+                       'null）。按解析后的 JSON 比较评分：JSON 前后多出的闲聊或代码块标记都算错。'),
     "sentiment-label": dict(
         make=sentiment_rows, task="classification", metric="label_match",
         description="Label a one- or two-sentence product review with exactly one word: positive, negative "
-                    "or neutral. Scored on the first word of the answer."),
+                    "or neutral. Scored on the first word of the answer.",
+        description_zh="用一个词给一两句话的商品评论打标签：positive、negative 或 neutral。按回答的第一个词评分。"),
     "date-normalize": dict(
         make=date_rows, task="rewriting", metric="exact_match",
         description="Rewrite a date written in words (\"the 3rd of March, 2021\", \"March the third, "
-                    "twenty twenty-one\") as ISO YYYY-MM-DD. Scored by exact match."),
+                    "twenty twenty-one\") as ISO YYYY-MM-DD. Scored by exact match.",
+        description_zh='把用文字写的日期（"the 3rd of March, 2021"、"March the third, twenty twenty-one"）改写成 ISO '
+                       '格式 YYYY-MM-DD。按完全匹配评分。'),
 }
 
 
@@ -229,7 +234,8 @@ def main() -> None:
         out.mkdir(exist_ok=True)
         write_jsonl(out / "train.jsonl", train)
         write_jsonl(out / "test.jsonl", test)
-        meta = {"name": name, "description": cfg["description"], "task": cfg["task"],
+        meta = {"name": name, "description": cfg["description"], "description_zh": cfg["description_zh"],
+                "task": cfg["task"],
                 "metric": cfg["metric"], "system": None, "n_train": len(train), "n_test": len(test)}
         (out / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False, width=100), encoding="utf-8")
         print(f"{name}: {len(train)} train, {len(test)} test -> {out}")

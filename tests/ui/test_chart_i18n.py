@@ -1,5 +1,5 @@
 """Figures, table headers and preset descriptions follow the page's language: Chinese in zh-CN (no English word of
-the translation tables left), English byte-for-byte as before (the same as a figure built without a translator)."""
+the catalogue's chart text left), English byte-for-byte as before (the same as a figure built without a translator)."""
 from __future__ import annotations
 
 import re
@@ -12,14 +12,15 @@ import pytest
 from workbench import plots
 from workbench.core import data as D
 from workbench.core import models as M
+from workbench.messages import CATALOGUE, text, translator
 from workbench.ui import display_text as DT
 from workbench.ui.handlers import compare as CH
 from workbench.ui.handlers import inspect as IH
 from workbench.ui.handlers import train as TH
-from workbench.ui.text import CURRENT_LANG
+from workbench.ui.text import CURRENT_LANG, page_translator
 
-ZH = DT.chart_tr("zh-CN")
-EN = DT.chart_tr("en")
+ZH = translator("zh-CN")
+EN = translator("en")
 MODEL = "SmolLM2-135M"  # an architecture-only preset: built on the meta device, cheap
 
 
@@ -53,16 +54,19 @@ STATS = [NS(layer=0, module="q_proj", norm=1.0, singular_values=[2.0, 1.0], effe
          NS(layer=1, module="v_proj", norm=0.5, singular_values=[1.0, 0.5], effective_rank=1.2)]
 LOG = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "eval_loss": 1.7}]
 
-def _label(tr, text):
-    """A label the caller passes in, worded by the caller (as the rank handler does)."""
-    return tr(text) if tr else text
+def _set(tr, label):
+    """A target-set label the caller passes in, worded by the caller (as the rank handler does)."""
+    return DT.target_set_label(label, tr or EN)
+
+
+def _ia3(tr):
+    return (tr or EN)("charts.ref.ia3")
 
 
 FIGURES = {
-    "rank": lambda tr: plots.rank_chart({_label(tr, "PEFT default"): RANK_ROWS},
-                                        {_label(tr, "IA3 (PEFT default targets)"): RANK_ROWS[0]},
+    "rank": lambda tr: plots.rank_chart({_set(tr, "PEFT default"): RANK_ROWS}, {_ia3(tr): RANK_ROWS[0]},
                                         model_name="Llama-3-8B", tr=tr),
-    "percent": lambda tr: plots.rank_chart({_label(tr, "PEFT default"): RANK_ROWS}, {}, y="percent", tr=tr),
+    "percent": lambda tr: plots.rank_chart({_set(tr, "PEFT default"): RANK_ROWS}, {}, y="percent", tr=tr),
     "memory": lambda tr: plots.memory_chart(MEM_ROWS, tr=tr),
     "loss": lambda tr: plots.loss_chart(LOG, tr=tr),
     "empty loss": lambda tr: plots.loss_chart([], tr=tr),
@@ -93,10 +97,13 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Za-z]{3,}", re.sub(r"\{[^}]*\}", " ", text))}
 
 
+CHART_PAIRS = [pair for msg_id, pair in CATALOGUE.items() if msg_id.startswith("charts.")]
+
+
 def _dropped_words() -> set[str]:
-    """English words of the figure tables that their Chinese drops (e.g. 'loss'; not 'LoRA' nor the method names
-    'prompt tuning', which the Chinese keeps)."""
-    pairs = list(DT.CHART_ZH.items()) + DT.CHART_PATTERNS_ZH
+    """English words of the catalogue's chart text that their Chinese drops (e.g. 'loss'; not 'LoRA' nor the method
+    names 'prompt tuning', which the Chinese keeps)."""
+    pairs = CHART_PAIRS
     kept = set().union(*(_words(zh) for _en, zh in pairs))
     return set().union(*(_words(en) for en, _zh in pairs)) - kept
 
@@ -120,7 +127,6 @@ def test_english_figures_unchanged(name):
     build = FIGURES[name]
     plain = build(None).to_json()
     assert build(EN).to_json() == plain
-    assert build(lambda s: s).to_json() == plain
     # a Chinese figure built in between changes nothing global
     assert build(ZH).to_json() != plain
     assert build(None).to_json() == plain
@@ -177,32 +183,27 @@ def test_chinese_figure_text():
 
 
 def test_the_leftover_check_can_fail():
-    texts = _texts(FIGURES["loss"](lambda s: DT.CHART_ZH.get(s, s) if s != "train loss" else s))
+    texts = _texts(FIGURES["loss"](lambda i, **p: text(i, "en" if i == "charts.train_loss" else "zh-CN", **p)))
     assert _leftover_english(texts) == {"train"} | {"loss"}
     assert {"loss", "weights", "rank", "perplexity", "held", "out"} <= DROPPED
 
 
-def test_chart_templates_keep_their_fields():
-    def fields(template):
-        return {f for _, f, _, _ in string.Formatter().parse(template) if f}
-    for en, zh in DT.CHART_ZH.items():
-        assert fields(en) == fields(zh), en
+def test_chart_text_is_really_chinese():
+    for en, zh in CHART_PAIRS:
         assert _has_chinese(zh) or zh == en, en
-    for en, zh in DT.CHART_PATTERNS_ZH:
-        assert set(re.findall(r"\{(\w+)", en)) == set(re.findall(r"\{(\w+)", zh)), en
-        assert _has_chinese(zh), en
 
 
 def test_translator_is_bound_to_its_language():
-    assert EN("train loss") == "train loss" and ZH("train loss") == "训练损失"
-    assert ZH("something else") == "something else"  # unknown text is kept
+    assert EN("charts.train_loss") == "train loss" and ZH("charts.train_loss") == "训练损失"
+    with pytest.raises(KeyError):
+        ZH("train loss")  # English text is no id: nothing is matched by its wording
     token = CURRENT_LANG.set("zh-CN")
     try:
-        assert DT.chart_tr()("train loss") == "训练损失"
-        assert DT.chart_tr("en")("train loss") == "train loss"
+        assert page_translator()("charts.train_loss") == "训练损失"
+        assert page_translator("en")("charts.train_loss") == "train loss"
     finally:
         CURRENT_LANG.reset(token)
-    assert DT.chart_tr()("train loss") == "train loss"  # no request: English
+    assert page_translator()("charts.train_loss") == "train loss"  # no request: English
 
 
 # --------------------------------------------------------------------------- handlers: figures and tables
@@ -244,7 +245,7 @@ def test_rank_and_memory_views_in_english_unchanged(monkeypatch):
 
 def test_rank_view_in_chinese(zh):
     fig_p, fig_pct, table = IH.rank_view(MODEL, SETS, None, "", "1,8")
-    assert list(table.columns) == [DT.COLUMNS_ZH[c] for c in RANK_COLUMNS]
+    assert list(table.columns) == [text(DT.COLUMN_IDS[c], "zh-CN") for c in RANK_COLUMNS]
     assert _all_chinese(table.columns)
     names = [t.name for t in fig_p.data]
     assert names[:4] == ["PEFT 默认", "注意力层（q,k,v,o）", "仅 MLP", "all-linear"]
@@ -354,19 +355,31 @@ def test_only_the_first_headers_when_asked():
 
 # --------------------------------------------------------------------------- descriptions, tables
 
-def test_every_shipped_description_has_chinese():
-    descriptions = [M.resolve(n).description for n in IH.model_choices()]
-    descriptions += [d.description for d in D.list_datasets()] + [d.task for d in D.list_datasets()]
-    assert len(descriptions) >= 14
-    missing = [d for d in descriptions if not _has_chinese(DT.describe(d, "zh-CN"))]
-    assert not missing, f"descriptions without Chinese (presets/*.yaml changed? add them to DESCRIPTIONS_ZH): {missing}"
-    assert all(DT.describe(d, "en") == d for d in descriptions)
-    assert DT.describe("local checkpoint /tmp/x", "zh-CN") == "本地检查点 /tmp/x"
-    assert DT.describe("Hugging Face Hub model org/m", "zh-CN") == "Hugging Face Hub 模型 org/m"
-    assert DT.describe("something new", "zh-CN") == "something new"
+def test_every_shipped_description_has_chinese(tmp_path):
+    refs = [M.resolve(n) for n in IH.model_choices()]
+    datasets = D.list_datasets()
+    assert len(refs) >= 10 and len(datasets) >= 3
+    missing = [r.name for r in refs if not _has_chinese(DT.describe_model(r, "zh-CN"))]
+    missing += [d.name for d in datasets if not (_has_chinese(DT.describe_dataset(d, "zh-CN"))
+                                                 and _has_chinese(DT.task_name(d.task, "zh-CN")))]
+    assert not missing, f"presets without Chinese (presets/*.yaml: add description_zh; a new task: ui.task.*): {missing}"
+    assert all(DT.describe_model(r, "en") == r.description for r in refs)
+    assert all(DT.describe_dataset(d, "en") == d.description and DT.task_name(d.task, "en") == d.task
+               for d in datasets)
+    # models that are not presets: described from their kind and path, in both languages
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    local = M.resolve(str(tmp_path / "ckpt"))
+    assert DT.describe_model(local, "en") == local.description == f"local checkpoint {tmp_path / 'ckpt'}"
+    assert DT.describe_model(local, "zh-CN") == f"本地检查点 {tmp_path / 'ckpt'}"
+    hub = M.resolve("org/m")
+    assert DT.describe_model(hub, "en") == hub.description == "Hugging Face Hub model org/m"
+    assert DT.describe_model(hub, "zh-CN") == "Hugging Face Hub 模型 org/m"
+    assert DT.task_name("something-new", "zh-CN") == "something-new"
 
 
 def test_tables_are_real_translations():
-    for table in (DT.COLUMNS_ZH, DT.MODULE_COLUMNS_ZH, DT.DESCRIPTIONS_ZH):
-        assert all(_has_chinese(zh) for zh in table.values()), table
-    assert set(DT.MODULE_COLUMNS_ZH) <= set(DT.COLUMNS_ZH)
+    for table in (DT.COLUMN_IDS, DT.MODULE_COLUMN_IDS, DT.TARGET_SET_IDS):
+        assert all(_has_chinese(text(i, "zh-CN")) or i == "charts.set.all_linear" for i in table.values()), table
+        assert all(text(i, "en") == key for key, i in table.items() if table is not DT.MODULE_COLUMN_IDS)
+    assert set(DT.MODULE_COLUMN_IDS) <= set(DT.COLUMN_IDS)

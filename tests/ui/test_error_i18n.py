@@ -1,26 +1,24 @@
 """Messages the server builds at request time (engine errors, live status lines) come out in the page's
-language: every raise site has a Chinese template, real errors keep their values, the language reaches the
-server (cookie / Accept-Language) through Gradio itself, and the decorators leave endpoint signatures alone."""
+language: every status line is a catalogue id, real errors keep their values, the language reaches the server
+(cookie / Accept-Language) through Gradio itself, and the decorators leave endpoint signatures alone.
+(That every engine error is raised with a catalogue id is tests/test_messages.py's check.)"""
 from __future__ import annotations
 
 import ast
 import contextvars
 import inspect
-import re
 import socket
-import string
 from pathlib import Path
 
 import gradio as gr
 import pytest
 
-from workbench.errors import WorkbenchError, user_error_types
-from workbench.ui import error_text as ET
-from workbench.ui.error_text import STATUS_ZH, UNTRANSLATED, to_chinese, tr, translate, word
+from workbench.errors import WorkbenchError
+from workbench.messages import CATALOGUE, Message
 from workbench.ui.handlers import common as C
 from workbench.ui.handlers import inspect as IH
 from workbench.ui.handlers import train as TH
-from workbench.ui.text import CURRENT_LANG, LANG_COOKIE, current_language, request_language
+from workbench.ui.text import CURRENT_LANG, LANG_COOKIE, current_language, page_text, request_language, tr, word
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "workbench"
@@ -31,165 +29,73 @@ def _has_chinese(text: str) -> bool:
     return any("\u4e00" <= c <= "\u9fff" for c in text)
 
 
-# --------------------------------------------------------------------------- (i) every raise site is covered
+# --------------------------------------------------------------------------- (i) status lines are catalogue ids
 
-def _user_error_classes(trees) -> set[str]:
-    """Names of the user-facing exception classes: user_error_types() and every class defined on them."""
-    names = {t.__name__ for t in user_error_types()}
-    classes = [n for tree in trees.values() for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
-    grew = True
-    while grew:
-        grew = False
-        for c in classes:
-            bases = {getattr(b, "id", getattr(b, "attr", None)) for b in c.bases}
-            if c.name not in names and bases & names:
-                names.add(c.name)
-                grew = True
-    return names
-
-
-class _Sample:
-    """Renders a str / f-string node as a sample message: each formatted value becomes a distinct number."""
-
-    def __init__(self):
-        self.tokens: list[str] = []
-
-    def __call__(self, node) -> str | None:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        if isinstance(node, ast.JoinedStr):
-            out = []
-            for v in node.values:
-                if isinstance(v, ast.Constant):
-                    out.append(v.value)
-                else:
-                    self.tokens.append(str(90001 + len(self.tokens)))
-                    out.append(self.tokens[-1])
-            return "".join(out)
-        return None
-
-
-SPEC_HELPERS = {"_require": (1, 2), "need": (1, 2)}
-"""Helpers that raise SpecError(field, message): call name -> (field arg, message arg)."""
-NEED_PREFIX = {"need": "generate."}
-
-
-def _sites():
-    """(where, kind, sample message, value tokens) for every user-facing message in workbench/."""
-    trees = {f: ast.parse(f.read_text(encoding="utf-8")) for f in sorted(PKG.rglob("*.py"))}
-    classes = _user_error_classes(trees)
-    sites = []
-    for f, tree in trees.items():
-        rel = f.relative_to(ROOT)
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
-            sample = _Sample()
-            where = f"{rel}:{node.lineno}"
-            if name == "SpecError" and len(node.args) == 2 or name in SPEC_HELPERS and len(node.args) == 3:
-                i_field, i_msg = (0, 1) if name == "SpecError" else SPEC_HELPERS[name]
-                field = sample(node.args[i_field]) or "some.field"
-                msg = sample(node.args[i_msg])
-                if msg is not None:
-                    sites.append((where, "error", NEED_PREFIX.get(name, "") + f"{field}: {msg}", sample.tokens))
-            elif name in classes and node.args:
-                msg = sample(node.args[0])
-                if msg is not None:
-                    sites.append((where, "error", msg, sample.tokens))
-            elif name == "_arch_error" and len(node.args) == 3:  # the detail of export._arch_error's message
-                msg = sample(node.args[2])
-                if msg is not None:
-                    sites.append((where, "error", msg, sample.tokens))
-            elif name == "add" and ast.unparse(node.func).endswith("problems.add") and len(node.args) >= 2:
-                kind = sample(node.args[1])
-                detail = sample(node.args[2]) if len(node.args) > 2 else None
-                if kind is not None:
-                    text = kind if detail is None else f"{kind} ({detail})"
-                    sites.append((where, "data problem", text, sample.tokens))
-    return sites
-
-
-def test_every_raise_site_has_a_chinese_template():
-    sites = _sites()
-    covered, nothing_to_translate, missing = 0, [], []
-    for where, kind, sample, tokens in sites:
-        if not re.search(r"[A-Za-z]", re.sub(r"\d+", "", sample.replace(":", ""))):
-            nothing_to_translate.append(where)  # e.g. f"{path}: {e}": no English of ours in it
-            continue
-        zh = to_chinese(sample) if kind == "error" else ET.problem_to_chinese(sample)
-        if zh is None:
-            missing.append(f"{where}: {sample}")
-        elif lost := [t for t in tokens if t not in zh]:
-            missing.append(f"{where}: values {lost} lost in {zh!r}")
-        else:
-            covered += 1
-    assert not missing, f"{len(missing)} user-facing messages have no Chinese template:\n" + "\n".join(missing)
-    assert covered >= 180, covered  # raise sites, SpecError helpers, _arch_error details and data problems
-    assert len(nothing_to_translate) <= 2, nothing_to_translate
-
-
-def _fields(template: str, kind: str) -> set[str]:
-    if kind == "format":
-        return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template) if f}
-    return set(re.findall(r"\{(\w+)(?::\w)?\}", template))
-
-
-@pytest.mark.parametrize("table", [ET.ERRORS_ZH, ET.DATA_PROBLEMS_ZH])
-def test_error_templates_keep_every_value(table):
-    english = [en for en, _ in table]
-    assert len(english) == len(set(english)), "duplicate English templates"
-    for en, zh in table:
-        ET.compile_template(en)  # compiles (each name once)
-        assert _fields(en, "error") == _fields(zh, "error"), (en, zh)
-        assert _has_chinese(zh), zh
-
-
-def test_every_status_line_in_both_languages():
-    """Every tr("...") in the UI has a Chinese text with the same fields; every run state has a word."""
-    keys, dynamic = set(), []
+def test_every_status_line_is_a_catalogue_id():
+    """Every tr(...) and translator call in the UI names a catalogue id (a literal); every run state has a word."""
+    ids, bad = set(), []
     for f in (PKG / "ui").rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "tr" and node.args:
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("tr", "shown", "_") and node.args:
                 a = node.args[0]
-                (keys.add(a.value) if isinstance(a, ast.Constant) else dynamic.append(f"{f.name}:{node.lineno}"))
-    assert len(keys) > 30 and not dynamic, dynamic
-    assert not sorted(keys - set(STATUS_ZH)), "status lines without Chinese"
-    assert not sorted(set(STATUS_ZH) - keys), "Chinese for status lines no longer used"
-    for en, zh in STATUS_ZH.items():
-        assert _fields(en, "format") == _fields(zh, "format"), (en, zh)
-        assert _has_chinese(zh) or en == zh, en
+                branches = [a.body, a.orelse] if isinstance(a, ast.IfExp) else [a]  # 'ui.x' if ... else 'ui.y'
+                if all(isinstance(b, ast.Constant) and b.value in CATALOGUE for b in branches):
+                    ids.update(b.value for b in branches)
+                elif getattr(node.func, "id", None) == "tr" and f.name != "display_text.py":
+                    bad.append(f"{f.name}:{node.lineno}: {ast.unparse(a)}")
+    assert len(ids) > 40 and not bad, bad
+    from workbench.ui import display_text
+    for table in (display_text.TARGET_SET_IDS, display_text.COLUMN_IDS, display_text.MODULE_COLUMN_IDS):
+        assert set(table.values()) <= set(CATALOGUE)
     from workbench.core.runs import STATUSES
-    assert all(_has_chinese(word(s, "zh-CN")) for s in STATUSES + ("idle", "unknown"))
+    for s in STATUSES + ("idle", "unknown"):
+        with_lang = CURRENT_LANG.set("zh-CN")
+        try:
+            assert _has_chinese(word(s)), s
+        finally:
+            CURRENT_LANG.reset(with_lang)
+        assert word(s) == s  # English: the state itself
+    assert word("something-new") == "something-new"
 
 
-def test_translate_english_unchanged_unknown_marked():
-    msg = "Unknown recipe 'x'; choose one of a, b."
-    assert translate(msg, "en") == msg
-    assert translate(msg, "zh-CN") == "未知的配方 'x'；可选：a, b。"
-    assert translate("Something new went wrong", "zh-CN") == UNTRANSLATED + "Something new went wrong"
-    assert translate("Something new", "zh-CN", untranslated="") == "Something new"
-    # a SpecError's field is kept, the message translated; nested messages too
-    assert translate("adapter.r: must be an integer in 1..4096 (got 0)", "zh") == \
-        "adapter.r：必须是 1..4096 之间的整数（当前为 0）"
-    assert translate("run r1 failed: DataError: d.jsonl: 1 bad line, so nothing was loaded. line 2: empty row. "
-                     "Fix or remove these lines and load it again.", "zh-CN") == \
-        "运行 r1 失败：DataError：d.jsonl：有 1 行有问题，因此没有加载任何内容。第 2 行：空行。请修正或删除这些行后重新加载。"
+def test_page_text_english_unchanged_chinese_from_the_catalogue():
+    e = WorkbenchError("ui.unknown_recipe", name="x", choices="a, b")
+    assert str(e) == page_text(e) == "Unknown recipe 'x'; choose one of a, b."
+    token = CURRENT_LANG.set("zh-CN")
+    try:
+        assert page_text(e) == "未知的配方 'x'；可选：a, b。"
+        # a run error as status.json stores it (Message.to_dict), with nested messages
+        stored = Message("training.run_failed", {"run_id": "r1", "detail": Message(
+            "training.exception", {"kind": "DataError", "detail": Message("data.empty_file", {"name": "d.jsonl"})})})
+        assert page_text(stored.to_dict()) == "运行 r1 失败：DataError：d.jsonl 是空的：没有任何行。"
+        assert page_text("an old status.json's English text") == "an old status.json's English text"
+    finally:
+        CURRENT_LANG.reset(token)
 
 
 def test_data_file_problems_in_chinese():
-    """The grouped message of datafiles.Problems (built, not a literal): every kind of bad line, in Chinese."""
+    """The grouped message of datafiles.Problems (built from messages): every kind of bad line, in Chinese."""
     from workbench.core.datafiles import Problems
     p = Problems("rows.csv", unit="row")
     for line in range(1, 12):
-        p.add(line, "empty row")
-    p.add(14, "more values than the header has columns", "3 values, 2 columns; quote fields that contain ','")
-    p.add(15, "'messages' has a turn with an unknown role", "got 'bot'; use system, user or assistant")
-    zh = translate(p.message(), "zh-CN")
+        p.add(line, Message("data.problem.empty_row"))
+    p.add(14, Message("data.problem.too_many_values"),
+          Message("data.problem.too_many_values_detail", {"values": 3, "columns": 2, "delimiter": ","}))
+    p.add(15, Message("data.problem.unknown_role", {"column": "messages"}),
+          Message("data.problem.unknown_role_detail", {"role": "bot"}))
+    assert p.message().render("en") == (
+        "rows.csv: 13 bad rows, so nothing was loaded. rows 1, 2, 3, 4, 5, 6, 7, 8 and 3 more: empty row; "
+        "row 14: more values than the header has columns (3 values, 2 columns; quote fields that contain ','); "
+        "row 15: 'messages' has a turn with an unknown role (got 'bot'; use system, user or assistant). "
+        "Fix or remove these rows and load it again.")
+    zh = p.message().render("zh-CN")
     assert zh == ("rows.csv：有 13 行有问题，因此没有加载任何内容。第 1, 2, 3, 4, 5, 6, 7, 8 行等（另有 3 行）：空行；"
                   "第 14 行：值的个数多于表头的列数（3 个值，2 列；含有 ',' 的字段请加引号）；"
                   "第 15 行：'messages' 中有一个轮次的角色未知（实际为 'bot'；请使用 system、user 或 assistant）。"
                   "请修正或删除这些行后重新加载。"), zh
+    with pytest.raises(WorkbenchError) as ei:
+        p.raise_if_any()
+    assert ei.value.render("zh-CN") == zh and str(ei.value) == p.message().render("en")
 
 
 # --------------------------------------------------------------------------- (ii) real errors, in Chinese
@@ -214,7 +120,7 @@ def test_wrong_target_module_in_chinese(zh_page):
     msg = _error(IH.match_view, tiny, ["q_porj"], "", False, 8)
     assert msg.startswith("目标 'q_porj' 没有匹配到任何模块；最接近的有：") and "q_proj" in msg, msg
     msg = _error(IH.match_view, tiny, [], r"(unclosed", False, 8)
-    assert msg.startswith("正则表达式 '(unclosed' 无效："), msg
+    assert msg.startswith("目标正则 '(unclosed' 不是合法的正则表达式："), msg
 
 
 def test_bad_dataset_upload_in_chinese(zh_page, runs_dir, tmp_path):
@@ -318,9 +224,9 @@ def test_generator_keeps_the_language_on_every_step():
 
     @C.user_errors_gen
     def stream():
-        yield tr("Pushed to {url}", url="u1")
-        yield tr("Pushed to {url}", url="u2")
-        raise WorkbenchError("No run selected.")
+        yield tr("ui.pushed", url="u1")
+        yield tr("ui.pushed", url="u2")
+        raise WorkbenchError("ui.no_run_selected")
 
     gen = stream()
 
@@ -351,8 +257,8 @@ def tiny_app():
     @C.user_errors_gen
     def stream(prompt: str, n: float = 2):
         for i in range(int(n)):
-            yield tr("Pushed to {url}", url=f"{prompt}-{i}")
-        raise WorkbenchError("Type a prompt (or pick a held-out example) first.")
+            yield tr("ui.pushed", url=f"{prompt}-{i}")
+        raise WorkbenchError("ui.no_prompt")
 
     def poll(run_id):  # undecorated, like the Train tab's timer: poll_run finds the request itself
         return TH.poll_run(run_id, "owner1")[0]

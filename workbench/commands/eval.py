@@ -33,7 +33,7 @@ def run(args) -> int:
     from ..core.generate import GenSettings
     from ..settings import DataSpec
     if args.batch_size < 1:
-        raise EvalError(f"--batch-size must be >= 1 (got {args.batch_size})")
+        raise EvalError("cli.flag_min", flag="--batch-size", lo=1, value=args.batch_size)
     spec = DataSpec(name=args.dataset, use_chat_template=not args.no_chat_template)
     settings = None
     if args.max_new_tokens is not None:

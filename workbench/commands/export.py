@@ -36,7 +36,7 @@ def run(args) -> int:
     from ..core import export
     from ..errors import WorkbenchError
     if args.merge and not args.model:
-        raise WorkbenchError("--merge needs --model (the base model the adapter was trained on)")
+        raise WorkbenchError("cli.merge_needs_model")
     if args.push_to_hub:  # fail before a long merge if the upload cannot work
         export.check_push_ready(args.push_to_hub, os.environ.get("HF_TOKEN"))
     info = export.validate_adapter(args.adapter, args.model)

@@ -67,7 +67,7 @@ def _load_tensors(info: AdapterInfo) -> dict:
         import torch
         return torch.load(info.weights_file, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise AnalysisError(f"Could not read the adapter weights {info.weights_file}: {e}") from None
+        raise AnalysisError("compare.unreadable_weights", path=info.weights_file, detail=str(e)) from None
 
 
 def _pattern_value(patterns: dict | None, module: str, default):
@@ -106,8 +106,7 @@ def lora_update_stats(adapter_dir: str) -> list[UpdateStat]:
     """Per adapted module of a LoRA/DoRA adapter: norm, singular values and effective rank of dW."""
     info = read_adapter(adapter_dir)
     if not info.is_lora:
-        raise AnalysisError(f"Weight-update analysis needs a LoRA or DoRA adapter; {adapter_dir} is "
-                            f"{info.peft_type.lower()}.")
+        raise AnalysisError("compare.needs_lora", path=str(adapter_dir), method=info.peft_type.lower())
     cfg = info.config
     tensors = _load_tensors(info)
     pairs: dict[str, dict[str, object]] = {}
@@ -129,7 +128,7 @@ def lora_update_stats(adapter_dir: str) -> list[UpdateStat]:
                                 singular_values=[float(x) for x in sv], effective_rank=effective_rank(sv),
                                 name=module, r=int(A.shape[0]), scaling=scaling))
     if not stats:
-        raise AnalysisError(f"{adapter_dir} holds no LoRA A/B matrices to analyse.")
+        raise AnalysisError("compare.no_lora_matrices", path=str(adapter_dir))
     stats.sort(key=lambda s: (s.layer if s.layer is not None else 1 << 30, s.module, s.name))
     return stats
 
@@ -140,21 +139,19 @@ def virtual_token_neighbours(adapter_dir: str, model_name: str, k: int = 5) -> l
     from .models import MODEL_CACHE
     info = read_adapter(adapter_dir)
     if info.peft_type == "PREFIX_TUNING":
-        raise AnalysisError("Prefix tuning learns keys and values for every layer, not input embeddings, so its "
-                            "virtual tokens have no nearest words. Use a prompt-tuning or P-tuning adapter.")
+        raise AnalysisError("compare.prefix_no_tokens")
     if info.peft_type not in ("PROMPT_TUNING", "P_TUNING"):
-        raise AnalysisError(f"Nearest-token analysis needs a prompt-tuning or P-tuning adapter; {adapter_dir} is "
-                            f"{info.peft_type.lower()}.")
+        raise AnalysisError("compare.needs_prompt", path=str(adapter_dir), method=info.peft_type.lower())
     if not isinstance(k, int) or k < 1:
-        raise AnalysisError(f"k must be a positive integer (got {k!r})")
+        raise AnalysisError("compare.positive_int", name="k", value=k)
     prompts = _load_tensors(info).get("prompt_embeddings")
     if prompts is None:
-        raise AnalysisError(f"{adapter_dir} has no prompt_embeddings tensor.")
+        raise AnalysisError("compare.no_prompt_embeddings", path=str(adapter_dir))
     model, tok = MODEL_CACHE.get(model_name)
     emb = model.get_input_embeddings().weight.detach()
     if prompts.shape[-1] != emb.shape[-1]:
-        raise AnalysisError(f"adapter was trained for a different architecture (virtual tokens have size "
-                            f"{prompts.shape[-1]}, {model_name!r} has embeddings of size {emb.shape[-1]}).")
+        raise AnalysisError("compare.embedding_size", size=int(prompts.shape[-1]), model=model_name,
+                            model_size=int(emb.shape[-1]))
     with torch.no_grad():
         p = torch.nn.functional.normalize(prompts.float().to(emb.device), dim=-1)
         e = torch.nn.functional.normalize(emb.float(), dim=-1)

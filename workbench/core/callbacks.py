@@ -33,7 +33,7 @@ def extra_callbacks(run_dir: Path) -> list[TrainerCallback]:
         if not module:
             continue
         if not name:
-            raise runs.RunError(f"WORKBENCH_EXTRA_CALLBACKS: {item.strip()!r} is not module:Class")
+            raise runs.RunError("runs.bad_extra_callback", item=item.strip())
         out.append(getattr(importlib.import_module(module), name)(run_dir=Path(run_dir)))
     return out
 

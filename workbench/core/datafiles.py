@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbenchError
+from ..messages import Message, joined
 
 MAX_CHARS = 20_000
 """Rows longer than this (all text fields together) are refused: almost surely not a training pair."""
@@ -64,39 +65,49 @@ class RawRow:
 
 @dataclass
 class Problems:
-    """Collects (line, kind, detail) problems and raises one grouped DataError."""
+    """Collects (line, kind, detail) problems and raises one grouped DataError. ``kind`` is a Message
+    (data.problem.*); ``detail`` a Message, a text (e.g. the csv module's) or None."""
     source: str
     unit: str = "line"
-    items: list[tuple[int, str, str | None]] = field(default_factory=list)
+    items: list[tuple[int, Message, Message | str | None]] = field(default_factory=list)
 
-    def add(self, line: int, kind: str, detail: str | None = None) -> None:
+    def add(self, line: int, kind: Message, detail: Message | str | None = None) -> None:
         self.items.append((line, kind, detail))
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
-    def message(self) -> str:
-        groups: dict[str, list[tuple[int, str | None]]] = {}
+    def _unit(self, plural: bool) -> Message:
+        return Message(f"data.unit_{self.unit}{'s' if plural else ''}")
+
+    def _params(self) -> dict[str, Any]:
+        """The parameters of the grouped data.bad_lines message: each kind of problem with its lines."""
+        groups: dict[str, tuple[Message, list[tuple[int, Message | str | None]]]] = {}
         for line, kind, detail in sorted(self.items, key=lambda t: t[0]):
-            groups.setdefault(kind, []).append((line, detail))
+            groups.setdefault(kind.render(), (kind, []))[1].append((line, detail))
         parts = []
-        for kind, hits in sorted(groups.items(), key=lambda kv: kv[1][0][0]):
+        for kind, hits in sorted(groups.values(), key=lambda g: g[1][0][0]):
             nums = sorted({line for line, _ in hits})
-            shown = ", ".join(str(n) for n in nums[:_MAX_LINES_SHOWN])
-            more = f" and {len(nums) - _MAX_LINES_SHOWN} more" if len(nums) > _MAX_LINES_SHOWN else ""
-            label = self.unit if len(nums) == 1 else self.unit + "s"
+            more = Message("data.and_more", {"n": len(nums) - _MAX_LINES_SHOWN}) if len(nums) > _MAX_LINES_SHOWN else ""
             first = next((d for _, d in hits if d), None)
-            detail = ""
+            detail: Message | str = ""
             if first:
-                detail = f" ({first})" if len(nums) == 1 else f" ({self.unit} {hits[0][0]}: {first})"
-            parts.append(f"{label} {shown}{more}: {kind}{detail}")
+                detail = (Message("data.detail", {"detail": first}) if len(nums) == 1 else
+                          Message("data.detail_at", {"unit": self._unit(False), "line": hits[0][0], "detail": first}))
+            parts.append(Message("data.problem_at", {
+                "unit": self._unit(len(nums) != 1), "lines": ", ".join(str(n) for n in nums[:_MAX_LINES_SHOWN]),
+                "more": more, "kind": kind, "detail": detail}))
         n = len({line for line, _, _ in self.items})
-        return (f"{self.source}: {n} bad {self.unit}{'s' if n != 1 else ''}, so nothing was loaded. "
-                + "; ".join(parts) + f". Fix or remove these {self.unit}s and load it again.")
+        return {"source": self.source, "n": n, "unit": self._unit(n != 1), "problems": joined(parts),
+                "units": self._unit(True)}
+
+    def message(self) -> Message:
+        """The grouped message: every kind of problem with the lines that have it."""
+        return Message("data.bad_lines", self._params())
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise DataError(self.message())
+            raise DataError("data.bad_lines", **self._params())
 
 
 # --------------------------------------------------------------------------- decoding
@@ -110,20 +121,31 @@ def _decode(data: bytes, problems: Problems) -> list[str]:
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as e:
-            problems.add(i, "not valid UTF-8 text", f"byte 0x{raw[e.start]:02x} at column {e.start + 1}; "
-                                                    "save the file as UTF-8")
+            problems.add(i, Message("data.problem.utf8"),
+                         Message("data.problem.utf8_detail", {"byte": f"{raw[e.start]:02x}", "column": e.start + 1}))
             lines.append(raw.decode("utf-8", errors="replace"))
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def _json_error(e: json.JSONDecodeError) -> str:
-    return f"{e.msg} at column {e.colno}"
+_JSON_REASONS = {
+    "Expecting value": "data.json.expecting_value", "Extra data": "data.json.extra_data",
+    "Expecting ',' delimiter": "data.json.expecting_comma", "Expecting ':' delimiter": "data.json.expecting_colon",
+    "Unterminated string starting at": "data.json.unterminated_string",
+    "Expecting property name enclosed in double quotes": "data.json.property_name",
+    "Invalid control character at": "data.json.control_character", "Invalid \\escape": "data.json.escape",
+}
+"""Python's json parser messages -> catalogue ids (others are shown as the parser words them)."""
+
+
+def _json_error(e: json.JSONDecodeError) -> Message:
+    reason = Message(_JSON_REASONS[e.msg]) if e.msg in _JSON_REASONS else e.msg
+    return Message("data.problem.json_detail", {"reason": reason, "column": e.colno})
 
 
 def _object_or_problem(obj: Any, line: int, problems: Problems) -> RawRow | None:
     if isinstance(obj, dict):
         return RawRow(line, obj)
-    problems.add(line, "not a JSON object", f"got {_type_name(obj)}; each row must be {{\"prompt\": ..., ...}}")
+    problems.add(line, Message("data.problem.not_object"), Message("data.problem.not_object_detail", {"type": _type_name(obj)}))
     return None
 
 
@@ -135,7 +157,7 @@ def _read_jsonl(lines: list[str], problems: Problems) -> list[RawRow]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            problems.add(i, "not valid JSON", _json_error(e))
+            problems.add(i, Message("data.problem.json"), _json_error(e))
             continue
         row = _object_or_problem(obj, i, problems)
         if row:
@@ -160,14 +182,14 @@ def _read_json_array(text: str, problems: Problems) -> list[RawRow]:
     while True:
         i = skip(i)
         if i >= len(text):
-            problems.add(line_of(len(text) - 1), "not valid JSON", "the array is never closed with ]")
+            problems.add(line_of(len(text) - 1), Message("data.problem.json"), Message("data.problem.array_unclosed"))
             return rows
         if text[i] == "]":
             break
         try:
             obj, end = dec.raw_decode(text, i)
         except json.JSONDecodeError as e:
-            problems.add(e.lineno, "not valid JSON", _json_error(e))
+            problems.add(e.lineno, Message("data.problem.json"), _json_error(e))
             return rows  # cannot find where the next element starts
         row = _object_or_problem(obj, line_of(i), problems)
         if row:
@@ -176,10 +198,10 @@ def _read_json_array(text: str, problems: Problems) -> list[RawRow]:
         if i < len(text) and text[i] == ",":
             i += 1
         elif i < len(text) and text[i] != "]":
-            problems.add(line_of(i), "not valid JSON", "expected ',' or ']' between rows")
+            problems.add(line_of(i), Message("data.problem.json"), Message("data.problem.array_separator"))
             return rows
     if skip(i + 1) < len(text):
-        problems.add(line_of(skip(i + 1)), "not valid JSON", "extra text after the closing ]")
+        problems.add(line_of(skip(i + 1)), Message("data.problem.json"), Message("data.problem.array_extra"))
     return rows
 
 
@@ -198,14 +220,14 @@ def _read_delimited(lines: list[str], delimiter: str, problems: Problems) -> lis
                 header = [c.strip() for c in cells]
                 continue
             if len(cells) > len(header):
-                problems.add(start, "more values than the header has columns",
-                             f"{len(cells)} values, {len(header)} columns; quote fields that contain "
-                             f"'{delimiter}'")
+                problems.add(start, Message("data.problem.too_many_values"), Message(
+                    "data.problem.too_many_values_detail",
+                    {"values": len(cells), "columns": len(header), "delimiter": delimiter}))
                 continue
             values = {h: (cells[k] if k < len(cells) else None) for k, h in enumerate(header)}
             rows.append(RawRow(start, values))
     except csv.Error as e:
-        problems.add(reader.line_num, "not valid CSV", str(e))
+        problems.add(reader.line_num, Message("data.problem.csv"), str(e))
     return rows
 
 
@@ -218,14 +240,13 @@ def read_rows(path: str | Path, problems: Problems | None = None) -> list[RawRow
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in SUFFIXES:
-        raise DataError(f"{p.name}: unsupported file type {suffix or '(none)'!r}; use one of "
-                        f"{', '.join(SUFFIXES)} (JSON Lines is the usual choice).")
+        raise DataError("data.unsupported_type", name=p.name, suffix=suffix or "(none)", choices=", ".join(SUFFIXES))
     try:
         data = p.read_bytes()
     except OSError as e:
-        raise DataError(f"Cannot read {p}: {e.strerror or e}") from None
+        raise DataError("data.cannot_read", path=str(p), detail=str(e.strerror or e)) from None
     if not data.strip():
-        raise DataError(f"{p.name} is empty: it has no rows.")
+        raise DataError("data.empty_file", name=p.name)
     collect = problems is not None
     problems = problems if collect else Problems(p.name)
     lines = _decode(data, problems)
@@ -238,17 +259,17 @@ def read_rows(path: str | Path, problems: Problems | None = None) -> list[RawRow
     if not collect or not rows:
         problems.raise_if_any()
     if not rows:
-        raise DataError(f"{p.name} has no rows (only a header or blank lines).")
+        raise DataError("data.no_rows", name=p.name)
     return rows
 
 
 # --------------------------------------------------------------------------- rows -> examples
 
-def _type_name(v: Any) -> str:
+def _type_name(v: Any) -> Message | str:
     if v is None:
-        return "null"
-    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
-            dict: "an object"}.get(type(v), type(v).__name__)
+        return Message("data.type.null")
+    key = {bool: "bool", int: "number", float: "number", str: "text", list: "list", dict: "object"}.get(type(v))
+    return Message(f"data.type.{key}") if key else type(v).__name__
 
 
 def _pick(keys: list[str], candidates: tuple[str, ...]) -> str | None:
@@ -257,27 +278,24 @@ def _pick(keys: list[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def _missing_columns(source: str, keys: list[str], wanted: list[str] | None = None) -> DataError:
-    found = ", ".join(repr(k) for k in keys) or "none"
+    found = ", ".join(repr(k) for k in keys) or Message("data.none")
     if wanted:
-        return DataError(f"{source}: column {' and '.join(repr(w) for w in wanted)} not found. "
-                         f"Columns found: {found}.")
-    return DataError(
-        f"{source}: no usable columns. Columns found: {found}. Expected a prompt column "
-        f"({'/'.join(PROMPT_NAMES)}) and a response column ({'/'.join(RESPONSE_NAMES)}), or a 'messages' "
-        "column of chat turns, or a 'text' column. If yours are named differently, set "
-        "data.prompt_column and data.response_column.")
+        return DataError("data.column_not_found", source=source, columns=" and ".join(repr(w) for w in wanted),
+                         found=found)
+    return DataError("data.no_usable_columns", source=source, found=found, prompts="/".join(PROMPT_NAMES),
+                     responses="/".join(RESPONSE_NAMES))
 
 
 def _text_field(row: RawRow, col: str, problems: Problems, allow_empty: bool = False) -> str | None:
     v = row.values.get(col)
     if v is None:
-        problems.add(row.line, f"missing {col!r}")
+        problems.add(row.line, Message("data.problem.missing", {"column": col}))
         return None
     if not isinstance(v, str):
-        problems.add(row.line, f"{col!r} is {_type_name(v)}, expected text")
+        problems.add(row.line, Message("data.problem.not_text", {"column": col, "type": _type_name(v)}))
         return None
     if not v.strip() and not allow_empty:
-        problems.add(row.line, f"empty {col!r}")
+        problems.add(row.line, Message("data.problem.empty_field", {"column": col}))
         return None
     return v
 
@@ -285,29 +303,30 @@ def _text_field(row: RawRow, col: str, problems: Problems, allow_empty: bool = F
 def _messages_field(row: RawRow, col: str, problems: Problems) -> list[dict[str, str]] | None:
     v = row.values.get(col)
     if not isinstance(v, list) or not v:
-        problems.add(row.line, f"{col!r} must be a non-empty list of {{role, content}} turns",
-                     f"got {_type_name(v)}" if not isinstance(v, list) else "got an empty list")
+        problems.add(row.line, Message("data.problem.turns", {"column": col}),
+                     Message("data.problem.got", {"type": _type_name(v)}) if not isinstance(v, list)
+                     else Message("data.problem.got_empty_list"))
         return None
     turns = []
     for t in v:
         if not isinstance(t, dict):
-            problems.add(row.line, f"{col!r} holds a turn that is not an object")
+            problems.add(row.line, Message("data.problem.turn_not_object", {"column": col}))
             return None
         role = t.get("role", t.get("from"))
         content = t.get("content", t.get("value"))
         if not isinstance(role, str) or _SHAREGPT_ROLES.get(role.lower()) is None:
-            problems.add(row.line, f"{col!r} has a turn with an unknown role",
-                         f"got {role!r}; use system, user or assistant")
+            problems.add(row.line, Message("data.problem.unknown_role", {"column": col}),
+                         Message("data.problem.unknown_role_detail", {"role": role}))
             return None
         if not isinstance(content, str):
-            problems.add(row.line, f"{col!r} has a turn whose content is not text")
+            problems.add(row.line, Message("data.problem.content_not_text", {"column": col}))
             return None
         if not content.strip():
-            problems.add(row.line, f"{col!r} has an empty turn")
+            problems.add(row.line, Message("data.problem.empty_turn", {"column": col}))
             return None
         turns.append({"role": _SHAREGPT_ROLES[role.lower()], "content": content})
     if not any(t["role"] == "assistant" for t in turns):
-        problems.add(row.line, f"{col!r} has no assistant turn to learn from")
+        problems.add(row.line, Message("data.problem.no_assistant", {"column": col}))
         return None
     return turns
 
@@ -345,7 +364,7 @@ def rows_to_examples(rows: list[RawRow], source: str, prompt_column: str | None 
     out = []
     for row in rows:
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in row.values.values()):
-            problems.add(row.line, "empty row")
+            problems.add(row.line, Message("data.problem.empty_row"))
             continue
         ex = Example(line=row.line)
         if mc:
@@ -362,7 +381,8 @@ def rows_to_examples(rows: list[RawRow], source: str, prompt_column: str | None 
                 ex.prompt = f"{ex.prompt}\n\n{more}"  # Alpaca style: instruction + input
             size = len(ex.prompt or "") + len(ex.response or "")
         if size > MAX_CHARS:
-            problems.add(row.line, f"too long (over {MAX_CHARS:,} characters)", f"{size:,} characters")
+            problems.add(row.line, Message("data.problem.too_long", {"limit": MAX_CHARS}),
+                         Message("data.problem.size", {"size": size}))
             continue
         if ex.messages is not None or ex.text is not None or (ex.prompt is not None and ex.response is not None):
             out.append(ex)

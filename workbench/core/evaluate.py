@@ -59,7 +59,7 @@ def _spec(dataset) -> DataSpec:
     if isinstance(dataset, DataSpec):
         return dataset
     if not isinstance(dataset, str) or not dataset.strip():
-        raise EvalError("No dataset given: pick a shipped dataset or a .jsonl/.csv file.")
+        raise EvalError("compare.no_dataset")
     return DataSpec(name=dataset.strip())
 
 
@@ -67,10 +67,10 @@ def heldout(spec: DataSpec, limit: int | None = None) -> list:
     """The held-out examples that have a reference answer (the first ``limit`` of them)."""
     from .data import load_examples
     if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise EvalError(f"limit must be a positive integer (got {limit!r})")
+        raise EvalError("compare.positive_int", name="limit", value=limit)
     examples = [e for e in load_examples(spec, "test") if reference(e) is not None]
     if not examples:
-        raise EvalError(f"{spec.name} has no held-out prompt/response examples to evaluate on.")
+        raise EvalError("compare.no_heldout", name=spec.name)
     return examples[:limit] if limit else examples
 
 
@@ -91,7 +91,7 @@ def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> fl
         total += float(-(logp[keep]).double().sum())
         count += int(keep.sum())
     if count == 0:
-        raise EvalError("No answer tokens are left after truncation; raise max_length.")
+        raise EvalError("compare.all_truncated")
     return math.exp(total / count)
 
 

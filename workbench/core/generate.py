@@ -50,17 +50,17 @@ class GenSettings:
     """Wrap the prompt in the model's chat template (user turn + assistant generation prompt)."""
 
     def __post_init__(self):
-        def need(ok: bool, name: str, msg: str):
+        def need(ok: bool, name: str, msg_id: str, **params):
             if not ok:
-                raise SpecError(f"generate.{name}", msg)
+                raise SpecError(f"generate.{name}", msg_id, **params)
         need(isinstance(self.max_new_tokens, int) and 1 <= self.max_new_tokens <= 4096, "max_new_tokens",
-             f"must be an integer in 1..4096 (got {self.max_new_tokens!r})")
+             "settings.int_range", lo=1, hi=4096, value=self.max_new_tokens)
         need(isinstance(self.temperature, (int, float)) and 0 < self.temperature <= 10, "temperature",
-             f"must be in (0, 10] (got {self.temperature!r})")
-        need(isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1, "top_p", f"must be in (0, 1] (got {self.top_p!r})")
+             "settings.in_range", range="(0, 10]", value=self.temperature)
+        need(isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1, "top_p", "settings.in_range", range="(0, 1]", value=self.top_p)
         need(isinstance(self.repetition_penalty, (int, float)) and 0 < self.repetition_penalty <= 10,
-             "repetition_penalty", f"must be in (0, 10] (got {self.repetition_penalty!r})")
-        need(isinstance(self.seed, int) and self.seed >= 0, "seed", f"must be an integer >= 0 (got {self.seed!r})")
+             "repetition_penalty", "settings.in_range", range="(0, 10]", value=self.repetition_penalty)
+        need(isinstance(self.seed, int) and self.seed >= 0, "seed", "settings.int_min", lo=0, value=self.seed)
 
     def generate_kwargs(self, tokenizer) -> dict:
         """Keyword arguments for ``model.generate`` (sampling knobs only when sampling)."""
@@ -174,7 +174,7 @@ class VariantModel:
         for group, name in self._slots.values():  # also accept the short adapter name
             if name == variant:
                 return group, name
-        raise WorkbenchError(f"Unknown variant {variant!r}; choose one of: {', '.join(self.variants)}")
+        raise WorkbenchError("compare.unknown_variant", variant=variant, choices=", ".join(self.variants))
 
     @contextlib.contextmanager
     def activate(self, variant: str):

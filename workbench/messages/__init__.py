@@ -119,10 +119,22 @@ def translator(lang: str) -> Callable[..., str]:
 
 
 def render(obj: Any, lang: str = "en") -> str:
-    """Any engine error or message in ``lang``: a Message, an exception carrying one (``.message``), or text."""
+    """Any engine error or message in ``lang``: a Message, its ``to_dict()`` (as stored in status.json), an
+    exception carrying one (WorkbenchError, SpecError: their ``render``), or anything else as ``str()``."""
     if isinstance(obj, Message):
         return obj.render(lang)
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str) and obj["id"] in CATALOGUE:
+        return Message.from_dict(obj).render(lang)
     render_fn = getattr(obj, "render", None)
     if callable(render_fn) and isinstance(obj, BaseException):
         return render_fn(lang)
-    return str(obj)
+    return "" if obj is None else str(obj)
+
+
+def joined(items: list[Any]) -> Any:
+    """Messages (or texts) joined with '; ' (Chinese '；'), as one nested Message ('' for none)."""
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    return Message("common.semicolon_list", {"first": items[0], "rest": joined(items[1:])})

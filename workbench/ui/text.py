@@ -10,6 +10,9 @@ import re
 
 import gradio as gr
 
+from ..messages import render as render_message
+from ..messages import translator
+from ..messages.runs import state
 from .help_text import EN as HELP_EN
 from .help_text import ZH as HELP_ZH
 from .i18n_zh import ZH
@@ -136,6 +139,30 @@ def current_language() -> str:
     """The language to word server-built text in: CURRENT_LANG when set, else that of the request
     Gradio is serving, else English."""
     return CURRENT_LANG.get() or request_language(gradio_request())
+
+
+# Server-built text: catalogue messages (workbench.messages) rendered in the page's language. The language
+# is resolved per call from the request being served (CURRENT_LANG, set by handlers.common's decorators).
+
+def page_translator(lang: str | None = None):
+    """The catalogue translator ``(msg_id, **params) -> str`` bound to ``lang`` (default: the page's language);
+    figure builders (workbench.plots) take it as ``tr=``."""
+    return translator(normalize_language(lang) or current_language() if lang else current_language())
+
+
+def tr(msg_id: str, /, **params) -> str:
+    """A status line: catalogue message ``msg_id`` with ``params`` in the page's language."""
+    return page_translator()(msg_id, **params)
+
+
+def word(status: str | None) -> str:
+    """A run state ('queued', 'running', ...) in the page's language (an unknown state as it is)."""
+    return state(status).render(current_language())
+
+
+def page_text(obj) -> str:
+    """An engine error (WorkbenchError, SpecError), a Message or its stored dict, in the page's language."""
+    return render_message(obj, current_language())
 
 
 _TAB_LABELS_ZH = {k: v for k, v in ZH.items() if len(k) < 40}

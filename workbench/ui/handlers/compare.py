@@ -154,7 +154,7 @@ def evaluate_view(model_name: str, adapters: list[str], dataset: str, owner: str
                              user=owner)
     shown = page_translator()
     for r in rows:
-        r.variant = shown(generate.BASE) if r.variant == generate.BASE else _short(r.variant)
+        r.variant = shown("charts.base") if r.variant == generate.BASE else _short(r.variant)
     df = pd.DataFrame([{"variant": r.variant, "metric": r.metric, "score": round(r.score, 4),
                         "perplexity": round(r.perplexity, 3), "n": r.n} for r in rows])
     return localize_columns(df), plots.eval_chart(rows, tr=shown)

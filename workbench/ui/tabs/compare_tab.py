@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..handlers import compare as compare_handlers
+from ..handlers import takehome
 from ..handlers import train as train_handlers
 from ..text import page_text, t, tr
 from ..zerogpu import gpu
@@ -66,6 +67,7 @@ def build(owner: gr.BrowserState):
         with gr.Row():
             zip_btn = gr.Button(t("Download adapter (.zip)"), size="sm")
             zip_file = gr.File(label=t("adapter zip"))
+            notebook_btn = gr.DownloadButton(t("Download notebook"), size="sm", elem_id="adapter-notebook")
         merge_btn = gr.Button(t("Merge into the base and save a full checkpoint"), size="sm")
         merge_md = gr.Markdown()
         with gr.Row():
@@ -116,6 +118,7 @@ def build(owner: gr.BrowserState):
     eval_btn.click(gpu(compare_handlers.evaluate_view), [base, adapters, dataset, owner, eval_limit], [eval_df, eval_fig], api_name=False)
     inside_btn.click(compare_handlers.analysis_view, [base, inside_pick, owner], [heat, spec, inside_md], api_name=False)
     zip_btn.click(compare_handlers.export_zip, [inside_pick, owner], zip_file, api_name=False)
+    notebook_btn.click(takehome.adapter_notebook, [inside_pick, owner], notebook_btn, api_name=False)
     merge_btn.click(compare_handlers.export_merged, [base, inside_pick, owner], merge_md, api_name=False)
     push_btn.click(compare_handlers.push, [inside_pick, repo, token, owner], push_md, api_name=False)
 

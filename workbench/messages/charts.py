@@ -1,0 +1,70 @@
+"""Text in figures (workbench.plots), target-set labels, and the memory estimate's setups and formulas."""
+
+MESSAGES = {
+    # rank_chart
+    "charts.rank_title": ("Trainable parameters vs LoRA rank", "可训练参数量与 LoRA 秩的关系"),
+    "charts.share_title": ("Share of the model that trains vs LoRA rank", "参与训练的模型比例与 LoRA 秩的关系"),
+    "charts.lora_rank": ("LoRA rank r", "LoRA 秩 r"),
+    "charts.trainable_parameters": ("trainable parameters", "可训练参数量"),
+    "charts.percent_of_model": ("% of model parameters", "占模型参数的百分比（%）"),
+    "charts.rank_hover": ("{label}<br>rank {rank}<br>{trainable:,} params ({human})<br>{percent:.4f}% of model<br>"
+                          "adapter file: {fp32} fp32, {bf16} bf16",
+                          "{label}<br>秩 {rank}<br>{trainable:,} 个参数（{human}）<br>占模型的 {percent:.4f}%<br>适配器文件："
+                          "{fp32}（fp32），{bf16}（bf16）"),
+    "charts.reference_hover": ("{label}<br>{trainable:,} params<br>{percent:.4f}% of model<br>(does not depend on rank)",
+                               "{label}<br>{trainable:,} 个参数<br>占模型的 {percent:.4f}%<br>（与秩无关）"),
+    # memory_chart
+    "charts.memory_title": ("Training memory estimate (before activations)", "训练内存估算（不含激活值）"),
+    "charts.weights": ("weights", "权重"),
+    "charts.gradients": ("gradients", "梯度"),
+    "charts.optimizer_states": ("optimizer states (Adam)", "优化器状态（Adam）"),
+    "charts.gb_estimate": ("GB (estimate)", "GB（估算）"),
+    # loss_chart
+    "charts.loss_title": ("Loss", "损失"),
+    "charts.train_loss": ("train loss", "训练损失"),
+    "charts.heldout_loss": ("held-out loss", "验证损失"),
+    "charts.loss_empty": ("The loss curve appears here once the first step is logged.", "记录第一步后，损失曲线会显示在这里。"),
+    "charts.step": ("step", "步数"),
+    "charts.loss": ("loss", "损失"),
+    # eval_chart
+    "charts.eval_hover": ("{metric}: {score:.3f}<br>perplexity: {perplexity:.3f}<br>n = {n}",
+                          "{metric}：{score:.3f}<br>困惑度：{perplexity:.3f}<br>样本数 = {n}"),
+    "charts.eval_title": ("Held-out {metric}: base vs adapted", "验证集 {metric}：基础模型与适配后对比"),
+    "charts.score": ("score", "得分"),
+    "charts.base": ("base", "基础模型"),
+    # update_heatmap / spectrum_chart
+    "charts.heatmap_title": ("Size of the learned update per layer and module", "每层、每个模块学到的更新的大小"),
+    "charts.module": ("module", "模块"),
+    "charts.layer": ("layer", "层"),
+    "charts.spectrum_trace": ("L{layer} {module} (eff. rank {rank:.2f})", "L{layer} {module}（有效秩 {rank:.2f}）"),
+    "charts.spectrum_title": ("Singular values of the update (normalised): how many directions it really uses",
+                              "更新的奇异值（归一化）：它实际用了多少个方向"),
+    "charts.singular_value_index": ("singular value index", "奇异值序号"),
+    # rank explorer: target sets and the other methods' reference lines
+    "charts.set.peft_default": ("PEFT default", "PEFT 默认"),
+    "charts.set.attention": ("attention (q,k,v,o)", "注意力层（q,k,v,o）"),
+    "charts.set.mlp": ("MLP only", "仅 MLP"),
+    "charts.set.custom": ("your pick", "你的选择"),
+    "charts.set.all_linear": ("all-linear", "all-linear"),
+    "charts.ref.prompt_tuning": ("prompt tuning ({v} tokens)", "prompt tuning（{v} 个虚拟 token）"),
+    "charts.ref.p_tuning": ("P-tuning MLP ({v} tokens)", "P-tuning MLP（{v} 个虚拟 token）"),
+    "charts.ref.prefix_tuning": ("prefix tuning ({v} tokens)", "prefix tuning（{v} 个虚拟 token）"),
+    "charts.ref.prefix_projection": ("prefix tuning + projection ({v})", "prefix tuning + 投影（{v} 个虚拟 token）"),
+    "charts.ref.ia3": ("IA3 (PEFT default targets)", "IA3（PEFT 默认目标）"),
+    # memory estimate setups (workbench.core.params.memory_estimate) and how each estimate is made
+    "charts.setup.full": ("full fine-tuning (fp32 + Adam)", "全量微调（fp32 + Adam）"),
+    "charts.setup.frozen": ("{label} ({dtype} frozen base)", "{label}（冻结的 {dtype} 基础模型）"),
+    "charts.setup.qlora": ("{label} (4-bit {quant} base, QLoRA)", "{label}（4 位 {quant} 基础模型，QLoRA）"),
+    "charts.formula.full": ("estimate before activations: {n:,} params x (4 weights + 4 grads + 8 Adam) B = {total}",
+                            "不含激活值的估算：{n:,} 个参数 ×（4 权重 + 4 梯度 + 8 Adam）B = {total}"),
+    "charts.formula.frozen": ("estimate before activations: {frozen:,} frozen x {b} B + {t:,} trainable x (4 weights + "
+                              "4 grads + 8 Adam) B = {total}",
+                              "不含激活值的估算：{frozen:,} 个冻结参数 × {b} B + {t:,} 个可训练参数 ×（4 权重 + 4 梯度 + "
+                              "8 Adam）B = {total}"),
+    "charts.formula.qlora": ("estimate before activations: {q:,} linear weights x 0.5 B + {dq} bits/param ({consts:,} B) "
+                             "+ {rest:,} other frozen x 2 B (bf16) + {t:,} trainable x 16 B = {total}",
+                             "不含激活值的估算：{q:,} 个线性层权重 × 0.5 B + {dq} 位/参数（{consts:,} B）+ {rest:,} 个其他冻结参数 "
+                             "× 2 B（bf16）+ {t:,} 个可训练参数 × 16 B = {total}"),
+    "charts.formula.double_quant": ("double-quantised constants ~0.127", "双重量化常数约 0.127"),
+    "charts.formula.constants": ("constants 0.5", "量化常数 0.5"),
+}

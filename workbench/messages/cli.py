@@ -1,0 +1,17 @@
+"""Errors about command-line arguments (``python -m workbench ...``)."""
+
+MESSAGES = {
+    "cli.give_a_rank": ("give at least one rank, e.g. --ranks 1,4,8", "至少给出一个秩，例如 --ranks 1,4,8"),
+    "cli.flag_min": ("{flag} must be >= {lo} (got {value})", "{flag} 必须 >= {lo}（当前为 {value}）"),
+    "cli.flag_min_bare": ("{flag} must be >= {lo}", "{flag} 必须 >= {lo}"),
+    "cli.merge_needs_model": ("--merge needs --model (the base model the adapter was trained on)",
+                              "--merge 需要 --model（训练该适配器时所用的基础模型）"),
+    "cli.runs_needs_id": ("runs {action} needs a RUN_ID (see: python -m workbench runs list)",
+                          "runs {action} 需要一个 RUN_ID（见：python -m workbench runs list）"),
+    "cli.config_or_run_dir": ("give either CONFIG.yaml or --run-dir DIR (exactly one)",
+                              "请给出 CONFIG.yaml 或 --run-dir DIR（只能二选一）"),
+    "cli.not_a_run_dir": ("{path} has no config.yaml, so it is not a run directory",
+                          "{path} 中没有 config.yaml，因此不是运行目录"),
+    "cli.resume_needs_dir": ("--resume needs --output-dir DIR (or use --run-dir DIR) to know which run to continue.",
+                             "--resume 需要 --output-dir DIR（或改用 --run-dir DIR）才能知道要继续哪个运行。"),
+}
