@@ -216,9 +216,8 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
     try:
         spec = RunSpec.load(run_dir / "config.yaml")
         ck, elapsed0, max_steps, max_wall = begin_run(run_dir, spec, main, world_size, resume, max_steps_override)
-        from transformers import Trainer
-
         from . import data
+        from .fast_loss import trainer_class  # loss only at labelled positions where exact
         from .models import pick_device
 
         device = pick_device(spec.train.device)
@@ -232,9 +231,9 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
         args = training_arguments(spec, run_dir, device, max_steps, has_eval=bundle.eval is not None)
         pick_attention(model, device, args.bf16, max(bundle.train["length"]))
         cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)
-        trainer = Trainer(model=model, args=args, train_dataset=bundle.train, eval_dataset=bundle.eval,
-                          data_collator=data.make_collator(tok), processing_class=tok,
-                          callbacks=[*extra_callbacks(run_dir), cb])
+        trainer = trainer_class(model)(model=model, args=args, train_dataset=bundle.train, eval_dataset=bundle.eval,
+                                       data_collator=data.make_collator(tok), processing_class=tok,
+                                       callbacks=[*extra_callbacks(run_dir), cb])
         if main:
             runs.update_status(run_dir, world_size=args.world_size)
         out = trainer.train(resume_from_checkpoint=str(ck) if ck else None)
