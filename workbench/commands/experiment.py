@@ -1,0 +1,127 @@
+"""`python -m workbench experiment`: plan, run, list and show experiments (many runs side by side).
+
+    python -m workbench experiment plan FILE [--json]
+    python -m workbench experiment run FILE [--max-steps N] [--limit N] [--output-dir DIR] [--json]
+    python -m workbench experiment list [--json]
+    python -m workbench experiment show ID [--json]
+
+FILE is an experiment YAML (see presets/experiments/) or a shipped name such as rank-sweep. `run` trains every
+variant one after another in this process (the base model, tokenizer and tokenized data are loaded once), scores
+each on held-out data plus one base-model row, and writes DIR/<experiment id>/ (default: WORKBENCH_EXPERIMENTS_DIR,
+else <runs folder>/experiments) with experiment.yaml, results.jsonl, results.csv, report.md and the charts. Each
+run is also an ordinary run directory under the runs folder. --limit: held-out prompts the task metric uses.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import sys
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("experiment", help="plan, run, list or show experiments (many runs side by side)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("plan", "run", "list", "show"))
+    p.add_argument("target", nargs="?", help="experiment file or shipped name (plan/run), experiment id (show)")
+    p.add_argument("--max-steps", type=int, help="override the experiment's max_steps for every run")
+    p.add_argument("--limit", type=int, help="held-out prompts to score each run on (default: the experiment's)")
+    p.add_argument("--output-dir", help="where the experiment folder goes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+    return p
+
+
+def _positive(flag: str, value) -> None:
+    from ..errors import WorkbenchError
+    if value is not None and value < 1:
+        raise WorkbenchError("experiments.bad_flag", flag=flag, value=value)
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, list):
+        return ",".join(v)
+    return str(v)
+
+
+def run(args) -> int:
+    from ..core import experiments
+    from ..errors import WorkbenchError
+
+    _positive("--max-steps", args.max_steps)
+    _positive("--limit", args.limit)
+    if args.action in ("plan", "run", "show") and not args.target:
+        raise WorkbenchError("experiments.needs_argument", action=args.action,
+                             argument="ID" if args.action == "show" else "FILE")
+    if args.action == "plan":
+        rows = experiments.plan_rows(experiments.expand(experiments.load(args.target), max_steps=args.max_steps))
+        if args.json:
+            keys = ("label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "total", "percent")
+            print(json.dumps([{k: getattr(r, k) for k in keys} for r in rows], indent=1))
+            return 0
+        print(f"{'RUN':<34} {'METHOD':<14} {'R':>4} {'TOKENS':>6} {'TRAINABLE':>11} {'%':>8}  TARGETS / NOTE")
+        for r in rows:
+            print(f"{r.label[:34]:<34} {r.method:<14} {_fmt(r.r):>4} {_fmt(r.num_virtual_tokens):>6} "
+                  f"{r.trainable:>11,} {r.percent:>8.4f}  {_fmt(r.target_modules)}{'  ' + r.note if r.note else ''}")
+        return 0
+    if args.action == "run":
+        return _run(args, experiments.load(args.target))
+    from ..core import experiment_run
+    if args.action == "list":
+        rows = experiment_run.list_experiments()
+        if args.json:
+            print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+            return 0
+        if not rows:
+            print(f"no experiments in {experiment_run.experiments_root()}")
+            return 0
+        print(f"{'EXPERIMENT ID':<44} {'RUNS':>4} {'DONE':>4} {'FAILED':>6}  CREATED")
+        for r in rows:
+            when = datetime.datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{r.experiment_id:<44} {r.runs:>4} {r.done:>4} {r.failed:>6}  {when}")
+        return 0
+    result = experiment_run.read_experiment(args.target, root=args.output_dir)
+    if args.json:
+        print(json.dumps({"experiment_id": result.experiment_id, "name": result.name, "status": result.status,
+                          "directory": str(result.directory), "runs": [r.to_json() for r in result.rows],
+                          "base": result.base.to_json() if result.base else None, "files": result.files}, indent=1))
+        return 0
+    _print_table(result)
+    print(f"folder: {result.directory}")
+    return 0
+
+
+def _run(args, spec) -> int:
+    from ..core.experiment_run import run_experiment
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    result = run_experiment(spec, output_dir=args.output_dir, max_steps=args.max_steps, eval_limit=args.limit,
+                            progress=progress)
+    if args.json:
+        for row in result.rows:
+            print(json.dumps(row.to_json()))
+        if result.base is not None:
+            print(json.dumps(result.base.to_json()))
+        return 0
+    _print_table(result)
+    print(f"report: {result.directory / 'report.md'}")
+    return 0
+
+
+def _print_table(result) -> None:
+    print(f"{'RUN':<30} {'METHOD':<14} {'TRAINABLE':>11} {'SCORE':>6} {'EVAL':>7} {'WALL S':>7}  STATUS")
+    for r in result.rows:
+        print(f"{r.label[:30]:<30} {r.method:<14} {r.trainable:>11,} {_fmt(r.score):>6} {_fmt(r.eval_loss):>7} "
+              f"{_fmt(r.wall_s, 1):>7}  {r.status}{' (' + r.error + ')' if r.error else ''}")
+    if result.base is not None:
+        b = result.base
+        print(f"{'base':<30} {'-':<14} {'-':>11} {_fmt(b.score):>6} {_fmt(b.eval_loss):>7} {'-':>7}")
