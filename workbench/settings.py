@@ -97,10 +97,14 @@ class AdapterSpec:
     def __post_init__(self):
         _require(self.method in methods.names(), "adapter.method",
                  "settings.one_of", choices=", ".join(methods.names()), value=self.method)
-        _require(isinstance(self.r, int) and 1 <= self.r <= 4096, "adapter.r", "settings.int_range", lo=1, hi=4096, value=self.r)
-        _require(isinstance(self.alpha, (int, float)) and self.alpha > 0, "adapter.alpha", "settings.positive", value=self.alpha)
-        _require(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1, "adapter.dropout", "settings.in_range", range="[0, 1)", value=self.dropout)
-        _require(self.bias in ("none", "all", "lora_only"), "adapter.bias", "settings.either", choices="none, all", last="lora_only", value=self.bias)
+        _require(isinstance(self.r, int) and 1 <= self.r <= 4096, "adapter.r", "settings.int_range", lo=1, hi=4096,
+                 value=self.r)
+        _require(isinstance(self.alpha, (int, float)) and self.alpha > 0, "adapter.alpha", "settings.positive",
+                 value=self.alpha)
+        _require(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1, "adapter.dropout", "settings.in_range",
+                 range="[0, 1)", value=self.dropout)
+        _require(self.bias in ("none", "all", "lora_only"), "adapter.bias", "settings.either", choices="none, all",
+                 last="lora_only", value=self.bias)
         _require(isinstance(self.num_virtual_tokens, int) and 1 <= self.num_virtual_tokens <= 1024,
                  "adapter.num_virtual_tokens", "settings.int_range", lo=1, hi=1024, value=self.num_virtual_tokens)
         _require(self.prompt_tuning_init in ("random", "text"), "adapter.prompt_tuning_init",
@@ -250,7 +254,8 @@ class RunSpec:
         sections = {"model": ModelSpec, "adapter": AdapterSpec, "data": DataSpec, "train": TrainSpec}
         unknown = set(d) - set(sections) - {"name"}
         if unknown:
-            raise SpecError(sorted(unknown)[0], "settings.unknown_section", sections=", ".join(list(sections) + ["name"]))
+            raise SpecError(sorted(unknown)[0], "settings.unknown_section",
+                            sections=", ".join(list(sections) + ["name"]))
         kwargs: dict[str, Any] = {"name": d.get("name")}
         for key, klass in sections.items():
             kwargs[key] = _build(klass, d.get(key) or {}, key)

@@ -145,7 +145,8 @@ def _json_error(e: json.JSONDecodeError) -> Message:
 def _object_or_problem(obj: Any, line: int, problems: Problems) -> RawRow | None:
     if isinstance(obj, dict):
         return RawRow(line, obj)
-    problems.add(line, Message("data.problem.not_object"), Message("data.problem.not_object_detail", {"type": _type_name(obj)}))
+    problems.add(line, Message("data.problem.not_object"),
+                 Message("data.problem.not_object_detail", {"type": _type_name(obj)}))
     return None
 
 

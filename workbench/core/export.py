@@ -91,7 +91,8 @@ def read_adapter(adapter_dir: str | os.PathLike) -> AdapterInfo:
         raise AdapterError("compare.no_peft_type", path=str(adapter_dir), config=CONFIG_FILE)
     peft_type = str(cfg["peft_type"]).upper()
     if peft_type not in _known_peft_types():
-        raise AdapterError("compare.unknown_peft_type", path=str(adapter_dir), peft_type=cfg["peft_type"], config=CONFIG_FILE)
+        raise AdapterError("compare.unknown_peft_type", path=str(adapter_dir), peft_type=cfg["peft_type"],
+                           config=CONFIG_FILE)
     weights = next((d / n for n in (WEIGHTS_FILE, LEGACY_WEIGHTS_FILE) if (d / n).is_file()), None)
     if weights is None:
         raise AdapterError("compare.no_weights", path=str(adapter_dir), weights=WEIGHTS_FILE)
@@ -143,7 +144,8 @@ def check_compatible(info: AdapterInfo, model, model_name: str) -> None:
         layers = info.config.get("num_layers")
         n_layers = getattr(config, "num_hidden_layers", None)
         if layers and n_layers and int(layers) != int(n_layers):
-            raise _arch_error(info, model_name, Message("compare.layer_count", {"adapter_layers": layers, "model_layers": n_layers}))
+            raise _arch_error(info, model_name, Message("compare.layer_count",
+                                                        {"adapter_layers": layers, "model_layers": n_layers}))
         emb = shapes.get("prompt_embeddings")
         if emb and hidden and info.peft_type in ("PROMPT_TUNING", "P_TUNING") and emb[-1] != hidden:
             raise _arch_error(info, model_name, Message("compare.token_size", {"size": emb[-1], "hidden": hidden}))
@@ -167,8 +169,8 @@ def check_compatible(info: AdapterInfo, model, model_name: str) -> None:
         else:
             want, got, what = getattr(mod, "embedding_dim", None), shape[0], "compare.word_embedding"
         if want is not None and int(want) != int(got):
-            raise _arch_error(info, model_name, Message("compare.size_differs", {"name": name, "what": Message(what), "got": got,
-                                                                         "want": want}))
+            raise _arch_error(info, model_name, Message("compare.size_differs", {
+                "name": name, "what": Message(what), "got": got, "want": want}))
 
 
 def validate_adapter(adapter_dir: str, model_name: str | None = None) -> AdapterInfo:
@@ -254,7 +256,8 @@ def _stage_from_zip(zpath: Path, stage: Path) -> None:
         if not configs:
             raise AdapterError("compare.zip_no_config", name=zpath.name, config=CONFIG_FILE)
         if len(configs) > 1:
-            raise AdapterError("compare.zip_several", name=zpath.name, members=", ".join(m.filename for m in configs[:4]))
+            raise AdapterError("compare.zip_several", name=zpath.name,
+                               members=", ".join(m.filename for m in configs[:4]))
         prefix = configs[0].filename[: -len(CONFIG_FILE)]
         wanted = {prefix + n: n for n in (CONFIG_FILE, WEIGHTS_FILE, LEGACY_WEIGHTS_FILE, README_FILE)}
         chosen = [m for m in files if m.filename in wanted]

@@ -11,6 +11,9 @@ PEFT refuses to combine adapters of different PEFT types (e.g. LoRA and prompt t
 injecting methods rewrite the base's layers in place. So adapters are grouped by PEFT type: each group gets
 its own copy of the base (one copy in the common case of LoRA/DoRA adapters only). The private copy is loaded
 with ``models.load_model``, never taken from ``MODEL_CACHE``, because PEFT mutates it.
+
+Batches: ``generate_texts`` runs its rows through ``batching.run_batch`` (left padding, per-row stop); several
+variants in one batch and requests of many users go through ``scheduler`` (which imports this module).
 """
 from __future__ import annotations
 
@@ -25,9 +28,9 @@ from typing import Iterator
 
 from ..errors import WorkbenchError
 from ..settings import SpecError
+from .batching import BASE, Row, run_batch
 from .export import AdapterInfo, check_compatible, read_adapter, rephrase_load_errors
 
-BASE = "base"
 MAX_VARIANT_MODELS = int(os.environ.get("WORKBENCH_MAX_VARIANT_MODELS", "2"))
 """How many VariantModels stay loaded (least recently used goes first); env WORKBENCH_MAX_VARIANT_MODELS."""
 
@@ -57,7 +60,8 @@ class GenSettings:
              "settings.int_range", lo=1, hi=4096, value=self.max_new_tokens)
         need(isinstance(self.temperature, (int, float)) and 0 < self.temperature <= 10, "temperature",
              "settings.in_range", range="(0, 10]", value=self.temperature)
-        need(isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1, "top_p", "settings.in_range", range="(0, 1]", value=self.top_p)
+        need(isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1, "top_p",
+             "settings.in_range", range="(0, 1]", value=self.top_p)
         need(isinstance(self.repetition_penalty, (int, float)) and 0 < self.repetition_penalty <= 10,
              "repetition_penalty", "settings.in_range", range="(0, 10]", value=self.repetition_penalty)
         need(isinstance(self.seed, int) and self.seed >= 0, "seed", "settings.int_min", lo=0, value=self.seed)
@@ -209,6 +213,11 @@ class VariantModel:
                              add_special_tokens=with_special)
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
+    def encode_ids(self, text: str, use_chat_template: bool = True) -> list[int]:
+        """The token ids of one rendered text (no padding), as ``encode`` would give them."""
+        with_special = not (use_chat_template and getattr(self.tokenizer, "chat_template", None))
+        return list(self.tokenizer(text, add_special_tokens=with_special)["input_ids"])
+
 
 # --------------------------------------------------------------------------- process-wide cache
 
@@ -300,25 +309,15 @@ def _seed(settings: GenSettings) -> None:
 
 def generate_texts(vm: VariantModel, texts: list[str], variant: str, settings: GenSettings | None = None,
                    batch_size: int = 1) -> list[GenResult]:
-    """Generate for already-rendered texts; ``batch_size`` > 1 batches with left padding (faster, can differ
-    from one-by-one greedy output in rare near-ties because padded matmuls round differently)."""
-    import torch
+    """Generate for already-rendered texts, ``batch_size`` at a time (1 = one by one, exactly as the Generate tab;
+    more = left padding, each row stopping at its own end of turn: faster, and padded matmuls round differently,
+    which can in principle flip a greedy near-tie)."""
     settings = settings or GenSettings()
-    tok = vm.tokenizer
+    rows = [Row(vm.encode_ids(t, settings.use_chat_template), variant, settings.max_new_tokens) for t in texts]
+    step = max(1, batch_size)
     results: list[GenResult] = []
-    for start in range(0, len(texts), max(1, batch_size)):
-        chunk = texts[start:start + max(1, batch_size)]
-        enc = vm.encode(chunk, settings.use_chat_template)
-        with vm.activate(variant) as model, torch.no_grad():
-            _seed(settings)
-            out = model.generate(**enc, **settings.generate_kwargs(tok))
-        for row in out[:, enc["input_ids"].shape[1]:]:  # generate returns prompt + new ids (PEFT too)
-            ids = row.tolist()
-            while len(chunk) > 1 and ids and ids[-1] == tok.pad_token_id and tok.pad_token_id != tok.eos_token_id:
-                ids.pop()
-            if len(chunk) > 1 and tok.eos_token_id in ids:  # padding after an early stop
-                ids = ids[: ids.index(tok.eos_token_id) + 1]
-            results.append(GenResult(variant, tok.decode(ids, skip_special_tokens=True), len(ids)))
+    for start in range(0, len(rows), step):
+        results += [GenResult(variant, r.text, len(r.ids)) for r in run_batch(vm, rows[start:start + step], settings)]
     return results
 
 

@@ -203,7 +203,8 @@ def default_targets(model: nn.Module, method: str = "lora") -> list[str]:
     table = getattr(constants, record.target_table)
     mt = _model_type(model)
     if mt not in table:
-        raise TargetError("targets.no_default", method=method, model_type=mt, layers=", ".join(linear_leaf_names(model)))
+        raise TargetError("targets.no_default", method=method, model_type=mt,
+                          layers=", ".join(linear_leaf_names(model)))
     return list(table[mt])
 
 
