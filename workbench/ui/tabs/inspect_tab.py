@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..handlers import inspect as H
+from ..handlers import inspect as inspect_handlers
 from ..text import t
 
 def build(model_box: gr.Dropdown):
@@ -35,7 +35,7 @@ def build(model_box: gr.Dropdown):
     default_state = gr.State([])
 
     def _load(name, filter_text, progress=gr.Progress()):
-        summary_md, df, gdf, leaves, defaults = H.inspect_model(name, filter_text, progress=progress)
+        summary_md, df, gdf, leaves, defaults = inspect_handlers.inspect_model(name, filter_text, progress=progress)
         picked = [d for d in defaults if d in leaves] or leaves[:1]
         return summary_md, df, gdf, gr.update(choices=leaves, value=picked), defaults
 
@@ -43,9 +43,9 @@ def build(model_box: gr.Dropdown):
                                api_name="inspect_model")
     inputs = [model_box, targets, regex, all_linear, rank]
     for ev in (load_ev.then, targets.change, regex.submit, all_linear.change, rank.release):
-        ev(H.match_view, inputs, [match_md, matched], api_name=False, show_progress="minimal")
+        ev(inspect_handlers.match_view, inputs, [match_md, matched], api_name=False, show_progress="minimal")
     # A named, stable API for the live count (gradio_client users and tests).
-    gr.Button(visible=False).click(H.match_view, inputs, [match_md, matched], api_name="match_targets")
-    filt.submit(H.filter_modules, [model_box, filt], table, api_name="filter_modules")
+    gr.Button(visible=False).click(inspect_handlers.match_view, inputs, [match_md, matched], api_name="match_targets")
+    filt.submit(inspect_handlers.filter_modules, [model_box, filt], table, api_name="filter_modules")
     return {"summary": summary, "targets": targets, "regex": regex, "all_linear": all_linear, "rank": rank,
             "load_event": load_ev}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..handlers import inspect as H
+from ..handlers import inspect as inspect_handlers
 from ..text import t
 
 def build(model_box: gr.Dropdown, inspect_parts: dict):
@@ -13,11 +13,11 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
              "MLP only": t("MLP only"), "your pick": t("your pick")}
     gr.Markdown(t("help.rank"))
     with gr.Row():
-        sets = gr.CheckboxGroup(choices=[(names.get(k, k), k) for k in H.TARGET_SET_LABELS],
+        sets = gr.CheckboxGroup(choices=[(names.get(k, k), k) for k in inspect_handlers.TARGET_SET_LABELS],
                                 value=["PEFT default", "attention (q,k,v,o)", "all-linear"],
                                 label=t("Target sets to compare ('your pick' = the Inspect tab's selection)"),
                                 elem_id="target-sets")
-        ranks = gr.Textbox(value=H.DEFAULT_RANKS, label=t("Ranks"), elem_id="ranks-box")
+        ranks = gr.Textbox(value=inspect_handlers.DEFAULT_RANKS, label=t("Ranks"), elem_id="ranks-box")
     with gr.Row():
         logx = gr.Checkbox(value=True, label=t("log x axis"))
         logy = gr.Checkbox(value=True, label=t("log y axis"))
@@ -36,8 +36,7 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
     gr.Markdown(t("help.memory"))
     with gr.Row():
         mem_rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank for the estimate"))
-        mem_targets = gr.Dropdown([(names.get(k, k), k) for k in ("PEFT default", "attention (q,k,v,o)", "MLP only",
-                                                                    "all-linear")],
+        mem_targets = gr.Dropdown([(names.get(k, k), k) for k in inspect_handlers.TARGET_SET_NAMES],
                                   value="PEFT default", label=t("LoRA targets for the estimate"))
     with gr.Row():
         mem_fig = gr.Plot(elem_id="memory-chart")
@@ -50,12 +49,12 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
     rank_outputs = [fig_params, fig_pct, table]
     mem_inputs = [model_box, mem_rank, mem_targets]
     mem_outputs = [mem_fig, mem_table, mem_md]
-    inspect_parts["load_event"].then(H.rank_view, rank_inputs, rank_outputs, api_name="rank_chart") \
-        .then(H.memory_view, mem_inputs, mem_outputs, api_name="memory_estimate")
+    inspect_parts["load_event"].then(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name="rank_chart") \
+        .then(inspect_handlers.memory_view, mem_inputs, mem_outputs, api_name="memory_estimate")
     for comp in (sets, logx, logy, dora, bias, rslora, refs):
-        comp.change(H.rank_view, rank_inputs, rank_outputs, api_name=False, show_progress="minimal")
-    ranks.submit(H.rank_view, rank_inputs, rank_outputs, api_name=False)
-    vtok.release(H.rank_view, rank_inputs, rank_outputs, api_name=False)
+        comp.change(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name=False, show_progress="minimal")
+    ranks.submit(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name=False)
+    vtok.release(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name=False)
     for comp in (mem_rank,):
-        comp.release(H.memory_view, mem_inputs, mem_outputs, api_name=False)
-    mem_targets.change(H.memory_view, mem_inputs, mem_outputs, api_name=False)
+        comp.release(inspect_handlers.memory_view, mem_inputs, mem_outputs, api_name=False)
+    mem_targets.change(inspect_handlers.memory_view, mem_inputs, mem_outputs, api_name=False)

@@ -5,7 +5,7 @@ import gradio as gr
 
 from ...core import methods
 from ..handlers import takehome
-from ..handlers import train as H
+from ..handlers import train as train_handlers
 from ..handlers.form import DEFAULT_RECIPE
 from ..text import t
 
@@ -22,7 +22,7 @@ def on_field(key: str):
     """The event function of one form field: apply just that field to the YAML config (the source of truth), so
     settings edited in the YAML box are never overwritten by the form's other values."""
     def _on_field(value, cfg_text):
-        return H.form_to_yaml({key: value}, cfg_text)
+        return train_handlers.form_to_yaml({key: value}, cfg_text)
     return _on_field
 
 
@@ -32,11 +32,11 @@ def _visibility(method: str):
 
 
 def build(owner: gr.BrowserState, current_run: gr.BrowserState):
-    initial = H.spec_to_form(H.recipe_spec(DEFAULT_RECIPE))  # the components start at the default recipe's values
+    initial = train_handlers.spec_to_form(train_handlers.recipe_spec(DEFAULT_RECIPE))  # the components start at the default recipe's values
     with gr.Row():
         with gr.Column(scale=5):
             with gr.Row():
-                recipe = gr.Dropdown(H.recipe_names(), value=DEFAULT_RECIPE, label=t("Recipe (a ready config)"),
+                recipe = gr.Dropdown(train_handlers.recipe_names(), value=DEFAULT_RECIPE, label=t("Recipe (a ready config)"),
                                      elem_id="recipe-box", scale=2)
                 f = {}
                 f["name"] = gr.Textbox(label=t("Run name"), scale=2)
@@ -74,12 +74,12 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                                                                          info=t("quantise the scales too: ~0.37 bit/param saved"))
             with gr.Accordion(t("Data"), open=True):
                 with gr.Row():
-                    f["data.name"] = gr.Dropdown(H.dataset_choices(), value=initial["data.name"], allow_custom_value=True,
+                    f["data.name"] = gr.Dropdown(train_handlers.dataset_choices(), value=initial["data.name"], allow_custom_value=True,
                                                  label=t("Dataset"), scale=2, elem_id="dataset-box")
                     f["data.max_length"] = gr.Number(initial["data.max_length"], label=t("max tokens"), precision=0)
                     f["data.train_on_prompt"] = gr.Checkbox(label=t("loss on the prompt too"),
                                                             info=t("off = learn only the answers (usual)"))
-                data_md = gr.Markdown(H.dataset_info_md(initial["data.name"]))
+                data_md = gr.Markdown(train_handlers.dataset_info_md(initial["data.name"]))
                 with gr.Row():
                     upload = gr.File(label=t("…or upload CSV / JSONL (prompt/response, messages or text)"),
                                      file_types=[".jsonl", ".json", ".csv", ".tsv"], scale=3)
@@ -103,7 +103,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                     f["train.precision"] = gr.Dropdown(["auto", "fp32", "bf16", "fp16"], value=initial["train.precision"],
                                                        label=t("precision"))
                     f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value=initial["train.device"],
-                                                    label=t("device"), info=H.device_summary())
+                                                    label=t("device"), info=train_handlers.device_summary())
             with gr.Accordion(t("Config (YAML) · show code"), open=False):
                 config = gr.Code(language="yaml", label="config.yaml", elem_id="config-yaml", interactive=True)
                 code_btn = gr.Button(t("Show code"), size="sm")
@@ -115,7 +115,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                 start = gr.Button(t("Start training"), variant="primary", elem_id="start-btn")
                 stop = gr.Button(t("Stop"), variant="stop", interactive=False, elem_id="stop-btn")
                 resume = gr.Button(t("Resume"), interactive=False, elem_id="resume-btn")
-            progress = gr.HTML(H._progress_html(0, 0, "idle"))
+            progress = gr.HTML(train_handlers._progress_html(0, 0, "idle"))
             status = gr.Markdown(elem_id="train-status")
             loss_plot = gr.Plot(elem_id="loss-chart")
             with gr.Row():
@@ -125,18 +125,18 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
             runs_df = gr.Dataframe(interactive=False, max_height=240)
     timer = gr.Timer(1.5, active=True)
 
-    fields = list(H.FORM_FIELDS)
+    fields = list(train_handlers.FORM_FIELDS)
     comps = [f[k] for k in fields]
 
     def _apply_form(values: dict):
         return [values.get(k, gr.update()) for k in fields]
 
     def _on_recipe(name):
-        values = H.recipe_form(name)
-        return _apply_form(values) + [H.recipe_spec(name).to_yaml()]
+        values = train_handlers.recipe_form(name)
+        return _apply_form(values) + [train_handlers.recipe_spec(name).to_yaml()]
 
     def _on_yaml(cfg_text):
-        return _apply_form(H.yaml_to_form(cfg_text))
+        return _apply_form(train_handlers.yaml_to_form(cfg_text))
 
     recipe.change(_on_recipe, recipe, comps + [config], api_name=False)
     for key, c in zip(fields, comps):  # user edits only (.input): a recipe load sets the config in one go
@@ -145,47 +145,47 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     config.input(_on_yaml, config, comps, api_name=False, show_progress="hidden", trigger_mode="always_last")
     f["adapter.method"].change(_visibility, f["adapter.method"], [lora_box, prompt_box, qlora_box, method_md],
                                api_name=False)
-    f["data.name"].change(H.dataset_info_md, f["data.name"], data_md, api_name=False)
-    upload.upload(H.upload_dataset, [upload, owner, p_col, r_col], [f["data.name"], data_md], api_name="upload_dataset") \
+    f["data.name"].change(train_handlers.dataset_info_md, f["data.name"], data_md, api_name=False)
+    upload.upload(train_handlers.upload_dataset, [upload, owner, p_col, r_col], [f["data.name"], data_md], api_name="upload_dataset") \
         .success(on_field("data.name"), [f["data.name"], config], config, api_name=False, show_progress="hidden")
-    preview_btn.click(H.preview_html, [config, owner], preview, api_name=False)
-    code_btn.click(H.show_code, config, [code_py, code_cli], api_name="show_code")
+    preview_btn.click(train_handlers.preview_html, [config, owner], preview, api_name=False)
+    code_btn.click(train_handlers.show_code, config, [code_py, code_cli], api_name="show_code")
 
     def _config_download(cfg_text):
         import tempfile
-        spec = H.yaml_to_spec(cfg_text)
+        spec = train_handlers.yaml_to_spec(cfg_text)
         fh = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, prefix=(spec.name or "run") + "-")
         fh.write(spec.to_yaml())
         fh.close()
         return fh.name
-    config_file.click(H.user_errors(_config_download), config, config_file, api_name=False)
+    config_file.click(train_handlers.user_errors(_config_download), config, config_file, api_name=False)
 
     def _poll(run_id, own):
-        md, prog, fig, b = H.poll_run(run_id, own)
+        md, prog, fig, b = train_handlers.poll_run(run_id, own)
         # the timer only ticks while the watched run can still change (no idle polling by idle pages)
         return (md, prog, fig, gr.update(interactive=b["start"]), gr.update(interactive=b["stop"]),
-                gr.update(interactive=b["resume"]), H.runs_table(own), gr.Timer(active=b["stop"]))
+                gr.update(interactive=b["resume"]), train_handlers.runs_table(own), gr.Timer(active=b["stop"]))
 
     poll_out = [status, progress, loss_plot, start, stop, resume, runs_df, timer]
 
     def _refresh(own, run_id):
-        return gr.update(choices=H.run_choices(own), value=run_id or None), H.runs_table(own)
+        return gr.update(choices=train_handlers.run_choices(own), value=run_id or None), train_handlers.runs_table(own)
 
     def _localize(data_name):
         # built before any page asked: the device note and the dataset description are worded again in the
         # language of the page that loads (the server builds them; the static labels use t())
-        return gr.update(info=H.device_summary()), H.dataset_info_md(data_name)
+        return gr.update(info=train_handlers.device_summary()), train_handlers.dataset_info_md(data_name)
 
     def _start(cfg_text, own):
-        run_id = H.start_run(cfg_text, own)
+        run_id = train_handlers.start_run(cfg_text, own)
         return run_id, run_id
 
     start.click(_start, [config, owner], [current_run, run_pick], api_name=False) \
         .then(_refresh, [owner, current_run], [run_pick, runs_df], api_name=False) \
         .then(_poll, [current_run, owner], poll_out, api_name=False)
-    stop.click(H.stop_run, [current_run, owner], None, api_name=False) \
+    stop.click(train_handlers.stop_run, [current_run, owner], None, api_name=False) \
         .then(_poll, [current_run, owner], poll_out, api_name=False)
-    resume.click(H.resume_run, [current_run, owner], None, api_name=False) \
+    resume.click(train_handlers.resume_run, [current_run, owner], None, api_name=False) \
         .then(_poll, [current_run, owner], poll_out, api_name=False)
     timer.tick(_poll, [current_run, owner], poll_out, api_name=False, show_progress="hidden", queue=False)
     run_pick.input(lambda r: r, run_pick, current_run, api_name=False) \
@@ -195,11 +195,11 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     # API-only endpoints (gradio_client, scripts): explicit run id / owner instead of browser state.
     api_cfg, api_run, api_owner = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Textbox(visible=False)
     api_out = gr.JSON(visible=False)
-    gr.Button(visible=False).click(H.start_run, [api_cfg, api_owner], api_run, api_name="start_run")
-    gr.Button(visible=False).click(H.run_status, [api_run, api_owner], api_out, api_name="run_status")
-    gr.Button(visible=False).click(H.stop_run, [api_run, api_owner], api_run, api_name="stop_run")
-    gr.Button(visible=False).click(H.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
-    gr.Button(visible=False).click(H.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
+    gr.Button(visible=False).click(train_handlers.start_run, [api_cfg, api_owner], api_run, api_name="start_run")
+    gr.Button(visible=False).click(train_handlers.run_status, [api_run, api_owner], api_out, api_name="run_status")
+    gr.Button(visible=False).click(train_handlers.stop_run, [api_run, api_owner], api_run, api_name="stop_run")
+    gr.Button(visible=False).click(train_handlers.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
+    gr.Button(visible=False).click(train_handlers.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
     return {"recipe": recipe, "config": config, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
             "on_recipe": _on_recipe, "comps": comps, "localize": _localize, "localize_in": f["data.name"],
             "localize_out": [f["train.device"], data_md]}
