@@ -14,9 +14,7 @@ import pandas as pd
 
 from ... import plots
 from ...core import models as M
-from ...core import modules as MOD
-from ...core import methods
-from ...core import params as P
+from ...core import methods, modules, params
 from ...core.targets import TARGET_SET_NAMES, from_picker, target_sets
 from ...errors import WorkbenchError
 from ...settings import AdapterSpec
@@ -161,11 +159,11 @@ def custom_model(hidden_size: float, num_layers: float, num_heads: float, num_kv
 def inspect_model(model_name: str, filter_text: str = "", progress=None):
     """-> (summary markdown, modules DataFrame, grouped DataFrame, linear leaf names, default targets)."""
     model, ref, real = _model_for_inspection(model_name, progress)
-    total = MOD.total_params(model)
-    rows = MOD.list_modules(model)
-    groups = MOD.group_by_leaf(model)
-    leaves = MOD.linear_leaf_names(model)
-    defaults = MOD.default_targets(model)
+    total = modules.total_params(model)
+    rows = modules.list_modules(model)
+    groups = modules.group_by_leaf(model)
+    leaves = modules.linear_leaf_names(model)
+    defaults = modules.default_targets(model)
     cfg = model.config
     where = (tr("ui.real_weights", dtype=str(next(model.parameters()).dtype).replace("torch.", "")) if real
              else tr("ui.architecture_only"))
@@ -200,7 +198,7 @@ def modules_frame(rows, filter_text: str = "") -> pd.DataFrame:
 @memoized
 def filter_modules(model_name: str, filter_text: str) -> pd.DataFrame:
     model, _ref, _real = _model_for_inspection(model_name)
-    return localize_columns(modules_frame(MOD.list_modules(model), filter_text), overrides=MODULE_COLUMN_IDS)
+    return localize_columns(modules_frame(modules.list_modules(model), filter_text), overrides=MODULE_COLUMN_IDS)
 
 
 def groups_frame(groups) -> pd.DataFrame:
@@ -220,10 +218,10 @@ def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool
     """Live target picker result -> (markdown summary, DataFrame of matched module names)."""
     targets = from_picker(checked, regex, all_linear)
     model = _counting_model(model_name)
-    matched = MOD.match_targets(model, targets)
+    matched = modules.match_targets(model, targets)
     spec = AdapterSpec(method=method if methods.family(method) == "lora" else "lora", r=int(rank),
                        target_modules=targets)
-    c = P.count(model, spec)
+    c = params.count(model, spec)
     shown = targets if isinstance(targets, str) else ", ".join(targets)
     md = tr("ui.match_summary", n=len(matched),
             targets=shown, r=int(rank), trainable=c.trainable, total=c.total, percent=c.percent,
@@ -276,7 +274,7 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
     for label, targets in chosen.items():
         spec = AdapterSpec(method="dora" if use_dora else "lora", r=ranks[0], target_modules=targets, bias=bias,
                            use_rslora=use_rslora)
-        rows = P.sweep(model, spec, ranks)
+        rows = params.sweep(model, spec, ranks)
         series[target_set_label(label, shown)] = rows
         for r in rows:
             table.append({"target set": target_set_label(label, shown), "method": r.method, "rank": r.rank, "trainable": r.trainable,
@@ -287,7 +285,7 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
     if show_references:
         for label, spec in _reference_specs(virtual_tokens, shown).items():
             try:
-                c = P.count(model, spec)
+                c = params.count(model, spec)
             except (WorkbenchError, ValueError):
                 continue  # method not applicable to this architecture
             refs[label] = c
@@ -307,7 +305,7 @@ def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT def
     model = _counting_model(model_name)
     sets = target_sets(model)
     targets = sets.get(targets_label, sets["PEFT default"])
-    rows = P.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets))
+    rows = params.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets))
     shown = page_translator()  # figure text
     rows = [replace(r, setup=page_text(r.setup_message), formula=page_text(r.formula_message)) for r in rows]
     df = pd.DataFrame([{"setup": r.setup, "weights": plots.human_bytes(r.weights_bytes),
