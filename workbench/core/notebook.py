@@ -93,7 +93,8 @@ def _data_cell(spec: RunSpec) -> tuple[str, str]:
         md = (f"**The data.** The run read `{source}`. The cell below loads it the same way (a .jsonl/.json/.csv/.tsv "
               "file or folder with train/test files, else a hub dataset id) and, when there is no test split, holds "
               "out the same 10% the workbench did. Change `DATA_SOURCE` if the file lives elsewhere now.")
-    code += f"if {d.limit!r} is not None:\n    TRAIN = TRAIN[:{d.limit!r}]  # data.limit of the run\n"
+    if d.limit:
+        code += f"TRAIN = TRAIN[:{d.limit}]  # data.limit of the run: its first {d.limit} training examples\n"
     code += "print(len(TRAIN), 'training examples,', len(TEST), 'held-out examples')\n"
     return md, code
 
@@ -232,6 +233,7 @@ def build_notebook(run_dir: str | Path):
     a, t, d = spec.adapter, spec.train, spec.data
     qlora = a.is_quantized
     pins = versions(PINNED + (QLORA_EXTRA if qlora else ()))
+    install = " ".join(f"{name}=={version.split('+')[0]}" for name, version in pins.items())  # public versions
     model_expr, model_note = _model_source(spec)
     from .models import load_config
     cls_name, peft_kw = peft_config_kwargs(a, load_config(spec.model.name))
@@ -253,7 +255,8 @@ def build_notebook(run_dir: str | Path):
             "examples are scored. A run with fewer steps learns less, so its scores will be lower."),
         new_code_cell(
             "# The versions the run used (this environment). To match them:\n"
-            f"# %pip install {' '.join(f'{k}=={v}' for k, v in pins.items())}\n"
+            "# (a '+cpu' / '+cu12x' torch build comes from https://download.pytorch.org/whl/, the rest from PyPI)\n"
+            f"# %pip install {install}\n"
             "import importlib.metadata\n"
             f"PINNED = {pins!r}\n"
             "for name, want in PINNED.items():\n"

@@ -28,6 +28,7 @@ from typing import Any
 from ..errors import WorkbenchError
 from ..messages import Message
 from ..settings import RunSpec
+from .storage import default_runs_root
 from .writerlock import writer_alive
 from .status import (ACTIVE, STATUS_VERSION, STATUSES, TERMINAL, RunStatus, read_status,  # noqa: F401
                      update_status, write_json_atomic)
@@ -44,8 +45,9 @@ class RunError(WorkbenchError):
 # --------------------------------------------------------------------------- paths and ids
 
 def runs_root() -> Path:
-    """Where run directories live: env WORKBENCH_RUNS_DIR, default <repo>/runs."""
-    return Path(os.environ.get("WORKBENCH_RUNS_DIR") or REPO_ROOT / "runs")
+    """Where run directories live: env WORKBENCH_RUNS_DIR, else /data/workbench-runs on a Space with persistent
+    storage, else <repo>/runs (storage.default_runs_root)."""
+    return default_runs_root(REPO_ROOT)
 
 
 def new_run_id() -> str:

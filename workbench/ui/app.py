@@ -7,6 +7,7 @@ import gradio as gr
 
 from ..core import models, workspace
 from ..core.sessions import SESSIONS, Janitor, session_left
+from ..core.storage import runs_are_ephemeral
 from .handlers import inspect as inspect_handlers
 from .tabs import compare_tab, inspect_tab, params_tab, train_tab
 from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, t
@@ -21,6 +22,8 @@ def build_app() -> gr.Blocks:
             gr.Markdown(t("help.intro"), elem_id="intro")
             lang = gr.Radio([(v, k) for k, v in LANGUAGES.items()], value="en", label=t("Language"), scale=0,
                             min_width=180, elem_id="lang-switch")
+        if runs_are_ephemeral():  # a Space without /data: say that runs will not survive a restart
+            gr.Markdown(t("⚠️ This Space has no persistent storage: runs and uploads are lost when it restarts. Add persistent storage (mounted at /data) to keep them."), elem_id="storage-note")
         demo.load(None, None, lang, js=CURRENT_LANGUAGE_JS, api_name=False)
         lang.input(None, lang, lang, js=SET_LANGUAGE_JS, api_name=False)
         with gr.Row():

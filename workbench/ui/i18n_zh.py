@@ -130,6 +130,9 @@ ZH = {
     "Evaluate base vs adapters": "评估基础模型与适配器",
     "Adapter": "适配器",
     "Download adapter (.zip)": "下载适配器（.zip）",
+    "Download notebook": "下载笔记本（.ipynb）",
+    "⚠️ This Space has no persistent storage: runs and uploads are lost when it restarts. Add persistent storage (mounted at /data) to keep them.":
+        "⚠️ 这个 Space 没有持久存储：重启后运行记录和上传的文件都会丢失。添加持久存储（挂载在 /data）即可保留它们。",
     "Push adapter to the Hub": "推送适配器到 Hub",
     "max new tokens": "最多新 token 数",
     "sample (off = greedy)": "采样（关闭 = 贪心）",

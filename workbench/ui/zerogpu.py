@@ -1,9 +1,10 @@
 """ZeroGPU on Hugging Face Spaces: ask for a GPU slice around the handlers that generate.
 
-On a ZeroGPU Space (the environment sets ``SPACES_ZERO_GPU``; the ``spaces`` package is preinstalled there)
-a GPU exists only inside functions decorated with ``@spaces.GPU(duration=...)``. ``gpu(fn)`` applies that
-decorator to generation / evaluation handlers, with ``WORKBENCH_GPU_DURATION`` seconds (default 60) as the
-longest a call may hold the GPU. Anywhere else it returns ``fn`` itself, so the app never needs ``spaces``.
+On a ZeroGPU Space (the environment sets ``SPACES_ZERO_GPU``) a GPU exists only inside functions decorated with
+``@spaces.GPU(duration=...)``. ``gpu(fn)`` applies that decorator to generation / evaluation handlers, with
+``WORKBENCH_GPU_DURATION`` seconds (default 60) as the longest a call may hold the GPU. Anywhere else it returns
+``fn`` itself. The ``spaces`` package is the one from PyPI, pinned in requirements.txt (it needs no torch of its
+own); its ZeroGPU machinery itself needs a CUDA build of torch, which only the Space has.
 
 Training is not wrapped: it runs in a separate worker process (so the web server stays responsive), and a
 ZeroGPU slice belongs to the calling process for the length of one call. On ZeroGPU, training runs on the
@@ -26,5 +27,5 @@ def gpu(fn):
     """``spaces.GPU(duration=WORKBENCH_GPU_DURATION)(fn)`` on a ZeroGPU Space, else ``fn`` unchanged."""
     if not zero_gpu_enabled():
         return fn
-    import spaces  # preinstalled on Spaces; a clear ImportError elsewhere when SPACES_ZERO_GPU is set by hand
+    import spaces  # requirements.txt (also preinstalled on Spaces)
     return spaces.GPU(duration=gpu_duration())(fn)
