@@ -215,6 +215,9 @@ def test_round_trip_through_a_file_keeps_nested_messages():
     assert back.render("zh-CN") == "运行 r1 失败：SpecError：adapter.rank：未知的设置；你是不是想写 r, alpha？"
     assert render(stored, "zh-CN") == back.render("zh-CN")  # the dict itself renders too
     assert render("plain old text", "zh-CN") == "plain old text" and render(None) == ""
+    import datetime  # a value JSON cannot hold (a YAML date) is stored as its text: the dict always dumps
+    odd = Message("settings.positive", {"value": datetime.date(2020, 1, 2)}).to_dict()
+    assert json.loads(json.dumps(odd)) == {"id": "settings.positive", "params": {"value": "2020-01-02"}}
 
 
 def test_translator_text_and_joined():

@@ -90,7 +90,11 @@ class Message:
                 return {"__message__": v.to_dict()}
             if isinstance(v, (list, tuple)):
                 return [plain(x) for x in v]
-            return v
+            if isinstance(v, dict):
+                return {str(k): plain(x) for k, x in v.items()}
+            if v is None or isinstance(v, (str, int, float, bool)):
+                return v
+            return str(v)  # e.g. a date from YAML or a numpy number: its text, so the dict is always JSON-able
         return {"id": self.id, "params": {k: plain(v) for k, v in self.params.items()}}
 
     @classmethod
