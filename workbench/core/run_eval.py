@@ -73,7 +73,12 @@ def score_base(model_name: str, data: DataSpec, limit: int | None = None, batch_
 
 
 def score_run(run_dir: str | Path, limit: int | None = None, batch_size: int = DEFAULT_BATCH) -> RunScore:
-    """Score a finished run's adapter on held-out data; writes ``metrics.json`` and metric/score in the status."""
+    """Score a finished run's adapter on held-out data; writes ``metrics.json`` and metric/score in the status.
+
+    A run trained on a 4-bit base (QLoRA) is scored on that 4-bit base (what it was trained on: its score) and
+    also on the full-precision base (``full_precision_base`` in metrics.json; the Compare tab loads adapters on
+    the full-precision base, which hides what quantisation costs)."""
+    from . import methods
     from .generate import get_variants, release_user
     run_dir = Path(run_dir)
     spec = RunSpec.load(run_dir / "config.yaml")
@@ -86,8 +91,35 @@ def score_run(run_dir: str | Path, limit: int | None = None, batch_size: int = D
         result = _score(vm, str(adapter), spec.data, limit, batch_size)
     finally:
         release_user(user)
-    write_metrics(run_dir, result, limit=limit, batch_size=batch_size, base_model=spec.model.name)
+    extra: dict[str, Any] = {}
+    if methods.get(spec.adapter.method).quantized:
+        full = result
+        try:
+            result = _score(_four_bit_variants(spec, adapter), str(adapter), spec.data, limit, batch_size)
+            extra["base_precision"] = "4-bit"
+        except Exception as e:  # bitsandbytes missing or failing here: keep the full-precision score, say why
+            result, extra["four_bit_error"] = full, f"{type(e).__name__}: {e}"[:300]
+        extra["full_precision_base"] = {"score": full.score, "eval_loss": full.eval_loss}
+    write_metrics(run_dir, result, limit=limit, batch_size=batch_size, base_model=spec.model.name, **extra)
     return result
+
+
+def _four_bit_variants(spec: RunSpec, adapter: Path):
+    """A VariantModel whose base is loaded in 4-bit with the run's quantisation settings (not cached)."""
+    from functools import partial
+
+    from .generate import VariantModel
+    from .models import load_model
+    a = spec.adapter
+    loader = partial(load_model, dtype=spec.model.dtype, quantize_4bit=True, bnb_4bit_quant_type=a.bnb_4bit_quant_type,
+                     bnb_4bit_use_double_quant=a.bnb_4bit_use_double_quant,
+                     bnb_4bit_compute_dtype=a.bnb_4bit_compute_dtype)
+
+    class FourBitVariants(VariantModel):
+        def _new_group(self, label, info, name, load_model):  # the run's 4-bit base instead of full precision
+            return super()._new_group(label, info, name, loader)
+
+    return FourBitVariants(spec.model.name, [str(adapter)])
 
 
 def write_metrics(run_dir: Path, result: RunScore, **extra: Any) -> None:
@@ -95,6 +127,8 @@ def write_metrics(run_dir: Path, result: RunScore, **extra: Any) -> None:
     from .status import update_status, write_json_atomic
     write_json_atomic(Path(run_dir) / METRICS_FILE, {**asdict(result), **extra, "scored_at": time.time()})
     update_status(run_dir, metric=result.metric, score=result.score)
+    from .model_card import write_model_card_safely
+    write_model_card_safely(run_dir)  # the adapter's README.md gains the held-out score
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
