@@ -153,14 +153,16 @@ def test_failure_keeps_log_and_checkpoint_then_resume(tiny_llama_dir, runs_dir, 
         train.run_training(d)
     st = runs.read_status(d)
     assert st.status == "failed" and "injected failure at step 3" in st.error
-    assert "Traceback" in st.traceback
+    assert "Traceback" in st.traceback and st.peak_mem_mb > 0
+    assert st.error_message["id"] == "training.exception"  # the page renders it in its own language
     assert runs.last_checkpoint(d).name == "checkpoint-2"
     assert (d / "adapter" / "adapter_model.safetensors").is_file()  # last state saved anyway
     assert loss_steps(d) == [1, 2]
 
     monkeypatch.delenv("WORKBENCH_FAIL_AT_STEP")
     st = train.run_training(d, resume=True)
-    assert st.status == "done" and st.step == 4 and st.error is None
+    assert st.status == "done" and st.step == 4 and st.error is None and st.error_message is None
+    assert st.peak_mem_mb > 0
     assert loss_steps(d) == [1, 2, 3, 4]
     assert st.eval_loss > 0 and any("eval_loss" in r for r in runs.read_log_dir(d))
 

@@ -176,7 +176,7 @@ class _Recorder:
 
     def submit(self, spec, owner=None, experiment=None):
         self.queued.append((spec, owner, experiment))
-        return "queued-id"
+        return runs.create_run(spec, owner=owner, experiment=experiment)
 
 
 def _spec(model_dir, **adapter) -> RunSpec:
@@ -212,11 +212,13 @@ def test_submit_refuses_bad_knobs_and_sources(runs_dir, tiny_llama_dir, tmp_path
 
 def test_submit_queues_a_good_run_with_owner_and_experiment(runs_dir, tiny_llama_dir):
     manager = _Recorder()
-    count = check_run(_spec(tiny_llama_dir, target_modules=["q_proj", "v_proj"]), Workspace("alice", LOCAL))
-    assert count.trainable > 0
-    assert submit(_spec(tiny_llama_dir), Workspace("alice", LOCAL), experiment="exp-1", manager=manager) == "queued-id"
+    checked = check_run(_spec(tiny_llama_dir, target_modules=["q_proj", "v_proj"]), Workspace("alice", LOCAL))
+    assert checked.count.trainable > 0 and checked.est_mem_mb > 0
+    rid = submit(_spec(tiny_llama_dir), Workspace("alice", LOCAL), experiment="exp-1", manager=manager)
     (_spec_, owner, experiment), = manager.queued
     assert owner == "alice" and experiment == "exp-1"
+    st = runs.run_status(rid)
+    assert st.owner == "alice" and st.experiment == "exp-1" and st.est_mem_mb > 0
 
 
 def test_experiment_is_recorded_in_the_status(runs_dir):

@@ -2,7 +2,7 @@
 
     run_id = submit(spec, Workspace(owner))
 
-``check_run(spec, workspace)`` refuses (SpecError naming the field, or the engine's own clear error):
+``check_run(spec, workspace) -> Checked(count, est_mem_mb)`` refuses (SpecError naming the field, or the engine's own clear error):
 
 - a model name the workspace does not allow (public mode: presets, the embedded model, hub ids, own uploads),
 - an architecture-only model (no weights to train),
@@ -10,13 +10,15 @@
 - target modules that match nothing on the model, and knobs of the method that do not fit it: the counting
   engine runs the method's plan on the meta model (``params.count`` on ``MODEL_CACHE.meta``; milliseconds).
 
-Then ``RunManager.submit`` creates the run folder and queues it.
+Then ``RunManager.submit`` creates the run folder and queues it; ``est_mem_mb`` goes into its status.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..settings import RunSpec, SpecError
+from . import runs
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -24,8 +26,15 @@ if TYPE_CHECKING:
     from .params import ParamCount
 
 
-def check_run(spec: RunSpec, workspace: Workspace) -> "ParamCount":
-    """Raise on anything that would make ``spec`` fail at its start; returns its parameter count."""
+@dataclass
+class Checked:
+    """What the checks learnt about a run: its parameter count and estimated memory (weights, grads, Adam)."""
+    count: "ParamCount"
+    est_mem_mb: float
+
+
+def check_run(spec: RunSpec, workspace: Workspace) -> Checked:
+    """Raise on anything that would make ``spec`` fail at its start."""
     from . import data, models, params
     workspace.check_model_name(spec.model.name)
     ref = models.resolve(spec.model.name)
@@ -33,14 +42,21 @@ def check_run(spec: RunSpec, workspace: Workspace) -> "ParamCount":
         raise SpecError("model.name", "ui.architecture_only_train", name=spec.model.name, example=models.EMBEDDED_NAME)
     workspace.check_data_source(spec.data.name)
     data.load_examples(spec.data, "train")
-    return params.count(models.MODEL_CACHE.meta(spec.model.name), spec.adapter)
+    meta = models.MODEL_CACHE.meta(spec.model.name)
+    count = params.count(meta, spec.adapter)
+    dtype = spec.model.dtype if spec.model.dtype in params.DTYPE_BYTES else "float32"
+    rows = params.memory_estimate(meta, spec.adapter, base_dtype=dtype)
+    row = rows[2] if spec.adapter.method == "qlora" else rows[1]  # full fine-tuning, this adapter, 4-bit base
+    return Checked(count=count, est_mem_mb=round(row.total_bytes / 2**20, 1))
 
 
 def submit(spec: RunSpec, workspace: Workspace, experiment: str | None = None,
            manager: "RunManager | None" = None) -> str:
     """Check ``spec`` for ``workspace`` (``check_run``) and queue it (as part of ``experiment``, if given);
     returns the run id."""
-    check_run(spec, workspace)
+    checked = check_run(spec, workspace)
     if manager is None:
         from .manager import RUN_MANAGER as manager
-    return manager.submit(spec, owner=workspace.owner or None, experiment=experiment)
+    run_id = manager.submit(spec, owner=workspace.owner or None, experiment=experiment)
+    runs.update_status(runs.safe_run_dir(run_id), est_mem_mb=checked.est_mem_mb)
+    return run_id

@@ -180,6 +180,18 @@ def describe_error(e: BaseException) -> Message:
         else Message("common.unexpected", {"detail": kind})
 
 
+def peak_mem_mb(device: str | None = None) -> float:
+    """Peak memory of this worker in MiB: the GPU's peak allocation on CUDA, else the process's peak RSS."""
+    import resource
+    import sys
+
+    import torch
+    if (device or "cuda") == "cuda" and torch.cuda.is_available() and torch.cuda.is_initialized():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 # --------------------------------------------------------------------------- resume
 
 def prepare_resume(run_dir: Path) -> tuple[Path | None, float]:
@@ -239,7 +251,8 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
         out = trainer.train(resume_from_checkpoint=str(ck) if ck else None)
         step = trainer.state.global_step
         final: dict[str, Any] = {"step": step, "train_loss": cb.train_loss if cb.train_loss is not None
-                                 else out.training_loss, "last_loss": cb.last_loss, "stop_reason": cb.stop_reason}
+                                 else out.training_loss, "last_loss": cb.last_loss, "stop_reason": cb.stop_reason,
+                                 "peak_mem_mb": peak_mem_mb(device)}
         if cb.stop_code == STOP_REQUESTED:  # stopped by the user: no final evaluation
             final["status"] = "stopped"
         else:
@@ -303,7 +316,7 @@ def begin_run(run_dir: Path, spec: RunSpec, main: bool, world_size: int, resume:
 def _save_partial(model, run_dir: Path, status: str, error: Message | None = None, stop_reason: str | None = None,
                   tb: str | None = None) -> None:
     """On failure / interrupt: keep log and checkpoints, save the adapter as it is if possible."""
-    fields: dict[str, Any] = {"status": status, "ended": time.time()}
+    fields: dict[str, Any] = {"status": status, "ended": time.time(), "peak_mem_mb": peak_mem_mb()}
     if error is not None:
         fields.update(error=error, traceback=tb)
     if stop_reason is not None:
