@@ -156,6 +156,19 @@ def test_public_mode_refuses_server_paths_alike_whether_they_exist_or_not(runs_d
     assert "public server" in answers.pop()
 
 
+def test_public_mode_never_looks_on_disk_for_a_hub_id(runs_dir, tmp_path, monkeypatch):
+    from workbench.core import models
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "some-folder").mkdir()  # a folder on the server spelled like a hub id
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("WORKBENCH_PUBLIC", raising=False)
+    with pytest.raises(models.ModelError):
+        models.resolve("some-folder")  # local use: the folder is read (it has no config.json)
+    monkeypatch.setenv("WORKBENCH_PUBLIC", "1")
+    for name in ("some-folder", "no-such-folder", "org/some-folder"):
+        assert models.resolve(name).kind == "hub"  # exists or not: the same answer
+
+
 def test_public_mode_allows_own_uploaded_models(runs_dir):
     alice = Workspace("alice", PUBLIC)
     mine = alice.uploads_dir / "models" / "tiny"

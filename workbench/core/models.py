@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import WorkbenchError
 from ..messages import Message
-from .paths import looks_like_path
+from .paths import is_public, looks_like_hub_id, looks_like_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRESETS_FILE = REPO_ROOT / "presets" / "models.yaml"
@@ -91,6 +91,8 @@ def resolve(name: str) -> ModelRef:
     lowered = {k.lower(): k for k in ps}
     if name.lower() in lowered:
         return resolve(lowered[name.lower()])
+    if looks_like_hub_id(name) and is_public():  # never look on the server's disk for a stranger's hub id
+        return ModelRef(name=name, kind="hub", path=name, description=f"Hugging Face Hub model {name}")
     p = Path(os.path.expanduser(name))
     if p.is_file() and p.name.endswith(".json"):
         return ModelRef(name=name, kind="config", path=str(p), description=f"architecture from {p}")

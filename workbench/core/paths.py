@@ -4,13 +4,23 @@ Names the workbench takes (``model.name``, ``data.name``) are a preset / shipped
 (``org/name``) or a path. A name is a path when it starts like one (``/``, ``./``, ``../``, ``~``, ``\\``), is
 ``.`` or ``..``, ends with a file suffix the workbench reads (``.json``, ``.jsonl``, ``.csv``, ``.tsv``), or names
 something that exists on this machine. Everything else is left to the Hub.
+
+On a public server (``is_public()``: WORKBENCH_PUBLIC=1 or SPACE_ID set) a name spelled like a hub id is always
+a hub id: the server's disk is never consulted for it, so a visitor cannot probe which folders exist.
 """
 from __future__ import annotations
 
 import os
+import re
 
 PATH_PREFIXES = ("/", "./", "../", "~", "\\", ".\\", "..\\")
 FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
+
+
+def is_public() -> bool:
+    """True when the app faces strangers: WORKBENCH_PUBLIC=1 or on a Hugging Face Space (SPACE_ID set)."""
+    flag = (os.environ.get("WORKBENCH_PUBLIC") or "").strip().lower() in ("1", "true", "yes", "on")
+    return flag or bool((os.environ.get("SPACE_ID") or "").strip())
 
 
 def looks_like_path(name: str | None) -> bool:
@@ -23,3 +33,17 @@ def looks_like_path(name: str | None) -> bool:
     if os.path.splitext(name)[1].lower() in FILE_SUFFIXES:
         return True
     return os.path.exists(os.path.expanduser(name))
+
+
+_HUB_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def looks_like_hub_id(name: str | None) -> bool:
+    """True if ``name`` is spelled like a Hugging Face Hub id (``name`` or ``org/name``), whatever is on disk."""
+    name = (name or "").strip()
+    if not name or name.startswith(PATH_PREFIXES) or "\\" in name or "://" in name:
+        return False
+    parts = name.split("/")
+    if len(parts) > 2 or any(not _HUB_PART.match(p) or ".." in p for p in parts):
+        return False
+    return os.path.splitext(name)[1].lower() not in FILE_SUFFIXES

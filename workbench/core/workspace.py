@@ -30,15 +30,11 @@ from pathlib import Path
 
 from ..settings import SpecError
 from . import runs
-from .paths import looks_like_path
+from .paths import is_public, looks_like_hub_id, looks_like_path
 from .runs import RunError, RunInfo, RunStatus
 
 MAX_ADAPTERS = 3
 """Adapters one compare / evaluation may use at once (each is a copy of the LoRA weights in memory)."""
-
-
-def _env_flag(name: str) -> bool:
-    return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -49,13 +45,7 @@ class Policy:
 
     @classmethod
     def from_env(cls) -> "Policy":
-        return cls(share_runs=os.environ.get("WORKBENCH_SHARE_RUNS", "0") == "1",
-                   public=_env_flag("WORKBENCH_PUBLIC") or bool((os.environ.get("SPACE_ID") or "").strip()))
-
-
-def is_public() -> bool:
-    """True when the app faces strangers: WORKBENCH_PUBLIC=1 or on a Hugging Face Space (SPACE_ID set)."""
-    return Policy.from_env().public
+        return cls(share_runs=os.environ.get("WORKBENCH_SHARE_RUNS", "0") == "1", public=is_public())
 
 
 # --------------------------------------------------------------------------- owner ids and the browser secret
@@ -247,22 +237,10 @@ class Workspace:
         presets = {k.lower() for k in models.presets()} | {models.EMBEDDED_NAME.lower()}
         if name.lower() in presets:
             return
-        if _hub_id(name):
+        if looks_like_hub_id(name):
             return
         if self.owner and not name.startswith("~") and "://" not in name \
                 and Path(name).resolve().is_relative_to(self.uploads_dir.resolve()):
             return
         raise SpecError("model.name", "runs.public_model_name", name=name)
 
-
-_HUB_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-
-
-def _hub_id(name: str) -> bool:
-    """``org/name`` or ``name`` in the Hub's spelling (no path-like parts), and nothing on disk decides it."""
-    if not name or name.startswith(("/", "./", "../", "~", "\\")) or "\\" in name or "://" in name:
-        return False
-    parts = name.split("/")
-    if len(parts) > 2 or any(p in (".", "..") or not _HUB_PART.match(p) or ".." in p for p in parts):
-        return False
-    return os.path.splitext(name)[1].lower() not in (".json", ".jsonl", ".csv", ".tsv")
