@@ -11,7 +11,6 @@ import torch
 
 from adapter_factory import make_adapter
 from workbench.core import evaluate as E
-from workbench.core.generate import GenResult
 from workbench.settings import DataSpec
 
 ROWS = [("Capital of France?", "Paris"), ("2 + 2 =", "4"), ("Colour of the sky?", "Blue")]
@@ -54,10 +53,11 @@ def test_scores_and_perplexity_by_hand(tiny_llama_dir, lora, dataset, monkeypatc
     from transformers import AutoModelForCausalLM, AutoTokenizer
     answers = {"base": ["Paris", "5", "blue"], lora: ["Paris", " 4 ", "Blue"]}  # exact match: 1/3 and 3/3
 
-    def fake_generate(vm, texts, variant, settings=None, batch_size=1):
+    def fake_predict(vm, texts, variants, settings, batch_size):
         assert len(texts) == 3 and all(t.endswith("<|im_start|>assistant\n") for t in texts)
-        return [GenResult(variant, a, 1) for a in answers[variant]]
-    monkeypatch.setattr(E, "generate_texts", fake_generate)
+        assert variants == ["base", lora] and batch_size == E.DEFAULT_BATCH
+        return {v: answers[v] for v in variants}
+    monkeypatch.setattr(E, "predict", fake_predict)
     rows = E.evaluate(tiny_llama_dir, [lora], dataset)
     assert [(r.variant, r.metric, r.n) for r in rows] == [("base", "exact_match", 3), (lora, "exact_match", 3)]
     assert rows[0].score == pytest.approx(1 / 3) and rows[1].score == pytest.approx(1.0)
@@ -70,12 +70,35 @@ def test_scores_and_perplexity_by_hand(tiny_llama_dir, lora, dataset, monkeypatc
     assert rows[0].perplexity != pytest.approx(rows[1].perplexity, rel=1e-3)
 
 
-def test_real_generation_limit_and_batching(tiny_llama_dir, lora, dataset):
+def test_real_generation_limit_and_batching(tiny_llama_dir, lora, dataset, monkeypatch):
     spec = DataSpec(name=dataset)
-    one = E.evaluate(tiny_llama_dir, [lora], spec, limit=2)
+    one = E.evaluate(tiny_llama_dir, [lora], spec, limit=2, batch_size=1)
     assert [r.n for r in one] == [2, 2] and all(0 <= r.score <= 1 and r.perplexity > 1 for r in one)
-    batched = E.evaluate(tiny_llama_dir, [lora], spec, limit=2, batch_size=2)
-    assert [r.perplexity for r in batched] == pytest.approx([r.perplexity for r in one], rel=1e-6)
+    calls = []
+    real = E.generate_texts
+    monkeypatch.setattr(E, "generate_texts", lambda *a, **k: calls.append(1) or real(*a, **k))
+    batched = E.evaluate(tiny_llama_dir, [lora], spec)  # the default: batched, base and adapter mixed
+    assert not calls
+    assert [r.predictions[:2] for r in batched] == [r.predictions for r in one]
+    assert [r.perplexity for r in E.evaluate(tiny_llama_dir, [lora], spec, limit=2)] == pytest.approx(
+        [r.perplexity for r in one], rel=1e-6)
+
+
+def test_batched_rows_share_batches_and_match_one_by_one(tiny_llama_dir, lora, tmp_path):
+    from workbench.core import scheduler
+    from workbench.core.generate import GenSettings, get_variants
+    pt = make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")
+    vm = get_variants(tiny_llama_dir, [lora, pt])
+    texts = [vm.render(p) for p in ("Hi", "A much longer prompt about the colour of the evening sky", "2 + 2 =")]
+    s = GenSettings(max_new_tokens=6)
+    sched = scheduler.scheduler_for(vm)
+    sched.batch_sizes.clear()
+    batched = E.predict(vm, texts, vm.variants, s, batch_size=16)
+    assert sorted(sched.batch_sizes) == [3, 6]  # base + LoRA mixed; prompt tuning in its own batch
+    assert batched == E.predict(vm, texts, vm.variants, s, batch_size=1)
+    sched.batch_sizes.clear()
+    E.predict(vm, texts, vm.variants, s, batch_size=2)
+    assert max(sched.batch_sizes) == 2
 
 
 def test_prompt_tuning_perplexity(tiny_llama_dir, dataset, tmp_path, monkeypatch):
@@ -83,7 +106,7 @@ def test_prompt_tuning_perplexity(tiny_llama_dir, dataset, tmp_path, monkeypatch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
     d = make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")
-    monkeypatch.setattr(E, "generate_texts", lambda vm, texts, v, s=None, batch_size=1: [GenResult(v, "", 0)] * 3)
+    monkeypatch.setattr(E, "predict", lambda vm, texts, variants, s, b: {v: [""] * 3 for v in variants})
     rows = E.evaluate(tiny_llama_dir, [d], dataset)
     pm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), d).eval()
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
@@ -102,7 +125,7 @@ def test_prompt_tuning_perplexity(tiny_llama_dir, dataset, tmp_path, monkeypatch
 
 
 def test_shipped_dataset_uses_its_metric(tiny_llama_dir, monkeypatch):
-    monkeypatch.setattr(E, "generate_texts", lambda vm, texts, v, s=None, batch_size=1: [GenResult(v, "{}", 1)] * len(texts))
+    monkeypatch.setattr(E, "predict", lambda vm, texts, variants, s, b: {v: ["{}"] * len(texts) for v in variants})
     rows = E.evaluate(tiny_llama_dir, [], "json-format", limit=2)
     assert len(rows) == 1 and rows[0].metric == "json_match" and rows[0].n == 2 and rows[0].score == 0.0
 
@@ -128,7 +151,29 @@ def test_cli_eval_json(tiny_llama_dir, lora, dataset):
     out = json.loads(p.stdout)
     assert [r["variant"] for r in out] == ["base", lora]
     assert all(set(r) == {"variant", "metric", "score", "perplexity", "n"} and r["n"] == 1 for r in out)
+    one = subprocess.run([sys.executable, "-m", "workbench", "eval", "--model", tiny_llama_dir, "--adapter", lora,
+                          "--dataset", dataset, "--limit", "1", "--max-new-tokens", "4", "--json", "--one-by-one"],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    assert [r["score"] for r in json.loads(one.stdout)] == [r["score"] for r in out]
     bad = subprocess.run([sys.executable, "-m", "workbench", "eval", "--model", tiny_llama_dir,
                           "--dataset", "no-such-dataset.jsonl", "--json"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and bad.stdout == ""
     assert bad.stderr.strip().splitlines()[-1].startswith("error: ") and "not found" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["json-format", "date-normalize", "sentiment-label"])
+def test_batched_and_one_by_one_give_the_same_scores_on_shipped_datasets(embedded_dir, tmp_path, name):
+    """First 16 held-out prompts, embedded model, base + a LoRA adapter with random but nonzero weights."""
+    from pathlib import Path
+    shipped = sorted(p.name for p in (Path(__file__).resolve().parents[2] / "presets/datasets").iterdir() if p.is_dir())
+    assert name in shipped
+    d = make_adapter(str(embedded_dir), tmp_path / "smol-lora", "lora", scale=0.05)
+    one = E.evaluate("smollm2-135m-instruct", [d], name, limit=16, batch_size=1)
+    batched = E.evaluate("smollm2-135m-instruct", [d], name, limit=16)
+    flips = [(r.variant, i, a, b) for r, q in zip(one, batched) for i, (a, b) in
+             enumerate(zip(r.predictions, q.predictions)) if a != b]
+    print(f"{name}: {len(flips)} of {2 * 16} answers differ between batched and one-by-one: {flips}")
+    assert [r.score for r in batched] == [r.score for r in one], flips
+    assert one[0].predictions != one[1].predictions  # the adapter changes answers

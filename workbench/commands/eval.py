@@ -1,7 +1,10 @@
 """`python -m workbench eval`: held-out metric and perplexity for the base model and each adapter.
 
     python -m workbench eval --model smollm2-135m-instruct --adapter runs/abc/adapter \
-        --dataset json-format [--limit 20] [--batch-size 1] [--json]
+        --dataset json-format [--limit 20] [--batch-size 16 | --one-by-one] [--json]
+
+Answers are generated in batches by default (every prompt of every variant, the base and LoRA adapters mixed in
+one batch); --one-by-one (= --batch-size 1) generates one prompt at a time, exactly as the Generate tab.
 
 With --json prints [{"variant", "metric", "score", "perplexity", "n"}, ...].
 """
@@ -18,8 +21,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--adapter", action="append", default=[], metavar="DIR", help="adapter folder (repeatable)")
     p.add_argument("--dataset", required=True, help="shipped dataset name or a .jsonl/.csv path")
     p.add_argument("--limit", type=int, default=None, help="only the first N held-out examples")
-    p.add_argument("--batch-size", type=int, default=1,
-                   help="prompts generated together (1 = exact, as in the Generate tab)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="sequences (prompts x variants) generated together (default 16; 1 = one by one)")
+    p.add_argument("--one-by-one", action="store_true",
+                   help="one prompt at a time, exactly as in the Generate tab (same as --batch-size 1)")
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help="default: the longest reference answer + 8 (at most 256)")
     p.add_argument("--no-chat-template", action="store_true")
@@ -32,7 +37,9 @@ def run(args) -> int:
     from ..core.evaluate import EvalError, evaluate
     from ..core.generate import GenSettings
     from ..settings import DataSpec
-    if args.batch_size < 1:
+    if args.one_by_one:
+        args.batch_size = 1
+    if args.batch_size is not None and args.batch_size < 1:
         raise EvalError("cli.flag_min", flag="--batch-size", lo=1, value=args.batch_size)
     spec = DataSpec(name=args.dataset, use_chat_template=not args.no_chat_template)
     settings = None

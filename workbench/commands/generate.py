@@ -4,7 +4,8 @@
         --prompt "Say hi" [--max-new-tokens 64] [--no-chat-template] \
         [--do-sample --temperature 0.7 --top-p 0.9 --seed 0] [--json]
 
-Greedy by default. With --json prints [{"variant": "base"|DIR, "text": ..., "tokens": N}, ...].
+Greedy by default; the base and LoRA adapters answer in ONE batched generation (the same tokens as one at a
+time; WORKBENCH_BATCHING=0 runs them one after another). With --json prints [{"variant": "base"|DIR, "text": ..., "tokens": N}, ...].
 """
 from __future__ import annotations
 
@@ -34,13 +35,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from dataclasses import asdict
 
-    from ..core.generate import GenSettings, generate, get_variants
+    from ..core.generate import GenSettings, get_variants
+    from ..core.scheduler import generate_columns
     settings = GenSettings(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
                            temperature=args.temperature, top_p=args.top_p,
                            repetition_penalty=args.repetition_penalty, seed=args.seed,
                            use_chat_template=not args.no_chat_template)
     vm = get_variants(args.model, args.adapter)
-    results = [generate(vm, args.prompt, v, settings) for v in vm.variants]
+    results = generate_columns(vm, args.prompt, vm.variants, settings)  # all columns in one batch
     if args.json:
         print(json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=2))
     else:

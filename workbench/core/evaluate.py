@@ -9,13 +9,15 @@ For every variant:
   loss in training (``data.encode`` with ``train_on_prompt=False``: the answer and its end-of-turn
   token), so it is comparable with the training eval loss: perplexity = exp(eval loss).
 
-Generation runs one prompt at a time by default (``batch_size=1``), which reproduces exactly what the
-Generate tab shows. Batches with left padding are faster, but padded matmuls round differently and can in
-principle flip a greedy near-tie. Measured here (SmolLM2-135M-Instruct, fp32, CPU, 32 new tokens, first 16
-test prompts of each shipped dataset, batch 8 vs one by one): 48/48 answers identical; 1-4x faster on a
-busy 2-core machine (less when answers are short, since a batch runs until its longest answer ends). Pass
-``batch_size`` to trade exactness for speed (bf16 on GPU is more prone to flips). Perplexity is always
-computed in batches (right padding only changes rounding, at the 1e-6 level).
+Generation is batched by default (``batch_size=DEFAULT_BATCH`` sequences per ``generate`` call): every held-out
+prompt of every variant is submitted at once to the model's scheduler (``scheduler.generate_many``), prompts of
+similar length together, left padding, KV cache, each sequence stopping at its own end of turn; the base and
+LoRA adapters share batches through PEFT's mixed-adapter batches, other adapter types get batches of their own.
+``batch_size=1`` is the exact one-by-one mode (``workbench eval --one-by-one``): what the Generate tab shows.
+Padded, mixed batches round differently from one prompt alone and can in principle flip a greedy near-tie;
+tests/core/test_evaluate.py checks that both modes give the same scores on the first 16 held-out prompts of
+every shipped dataset (embedded model, base + a LoRA adapter). Perplexity is always computed in batches (right
+padding only changes rounding, at the 1e-6 level).
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from dataclasses import dataclass, field
 from ..errors import WorkbenchError
 from ..settings import DataSpec
 from .generate import BASE, GenSettings, generate_texts, get_variants, sequence_logprobs
+
+
+DEFAULT_BATCH = 16
+"""Sequences (prompts x variants) generated together by default."""
 
 
 class EvalError(WorkbenchError):
@@ -95,13 +101,32 @@ def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> fl
     return math.exp(total / count)
 
 
+def predict(vm, texts: list[str], variants: list[str], settings: GenSettings, batch_size: int) -> dict[str, list[str]]:
+    """Answers of every variant to every rendered text: {variant: [answer per text]}.
+
+    ``batch_size`` 1: one prompt at a time, variant after variant (exact). More: all of them submitted at once to
+    the scheduler, at most ``batch_size`` sequences per batch, prompts sorted by length so a batch pads little.
+    """
+    if batch_size <= 1:
+        return {v: [r.text for r in generate_texts(vm, texts, v, settings)] for v in variants}
+    from .scheduler import Request, generate_many
+    order = sorted(range(len(texts)), key=lambda i: len(vm.encode_ids(texts[i], settings.use_chat_template)))
+    pairs = [(i, v) for i in order for v in variants]
+    results = generate_many(vm, [Request(v, settings, text=texts[i]) for i, v in pairs], max_batch=batch_size)
+    out = {v: [""] * len(texts) for v in variants}
+    for (i, v), r in zip(pairs, results):
+        out[v][i] = r.text
+    return out
+
+
 def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
-             settings: GenSettings | None = None, progress=None, batch_size: int = 1,
+             settings: GenSettings | None = None, progress=None, batch_size: int | None = None,
              user: str | None = None) -> list[EvalRow]:
     """Score "base" and every adapter on the held-out split of ``dataset`` (DataSpec, shipped name or path).
 
     ``settings`` defaults to greedy decoding with room for the longest reference (+8 tokens, at most 256).
-    ``progress(fraction, message)`` is called as variants finish. ``user``: see ``generate.get_variants``.
+    ``batch_size``: sequences generated together (None: ``DEFAULT_BATCH``; 1: one by one, exact).
+    ``progress(fraction, message)`` is called as the work advances. ``user``: see ``generate.get_variants``.
     """
     from .data import encode, render_prompt
     from .metrics import metric_for
@@ -116,12 +141,15 @@ def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
         settings = GenSettings(max_new_tokens=min(256, longest + 8), use_chat_template=spec.use_chat_template)
     texts = [render_prompt(e, tok, spec.use_chat_template) for e in examples]
     encoded = [encode(e, tok, spec.max_length, False, spec.use_chat_template) for e in examples]
-    rows: list[EvalRow] = []
     variants = [BASE] + vm.adapter_dirs
+    if progress:
+        progress(0.0, f"Evaluating {len(variants)} variants on {len(examples)} examples...")
+    answers = predict(vm, texts, variants, settings, DEFAULT_BATCH if batch_size is None else batch_size)
+    rows: list[EvalRow] = []
     for i, variant in enumerate(variants):
         if progress:
-            progress(i / len(variants), f"Evaluating {variant} on {len(examples)} examples...")
-        preds = [r.text for r in generate_texts(vm, texts, variant, settings, batch_size=batch_size)]
+            progress(0.8 + 0.2 * i / len(variants), f"Perplexity of {variant}...")
+        preds = answers[variant]
         score = sum(metric.score(p, r) for p, r in zip(preds, refs)) / len(refs)
         ppl = perplexity(vm, variant, encoded)
         rows.append(EvalRow(variant, metric.name, float(score), float(ppl), len(examples), preds))

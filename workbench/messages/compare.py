@@ -79,6 +79,12 @@ MESSAGES = {
                              "稍后再上传。"),
     # generation
     "compare.unknown_variant": ("Unknown variant {variant!r}; choose one of: {choices}", "未知的变体 {variant!r}；可选：{choices}"),
+    "compare.bad_prompt": ("The prompt must be text (got {kind}).", "提示必须是文本（收到的是 {kind}）。"),
+    "compare.prompt_too_long": ("The prompt has {tokens:,} tokens; with {new:,} new tokens that is over the model's "
+                                "{limit:,} positions. Shorten the prompt or ask for fewer new tokens.",
+                                "提示有 {tokens:,} 个 token；加上 {new:,} 个新 token 超过了模型的 {limit:,} 个位置。"
+                                "请缩短提示或减少新 token 数。"),
+    "compare.cancelled": ("The generation was cancelled.", "生成已取消。"),
     # evaluation
     "compare.no_dataset": ("No dataset given: pick a shipped dataset or a .jsonl/.csv file.",
                            "未指定数据集：请选择内置数据集或 .jsonl/.csv 文件。"),

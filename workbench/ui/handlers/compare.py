@@ -78,12 +78,11 @@ def compare_stream(model_name: str, adapters: list[str], prompt: str, owner: str
         raise WorkbenchError("ui.no_prompt")
     adapters = _checked(owner, model_name, adapters=adapters)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
+    from ...core import scheduler  # every column in one batched generation, each streaming
     vm = generate.get_variants(model_name, adapters, user=owner)
     texts = [""] * (1 + len(adapters))
-    for i, variant in enumerate([generate.BASE] + adapters):
-        for partial in generate.stream(vm, prompt, variant, settings):
-            texts[i] = partial
-            yield list(texts)
+    for texts in scheduler.stream_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner):
+        yield texts
     yield list(texts)
 
 
@@ -95,9 +94,11 @@ def compare(model_name: str, adapters: list[str], prompt: str, owner: str, max_n
         raise WorkbenchError("ui.no_prompt")
     adapters = _checked(owner, model_name, adapters=adapters)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
+    from ...core import scheduler
     vm = generate.get_variants(model_name, adapters, user=owner)
-    return [{"variant": v if v == generate.BASE else _short(v), "text": r.text, "tokens": r.tokens}
-            for v in [generate.BASE] + adapters for r in [generate.generate(vm, prompt, v, settings)]]
+    results = scheduler.generate_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner)
+    return [{"variant": r.variant if r.variant == generate.BASE else _short(r.variant), "text": r.text,
+             "tokens": r.tokens} for r in results]
 
 
 @user_errors
@@ -132,13 +133,17 @@ def run_presets(model_name: str, adapters: list[str], dataset: str, owner: str, 
     and base headers in the page's language; the adapters' columns keep their names)."""
     adapters = _checked(owner, model_name, adapters=adapters, dataset=dataset)
     exs = data.load_examples(DataSpec(name=dataset), "test")[:int(limit)]
+    from ...core import scheduler
     vm = generate.get_variants(model_name, adapters, user=owner)
     settings = generate.GenSettings(max_new_tokens=64)
+    variants = [generate.BASE] + adapters
+    answers = scheduler.generate_many(vm, [scheduler.Request(v, settings, prompt=ex.prompt, owner=owner)
+                                           for ex in exs for v in variants])  # all prompts and variants batched
     rows = []
-    for ex in exs:
+    for i, ex in enumerate(exs):
         row = {"prompt": ex.prompt, "reference": evaluate.reference(ex)}
-        for v in [generate.BASE] + adapters:
-            row[v if v == generate.BASE else _short(v)] = generate.generate(vm, ex.prompt, v, settings).text
+        for j, v in enumerate(variants):
+            row[v if v == generate.BASE else _short(v)] = answers[i * len(variants) + j].text
         rows.append(row)
     return localize_columns(pd.DataFrame(rows), first=3)
 

@@ -1,0 +1,194 @@
+"""Batched generation on one ``VariantModel``: many (prompt, variant) rows in as few ``generate`` calls as PEFT allows.
+
+- Left padding, KV cache, each row stops on its own: at an end-of-turn token (the model's generation-config
+  eos ids) or at its own ``max_new_tokens``; a finished row's result is handed over at once (``on_done``), while
+  the other rows of its batch keep going.
+- Rows of different variants share one call when PEFT can mix them: the base and LoRA adapters (not DoRA) of one
+  base copy, through PEFT's mixed-adapter batches (``generate(..., adapter_names=[...])``, ``"__base__"`` for the
+  base). PEFT 0.21 refuses ``adapter_names`` with DoRA or merged adapters, and other PEFT types (IA3,
+  prompt learning) have no mixed batches: their rows are batched per variant (``set_adapter``).
+- A batch whose rows all use one variant runs exactly like one prompt at a time does (``VariantModel.activate``).
+
+Nothing here imports ``generate`` (which imports this module): the VariantModel and GenSettings are used by their
+attributes only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+BASE = "base"
+MIXED_BASE = "__base__"
+"""PEFT's name for 'no adapter' in a mixed-adapter batch."""
+
+
+@dataclass
+class Row:
+    """One prompt for one variant, already tokenized."""
+    ids: list[int]
+    variant: str
+    max_new_tokens: int
+    on_text: Callable[[str], None] | None = None
+    """Called with the growing answer after each new token (only when set: decoding costs a little)."""
+    on_done: Callable[["RowResult"], None] | None = None
+    """Called once when this row is finished, possibly before the rest of its batch."""
+    cancelled: Callable[[], bool] | None = None
+    """Polled after each step: True stops this row (its consumer has gone)."""
+
+
+@dataclass
+class RowResult:
+    ids: list[int]
+    """The generated token ids (ending with the end-of-turn token when the row stopped there)."""
+    text: str
+    """The decoded answer (special tokens removed)."""
+
+
+def batch_kind(vm, variant: str) -> tuple:
+    """Rows whose kinds are equal may share one ``generate`` call (raises for an unknown variant)."""
+    if variant == BASE:
+        if vm._plain is not None:
+            return ("plain",)
+        group = mixing_group(vm)
+        return ("mixed", id(group)) if group is not None else ("solo", BASE)
+    group, name = vm._slot(variant)
+    if _mixable(group, name):
+        return ("mixed", id(group))
+    return ("solo", name)
+
+
+def needs_equal_lengths(vm, variant: str) -> bool:
+    """Prompt-learning adapters on a model without rotary positions: PEFT ignores ``position_ids`` for them, so a
+    left-padded row would see shifted absolute positions; such rows only share a batch with prompts of their length.
+    (Rotary attention depends on relative positions only, so the shift changes nothing there.)"""
+    if variant == BASE:
+        return False
+    group, name = vm._slot(variant)
+    if not getattr(group.model.peft_config.get(name), "is_prompt_learning", False):
+        return False
+    cfg = group.model.get_base_model().config
+    return not (getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_theta", None))
+
+
+def _mixable(group, name: str) -> bool:
+    if group.peft_type != "LORA":
+        return False
+    cfg = group.model.peft_config.get(name)
+    return cfg is not None and not getattr(cfg, "use_dora", False)
+
+
+def mixing_group(vm):
+    """The base copy whose LoRA adapters can share a batch with the base (None if there is none)."""
+    return next((g for g in vm.groups if any(_mixable(g, n) for n in g.names)), None)
+
+
+def eos_ids(vm) -> set[int]:
+    """The ids that end a turn: the generation config's eos ids (what ``generate`` stops on) and the tokenizer's."""
+    cfg = getattr(vm.base_models()[0], "generation_config", None)
+    eos = getattr(cfg, "eos_token_id", None)
+    out = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+    if vm.tokenizer.eos_token_id is not None:
+        out.add(vm.tokenizer.eos_token_id)
+    return out
+
+
+def _tracker_classes():
+    from transformers import StoppingCriteria
+    from transformers.generation.streamers import BaseStreamer
+
+    class Tracker(BaseStreamer, StoppingCriteria):
+        """Streamer (sees every new token of every row) and stopping criterion (stops rows one by one)."""
+
+        def __init__(self, tok, rows: list[Row], eos: set[int]):
+            self.tok, self.rows, self.eos = tok, rows, eos
+            self.ids: list[list[int]] = [[] for _ in rows]
+            self.done = [False] * len(rows)
+            self.texts = [""] * len(rows)
+            self.results: list[RowResult | None] = [None] * len(rows)
+            self._prompt_seen = False
+
+        def put(self, value):
+            if not self._prompt_seen:  # generate hands the prompt over first
+                self._prompt_seen = True
+                return
+            for i, token in enumerate(value.reshape(-1).tolist()):
+                if self.done[i]:
+                    continue
+                row = self.rows[i]
+                self.ids[i].append(int(token))
+                if token in self.eos or len(self.ids[i]) >= row.max_new_tokens:
+                    self._finish(i)
+                elif row.on_text is not None:
+                    text = self.tok.decode(self.ids[i], skip_special_tokens=True)
+                    if text != self.texts[i] and not text.endswith("\ufffd"):  # wait for a whole character
+                        self.texts[i] = text
+                        row.on_text(text)
+
+        def _finish(self, i: int) -> None:
+            self.done[i] = True
+            result = RowResult(self.ids[i], self.tok.decode(self.ids[i], skip_special_tokens=True))
+            self.results[i] = result
+            row = self.rows[i]
+            if row.on_text is not None and result.text != self.texts[i]:
+                row.on_text(result.text)
+            if row.on_done is not None:
+                row.on_done(result)
+
+        def end(self):
+            for i in range(len(self.rows)):
+                if not self.done[i]:
+                    self._finish(i)
+
+        def __call__(self, input_ids, scores, **kwargs):
+            import torch
+            for i, row in enumerate(self.rows):
+                if not self.done[i] and row.cancelled is not None and row.cancelled():
+                    self._finish(i)
+            return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+
+    return Tracker
+
+
+def pad_left(rows: list[Row], pad_id: int, device) -> dict:
+    import torch
+    width = max(len(r.ids) for r in rows)
+    ids = torch.tensor([[pad_id] * (width - len(r.ids)) + r.ids for r in rows], device=device)
+    mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in rows], device=device)
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def run_batch(vm, rows: list[Row], settings) -> list[RowResult]:
+    """Generate every row in ONE call (their ``batch_kind`` must be equal; sampling is seeded per call)."""
+    import torch
+    from transformers import StoppingCriteriaList
+    if not rows:
+        return []
+    kinds = {batch_kind(vm, r.variant) for r in rows}
+    if len(kinds) != 1:
+        raise ValueError(f"rows of different kinds cannot share a batch: {sorted(map(str, kinds))}")
+    tok = vm.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    enc = pad_left(rows, pad, vm.device)
+    tracker = _tracker_classes()(tok, rows, eos_ids(vm))
+    kw = settings.generate_kwargs(tok)
+    kw.update(max_new_tokens=max(r.max_new_tokens for r in rows), streamer=tracker, stopping_criteria=StoppingCriteriaList([tracker]))
+    variants = {r.variant for r in rows}
+    with torch.no_grad():
+        if len(variants) == 1:
+            with vm.activate(rows[0].variant) as model:
+                _seed(settings)
+                model.generate(**enc, **kw)
+        else:
+            group = mixing_group(vm)
+            names = [MIXED_BASE if r.variant == BASE else vm._slot(r.variant)[1] for r in rows]
+            with vm.lock:
+                _seed(settings)
+                group.model.generate(**enc, **kw, adapter_names=names)
+    tracker.end()
+    return list(tracker.results)
+
+
+def _seed(settings) -> None:
+    if settings.do_sample:
+        import torch
+        torch.manual_seed(settings.seed)

@@ -1,0 +1,345 @@
+"""One generation scheduler per loaded VariantModel: requests of many users, grouped into batches.
+
+A request is (prompt, variant, settings, owner). ``Scheduler.submit`` checks each request on its own (settings,
+variant, prompt type and length) and fails a bad one at once, alone; the good ones wait in a queue. One worker
+thread per scheduler takes the oldest waiting request, waits up to ``WORKBENCH_BATCH_WINDOW_MS`` (default 15 ms)
+for others to arrive, and runs every compatible waiting request with it as ONE batch (``batching.run_batch``),
+taking requests from each submission in turn so that a long evaluation cannot shut a Compare click out:
+
+- compatible = same batch kind (the base and the LoRA adapters of one base copy mix; DoRA, IA3 and prompt-learning
+  adapters run per variant) and the same decoding settings; ``max_new_tokens`` may differ (each row stops on its
+  own). Sampled requests only share a batch with their own submission (the Compare columns), so a seeded sampled
+  comparison repeats exactly.
+- each request streams through its own queue (``Handle``: iterate for the growing text, or ``result()``), and is
+  finished as soon as its own row ends.
+- an exception in a batch is retried request by request, so it reaches only the request that causes it.
+
+``WORKBENCH_BATCHING=0`` turns batching across requests off: each request then runs alone, in arrival order, and
+the Compare columns one after another (the path before this scheduler). ``WORKBENCH_MAX_BATCH`` caps a batch
+(default 16 rows). Threads: the worker runs on the torch threads of its process (the web server limits them with
+``manager.limit_server_threads``); one batch at a time per scheduler, as one call at a time per VariantModel before.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..errors import WorkbenchError
+from .batching import Row, RowResult, batch_kind, needs_equal_lengths, run_batch
+from .generate import BASE, GenResult, GenSettings, VariantModel
+
+IDLE_S = 30.0
+"""A worker with nothing to do for this long ends (the next submit starts another)."""
+
+
+def batching_enabled() -> bool:
+    return os.environ.get("WORKBENCH_BATCHING", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class Request:
+    """One generation request: ``prompt`` (a user message, wrapped per ``settings.use_chat_template``) or ``text``
+    (already rendered), for one variant."""
+    variant: str = BASE
+    settings: GenSettings | None = None
+    prompt: str | None = None
+    text: str | None = None
+    owner: str | None = None
+
+
+class Handle:
+    """A submitted request: iterate it for the growing answer, or wait for ``result()``."""
+
+    def __init__(self, request: Request, events: "queue.Queue | None" = None, tag: int = 0):
+        self.request = request
+        self._events = events or queue.Queue()
+        self._tag = tag
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self.value: GenResult | None = None
+        self.error: BaseException | None = None
+
+    def _text(self, text: str) -> None:
+        self._events.put((self._tag, "text", text))
+
+    def _finish(self, result: GenResult) -> None:
+        if not self._done.is_set():
+            self.value = result
+            self._done.set()
+            self._events.put((self._tag, "done", result))
+
+    def _fail(self, error: BaseException) -> None:
+        if not self._done.is_set():
+            self.error = error
+            self._done.set()
+            self._events.put((self._tag, "error", error))
+
+    def cancel(self) -> None:
+        """Stop generating for this request (its consumer has gone)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> GenResult:
+        if not self._done.wait(timeout):
+            raise TimeoutError("generation did not finish in time")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def __iter__(self) -> Iterator[str]:
+        """The growing answer; raises this request's error; closing the iterator cancels the request."""
+        try:
+            while True:
+                _tag, kind, value = self._events.get()
+                if kind == "text":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            self.cancel()
+
+
+@dataclass
+class _Item:
+    handle: Handle
+    ids: list[int]
+    key: tuple
+    submission: int
+    cap: int
+    arrival: float
+
+
+class Scheduler:
+    """Batches the generation requests for one VariantModel (see the module doc)."""
+
+    def __init__(self, vm: VariantModel, batching: bool | None = None, window_s: float | None = None,
+                 max_batch: int | None = None):
+        self.vm = vm
+        self.batching = batching_enabled() if batching is None else batching
+        self.window_s = _env_number("WORKBENCH_BATCH_WINDOW_MS", 15) / 1000 if window_s is None else window_s
+        self.max_batch = max(1, int(max_batch or _env_number("WORKBENCH_MAX_BATCH", 16)))
+        self._cv = threading.Condition()
+        self._pending: list[_Item] = []
+        self._thread: threading.Thread | None = None
+        self._submissions = 0
+        self.batch_sizes: list[int] = []
+        """How many requests each batch held (for tests and benchmarks)."""
+
+    # ------------------------------------------------------------------ submitting
+
+    def submit(self, requests: list[Request], max_batch: int | None = None,
+               events: "queue.Queue | None" = None) -> list[Handle]:
+        """Queue ``requests`` (one submission); a request that fails its checks fails at once, alone.
+
+        ``max_batch`` caps how many requests a batch holding these may have (1 = each alone; default: the
+        scheduler's ``max_batch``). ``events``: one
+        queue for every handle of this submission, receiving (index, kind, value) tuples.
+        """
+        with self._cv:
+            self._submissions += 1
+            submission = self._submissions
+        cap = max(1, int(max_batch)) if max_batch else self.max_batch
+        handles, items = [], []
+        for i, request in enumerate(requests):
+            handle = Handle(request, events, i)
+            handles.append(handle)
+            try:
+                items.append(self._check(request, handle, submission, cap))
+            except Exception as e:  # this request only
+                handle._fail(e)
+        if items:
+            with self._cv:
+                self._pending.extend(items)
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._loop, name="workbench-generation", daemon=True)
+                    self._thread.start()
+                self._cv.notify_all()
+        return handles
+
+    def _check(self, request: Request, handle: Handle, submission: int, cap: int) -> _Item:
+        vm = self.vm
+        settings = request.settings if request.settings is not None else GenSettings()
+        if not isinstance(settings, GenSettings):
+            raise TypeError(f"settings must be GenSettings, not {type(settings).__name__}")
+        request.settings = settings
+        kind = batch_kind(vm, request.variant)  # unknown variant -> its own error
+        text = request.text
+        if text is None:
+            if not isinstance(request.prompt, str):
+                raise WorkbenchError("compare.bad_prompt", kind=type(request.prompt).__name__)
+            text = vm.render(request.prompt, settings.use_chat_template)
+        elif not isinstance(text, str):
+            raise WorkbenchError("compare.bad_prompt", kind=type(text).__name__)
+        ids = vm.encode_ids(text, settings.use_chat_template)
+        if not ids:
+            raise WorkbenchError("ui.no_prompt")
+        limit = getattr(vm.base_models()[0].config, "max_position_embeddings", None)
+        if limit and len(ids) + settings.max_new_tokens > limit:
+            raise WorkbenchError("compare.prompt_too_long", tokens=len(ids), new=settings.max_new_tokens, limit=limit)
+        if settings.do_sample:  # sampled rows stay within their submission: the same seed gives the same text
+            decoding = (True, settings.temperature, settings.top_p, settings.repetition_penalty, settings.seed,
+                        submission)
+        else:
+            decoding = (False, settings.repetition_penalty)
+        if needs_equal_lengths(vm, request.variant):
+            kind = kind + (len(ids),)
+        return _Item(handle, ids, (kind, decoding), submission, cap, time.monotonic())
+
+    # ------------------------------------------------------------------ the worker
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending:
+                    if not self._cv.wait(IDLE_S) and not self._pending:
+                        if self._thread is threading.current_thread():
+                            self._thread = None
+                        return
+                if self.batching:  # a short window for other users' requests to join
+                    deadline = self._pending[0].arrival + self.window_s
+                    while len(self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                        self._cv.wait(left)
+                batch = self._take()
+            self._run(batch)
+
+    def _take(self) -> list[_Item]:
+        """The oldest request and the compatible ones, taken from each submission in turn (call with the lock)."""
+        head = self._pending[0]
+        limit = head.cap
+        if head.handle.cancelled:
+            batch = [head]
+        elif not self.batching:  # only the rows of one submission (an evaluation's prompts) share a batch
+            batch = [it for it in self._pending if it.submission == head.submission and it.key == head.key][:limit]
+        else:
+            by_submission: dict[int, list[_Item]] = {}
+            for it in self._pending:
+                if it.key == head.key and not it.handle.cancelled:
+                    by_submission.setdefault(it.submission, []).append(it)
+            lists, batch = list(by_submission.values()), []
+            while len(batch) < limit and any(lists):
+                for lst in lists:
+                    if lst and len(batch) < limit and lst[0].cap > len(batch):
+                        batch.append(lst.pop(0))
+                        limit = min(limit, batch[-1].cap)
+                    else:
+                        lst.clear()  # full, or this submission wants smaller batches: it waits for the next one
+        taken = {id(it) for it in batch}
+        self._pending = [it for it in self._pending if id(it) not in taken]
+        return batch
+
+    def _run(self, batch: list[_Item]) -> None:
+        live = [it for it in batch if not it.handle.cancelled]
+        for it in batch:
+            if it.handle.cancelled:
+                it.handle._fail(WorkbenchError("compare.cancelled"))
+        if not live:
+            return
+        try:
+            self._generate(live)
+        except Exception as e:
+            if len(live) == 1:
+                live[0].handle._fail(e)
+                return
+            for it in live:  # which request broke it? each alone
+                if not it.handle.done:
+                    try:
+                        self._generate([it])
+                    except Exception as single:
+                        it.handle._fail(single)
+
+    def _generate(self, items: list[_Item]) -> None:
+        settings = items[0].handle.request.settings
+        self.batch_sizes.append(len(items))
+
+        def row(it: _Item) -> Row:
+            h = it.handle
+            return Row(it.ids, h.request.variant, h.request.settings.max_new_tokens, on_text=h._text,
+                       on_done=lambda r, h=h: h._finish(_result(h, r)), cancelled=lambda h=h: h.cancelled)
+        run_batch(self.vm, [row(it) for it in items], settings)
+
+
+def _result(handle: Handle, row: RowResult) -> GenResult:
+    return GenResult(handle.request.variant, row.text, len(row.ids))
+
+
+# --------------------------------------------------------------------------- one scheduler per VariantModel
+
+_LOCK = threading.Lock()
+
+
+def scheduler_for(vm: VariantModel) -> Scheduler:
+    """The scheduler of ``vm`` (made on first use; it lives as long as the VariantModel)."""
+    with _LOCK:
+        sched = vm.__dict__.get("_scheduler")
+        if sched is None or sched.batching != batching_enabled():
+            sched = vm.__dict__["_scheduler"] = Scheduler(vm)
+        return sched
+
+
+def generate_many(vm: VariantModel, requests: list[Request], max_batch: int | None = None) -> list[GenResult]:
+    """Results of ``requests`` in order (batched by the scheduler); raises the first request's error."""
+    handles = scheduler_for(vm).submit(requests, max_batch=max_batch)
+    return [h.result() for h in handles]
+
+
+def _columns(vm: VariantModel, prompt: str, variants: list[str], settings: GenSettings | None,
+             owner: str | None) -> list[Request]:
+    settings = settings or GenSettings()
+    return [Request(v, settings, prompt=prompt, owner=owner) for v in variants]
+
+
+def generate_columns(vm: VariantModel, prompt: str, variants: list[str] | None = None,
+                     settings: GenSettings | None = None, owner: str | None = None) -> list[GenResult]:
+    """One answer per variant (default: base and every adapter) to the same prompt, in ONE batch where PEFT allows
+    (one after another with batching off)."""
+    variants = list(variants or vm.variants)
+    cap = None if batching_enabled() else 1
+    return generate_many(vm, _columns(vm, prompt, variants, settings, owner), max_batch=cap)
+
+
+def stream_columns(vm: VariantModel, prompt: str, variants: list[str] | None = None,
+                   settings: GenSettings | None = None, owner: str | None = None) -> Iterator[list[str]]:
+    """Yield [text of each variant] whenever a column grows; every column streams, all from one batch.
+
+    Closing the iterator cancels the requests; a failing column raises its error after the others are stopped.
+    """
+    variants = list(variants or vm.variants)
+    events: queue.Queue = queue.Queue()
+    cap = None if batching_enabled() else 1
+    handles = scheduler_for(vm).submit(_columns(vm, prompt, variants, settings, owner), max_batch=cap, events=events)
+    texts = [""] * len(handles)
+    left = len(handles)
+    try:
+        while left:
+            i, kind, value = events.get()
+            if kind == "error":
+                raise value
+            if kind == "done":
+                left -= 1
+                value = value.text
+            if value != texts[i]:
+                texts[i] = value
+                yield list(texts)
+    finally:
+        for h in handles:
+            h.cancel()
