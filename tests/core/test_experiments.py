@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from workbench.core import experiments
-from workbench.core.experiments import ExperimentSpec, expand, plan_rows, size_knobs
+from workbench.core.experiment_plan import expand, plan_rows, size_knobs
+from workbench.core.experiments import ExperimentSpec
 from workbench.core.models import MODEL_CACHE
 from workbench.core.params import count, count_with_peft
 from workbench.settings import SpecError
@@ -243,7 +244,7 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
                         "--limit", "2", "--output-dir", str(out_dir), "--json"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
-    printed = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    printed = [json.loads(line) for line in p.stdout.splitlines()]  # stdout holds the results and nothing else
     assert [r["label"] for r in printed] == ["lora", "prompt", "base"]
     keys = ["run_id", "label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "percent",
             "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "train_loss", "eval_loss", "metric", "score"]
@@ -299,3 +300,43 @@ def test_failed_variant_is_recorded_and_the_others_finish(tmp_path, tiny_llama_d
     again = read_experiment(result.experiment_id, root=tmp_path / "out")
     assert [r.status for r in again.rows] == ["done", "failed"] and "line 2" in again.rows[1].error
     assert "Failed: broken" in (result.directory / "report.md").read_text()
+    # an interrupted experiment continues where it stopped: finished runs are kept, a trained but unscored run is
+    # only scored (no training), and nothing is trained twice
+    from workbench.core.experiment_run import continue_experiment
+    path = result.directory / "results.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    rows[0].update(status="running", score=None)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines.clear()
+    again = continue_experiment(result.experiment_id, root=tmp_path / "out", progress=lines.append)
+    assert [r.status for r in again.rows] == ["done", "failed"] and again.rows[0].score == good.score
+    assert not any("training" in line for line in lines) and any("good: scoring" in line for line in lines)
+
+
+def test_subspace_between_saved_adapters(tmp_path, tiny_config_factory):
+    """On real adapter folders (PEFT save_pretrained, untrained): every shared layer is compared; when the r=2
+    adapter's A rows are planted inside the r=4 adapter's, phi(i, j=4) is 1."""
+    import peft
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForCausalLM
+    from workbench.core.experiment_report import subspace_between
+    cfg = tiny_config_factory("llama", vocab_size=128)
+    dirs = []
+    for r in (2, 4):
+        torch.manual_seed(r)
+        model = peft.get_peft_model(AutoModelForCausalLM.from_config(cfg),
+                                    peft.LoraConfig(r=r, target_modules=["q_proj", "v_proj"]))
+        model.save_pretrained(tmp_path / f"r{r}")
+        dirs.append(tmp_path / f"r{r}")
+    res = subspace_between(*dirs, labels=["r=2", "r=4"])
+    assert (res.r_a, res.r_b, res.n_modules, res.in_features) == (2, 4, 4, 64)
+    assert res.i_values == [1, 2] and res.j_values == [1, 2, 4] and set(res.by_module) == {"q_proj", "v_proj"}
+    assert all(0 <= v <= 1 + 1e-9 for row in res.phi for v in row)
+    small, big = (load_file(d / "adapter_model.safetensors") for d in dirs)
+    for key, value in small.items():
+        if "lora_A" in key:
+            big[key][:2] = value
+    save_file(big, dirs[1] / "adapter_model.safetensors")
+    planted = subspace_between(*dirs, labels=["r=2", "r=4"])
+    assert [round(row[-1], 6) for row in planted.phi] == [1.0, 1.0]

@@ -4,6 +4,7 @@
     python -m workbench experiment run FILE [--max-steps N] [--limit N] [--output-dir DIR] [--json]
     python -m workbench experiment list [--json]
     python -m workbench experiment show ID [--json]
+    python -m workbench experiment resume ID [--json]     (train what an interrupted experiment left)
 
 FILE is an experiment YAML (see presets/experiments/) or a shipped name such as rank-sweep. `run` trains every
 variant one after another in this process (the base model, tokenizer and tokenized data are loaded once), scores
@@ -14,6 +15,7 @@ run is also an ordinary run directory under the runs folder. --limit: held-out p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -23,11 +25,11 @@ import sys
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("experiment", help="plan, run, list or show experiments (many runs side by side)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("plan", "run", "list", "show"))
+    p.add_argument("action", choices=("plan", "run", "list", "show", "resume"))
     p.add_argument("target", nargs="?", help="experiment file or shipped name (plan/run), experiment id (show)")
     p.add_argument("--max-steps", type=int, help="override the experiment's max_steps for every run")
     p.add_argument("--limit", type=int, help="held-out prompts to score each run on (default: the experiment's)")
-    p.add_argument("--output-dir", help="where the experiment folder goes")
+    p.add_argument("--output-dir", help="where the experiment folder goes (show / resume: where it is)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
     return p
@@ -57,11 +59,12 @@ def run(args) -> int:
 
     _positive("--max-steps", args.max_steps)
     _positive("--limit", args.limit)
-    if args.action in ("plan", "run", "show") and not args.target:
+    if args.action != "list" and not args.target:
         raise WorkbenchError("experiments.needs_argument", action=args.action,
-                             argument="ID" if args.action == "show" else "FILE")
+                             argument="ID" if args.action in ("show", "resume") else "FILE")
     if args.action == "plan":
-        rows = experiments.plan_rows(experiments.expand(experiments.load(args.target), max_steps=args.max_steps))
+        from ..core.experiment_plan import expand, plan_rows
+        rows = plan_rows(expand(experiments.load(args.target), max_steps=args.max_steps))
         if args.json:
             keys = ("label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "total", "percent")
             print(json.dumps([{k: getattr(r, k) for k in keys} for r in rows], indent=1))
@@ -71,23 +74,23 @@ def run(args) -> int:
             print(f"{r.label[:34]:<34} {r.method:<14} {_fmt(r.r):>4} {_fmt(r.num_virtual_tokens):>6} "
                   f"{r.trainable:>11,} {r.percent:>8.4f}  {_fmt(r.target_modules)}{'  ' + r.note if r.note else ''}")
         return 0
-    if args.action == "run":
-        return _run(args, experiments.load(args.target))
-    from ..core import experiment_run
+    if args.action in ("run", "resume"):
+        return _run(args, experiments.load(args.target) if args.action == "run" else None)
+    from ..core import experiment_results
     if args.action == "list":
-        rows = experiment_run.list_experiments()
+        rows = experiment_results.list_experiments()
         if args.json:
             print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
             return 0
         if not rows:
-            print(f"no experiments in {experiment_run.experiments_root()}")
+            print(f"no experiments in {experiment_results.experiments_root()}")
             return 0
         print(f"{'EXPERIMENT ID':<44} {'RUNS':>4} {'DONE':>4} {'FAILED':>6}  CREATED")
         for r in rows:
             when = datetime.datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M:%S")
             print(f"{r.experiment_id:<44} {r.runs:>4} {r.done:>4} {r.failed:>6}  {when}")
         return 0
-    result = experiment_run.read_experiment(args.target, root=args.output_dir)
+    result = experiment_results.read_experiment(args.target, root=args.output_dir)
     if args.json:
         print(json.dumps({"experiment_id": result.experiment_id, "name": result.name, "status": result.status,
                           "directory": str(result.directory), "runs": [r.to_json() for r in result.rows],
@@ -99,13 +102,17 @@ def run(args) -> int:
 
 
 def _run(args, spec) -> int:
-    from ..core.experiment_run import run_experiment
+    from ..core.experiment_run import continue_experiment, run_experiment
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    result = run_experiment(spec, output_dir=args.output_dir, max_steps=args.max_steps, eval_limit=args.limit,
-                            progress=progress)
+    with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its log dicts: stdout stays the results only
+        if spec is None:
+            result = continue_experiment(args.target, root=args.output_dir, progress=progress)
+        else:
+            result = run_experiment(spec, output_dir=args.output_dir, max_steps=args.max_steps,
+                                    eval_limit=args.limit, progress=progress)
     if args.json:
         for row in result.rows:
             print(json.dumps(row.to_json()))

@@ -116,7 +116,7 @@ def _cell(v: Any) -> str:
 
 def csv_text(result) -> str:
     """results.csv: one line per run, then the base row."""
-    from .experiment_run import JSON_KEYS
+    from .experiment_results import JSON_KEYS
     cols = [*JSON_KEYS, "status", "error"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -174,6 +174,26 @@ def reading(result) -> str:
     return " ".join(parts)
 
 
+def _quantized_lines(result) -> list[str]:
+    """For runs trained on a 4-bit base: the score on that base (the table's) next to the full-precision base's."""
+    from .run_eval import read_metrics
+    from .runs import runs_root
+    lines = []
+    for r in result.rows:
+        m = read_metrics(runs_root() / r.run_id) if r.run_id and r.status == "done" else None
+        full = (m or {}).get("full_precision_base")
+        if not full:
+            continue
+        if m.get("base_precision") == "4-bit":
+            lines.append(f"- {r.label}: scored on the 4-bit base it was trained on: {_fmt(m.get('score'))} "
+                         f"(held-out loss {_fmt(m.get('eval_loss'))}); on the full-precision base: "
+                         f"{_fmt(full.get('score'))} (held-out loss {_fmt(full.get('eval_loss'))}).")
+        else:
+            lines.append(f"- {r.label}: could not be scored on its 4-bit base ({m.get('four_bit_error')}); the "
+                         f"table shows the full-precision base.")
+    return ["", "Adapters trained on a 4-bit base (QLoRA):", "", *lines] if lines else []
+
+
 def report_text(result) -> str:
     """report.md: what was run, the table, the base row, the reading, the subspace table, links to the charts."""
     spec = result.spec
@@ -198,6 +218,7 @@ def report_text(result) -> str:
         b = result.base
         out += ["", f"Base model (no adapter): {b.metric or 'metric'} {_fmt(b.score)}, held-out loss "
                 f"{_fmt(b.eval_loss)}" + (f" (error: {b.error})" if b.error else "") + "."]
+    out += _quantized_lines(result)
     out += ["", "## Reading", "", reading(result)]
     sub = result.subspace
     if sub is not None:
