@@ -24,8 +24,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-_UNSET_HIDDEN = ("experiment", "metric", "score", "peak_mem_mb", "est_mem_mb")
-"""Status fields `runs show` prints only when they are set (runs outside an experiment never set them)."""
+_ALWAYS_SHOWN = ("name", "owner", "started", "ended", "pid", "error", "train_loss", "eval_loss")
+"""Status fields `runs show` prints even when unset; the others only once a run has a value for them."""
 
 
 def _when(ts) -> str:
@@ -60,9 +60,8 @@ def run(args) -> int:
         if not args.json:
             for key in ("traceback", "log_tail", "error_message", "version"):
                 st.pop(key, None)
-            for key in _UNSET_HIDDEN:
-                if st.get(key) is None:
-                    st.pop(key, None)
+            for key in [k for k, v in st.items() if v is None and k not in _ALWAYS_SHOWN]:
+                st.pop(key)
         if args.json:
             print(json.dumps({"status": st, "log": runs.read_log(args.run_id)}, indent=1, default=str))
             return 0
