@@ -340,3 +340,47 @@ def test_subspace_between_saved_adapters(tmp_path, tiny_config_factory):
     save_file(big, dirs[1] / "adapter_model.safetensors")
     planted = subspace_between(*dirs, labels=["r=2", "r=4"])
     assert [round(row[-1], 6) for row in planted.phi] == [1.0, 1.0]
+
+
+# --------------------------------------------------------------------------- the queue: one item per experiment
+
+def test_experiment_is_one_queue_item_against_the_owner_cap(tmp_path, runs_dir, monkeypatch):
+    """Queued (never started: no free slot): the experiment holds one place in the owner's queue, its runs exist."""
+    from workbench.core.manager import RunManager, _Job
+    from workbench.core.runs import RunError
+    m = RunManager(max_concurrent=1, max_queued_per_owner=2, poll_interval=60)
+    import types
+    m._running["busy"] = _Job("busy", proc=types.SimpleNamespace(poll=lambda: None))  # the one slot is taken
+    spec = spec_of(vary={"adapter.r": [1, 2, 4]})
+    exp_id = m.submit_experiment(spec, owner="alice")
+    assert len(m._queue) == 1 and m._queue[0].experiment == exp_id
+    from workbench.core.experiment_results import read_experiment
+    rows = read_experiment(exp_id).rows
+    assert len(rows) == 3 and all(r.status == "queued" for r in rows)
+    from workbench.core.status import read_status
+    assert all(read_status(runs_dir / r.run_id).owner == "alice" for r in rows)
+    m.submit_experiment(spec, owner="alice")
+    with pytest.raises(RunError):
+        m.submit_experiment(spec, owner="alice")  # a third item is past the cap of 2, however many runs each has
+    m._running.clear()
+    m.shutdown()
+
+
+@pytest.mark.slow
+def test_experiment_runs_in_a_queue_worker(tmp_path, tiny_llama_dir, runs_dir):
+    from workbench.core.experiment_results import read_experiment
+    from workbench.core.manager import RunManager
+    f = _tiny_experiment(tmp_path, tiny_llama_dir, [{"label": "one"}, {"label": "two", "adapter.r": 1}])
+    spec = experiments.load(f)
+    spec.max_steps, spec.eval_limit = 1, 1
+    m = RunManager(max_concurrent=1, poll_interval=0.2)
+    try:
+        exp_id = m.submit_experiment(spec, owner="bob")
+        first = read_experiment(exp_id).rows[0].run_id
+        st = m.wait(first, timeout=900)
+        assert st.status == "done", (runs_dir / first / "train.log").read_text()[-2000:]
+        result = read_experiment(exp_id)
+        assert [r.status for r in result.rows] == ["done", "done"] and all(r.score is not None for r in result.rows)
+        assert result.base is not None and result.base.score is not None
+    finally:
+        m.shutdown()

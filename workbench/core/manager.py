@@ -53,6 +53,7 @@ class _Job:
     stop_deadline: float | None = None
     killed_for_stop: bool = False
     log_handle: object = field(default=None, repr=False)
+    experiment: str | None = None  # an experiment id: one worker trains all its runs (``run_id`` = the first left)
 
 
 class RunManager:
@@ -107,6 +108,35 @@ class RunManager:
             self._start_ready()
         self._ensure_thread()
         return run_id
+
+    def submit_experiment(self, spec, owner: str | None = None) -> str:
+        """Queue an experiment (``experiments.ExperimentSpec``) as ONE item against the owner's cap: its runs are
+        created now (queued) and train one after another in one worker (``workbench experiment resume ID``)."""
+        from .experiment_run import prepare_experiment
+        with self._lock:
+            self._check_owner_cap(owner)
+            result = prepare_experiment(spec, owner=owner)
+            self._queue.append(_Job(result.rows[0].run_id, owner, experiment=result.experiment_id))
+            self._start_ready()
+        self._ensure_thread()
+        return result.experiment_id
+
+    def resume_experiment(self, experiment_id: str, owner: str | None = None) -> str:
+        """Queue what an interrupted experiment left (finished runs are kept); returns the id of the run it starts
+        with. Stop it with ``experiment_run.stop_experiment``."""
+        from .experiment_results import read_experiment
+        left = [r for r in read_experiment(experiment_id, refresh=False).rows if r.status in ("queued", "running")]
+        if not left:
+            raise RunError("experiments.nothing_to_resume", exp_id=experiment_id)
+        with self._lock:
+            if any(j.experiment == experiment_id for j in [*self._queue, *self._running.values()]):
+                raise RunError("runs.already_active", run_id=experiment_id)
+            self._check_owner_cap(owner)
+            runs.update_status(runs.safe_run_dir(left[0].run_id), status="queued", error=None, ended=None, pid=None)
+            self._queue.append(_Job(left[0].run_id, owner, experiment=experiment_id))
+            self._start_ready()
+        self._ensure_thread()
+        return left[0].run_id
 
     def stop(self, run_id: str) -> runs.RunStatus:
         """Stop a run: a queued one at once; a running one via the STOP file (killed after a grace period)."""
@@ -213,9 +243,13 @@ class RunManager:
         stopped, 'interrupted (server stopped)', resumable (workers save a checkpoint first). Returns their ids."""
         with self._lock:
             self._draining = True
-            queued = [j.run_id for j in self._queue]
+            queued, workers = [], {}
+            for job in [*self._queue, *self._running.values()]:  # an experiment job: its runs (_interrupt_ids)
+                current, waiting = _interrupt_ids(job)
+                queued += waiting
+                if current:
+                    workers[current] = job.proc
             self._queue.clear()
-            workers = {run_id: job.proc for run_id, job in self._running.items()}
         self.shutdown(kill=False)
         grace = lifeline.shutdown_grace_s(self.stop_grace_s) if grace_s is None else grace_s
         handled = lifeline.interrupt_workers(workers, queued, grace, give_up=give_up)
@@ -251,6 +285,8 @@ class RunManager:
         cmd = [sys.executable, "-m", "workbench", "train", "--run-dir", str(run_dir)]
         if job.resume:
             cmd.append("--resume")
+        if job.experiment:  # its output goes to the first run's train.log
+            cmd = [sys.executable, "-m", "workbench", "experiment", "resume", job.experiment]
         env = dict(os.environ)
         threads = str(train_threads(self.max_concurrent))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false",
@@ -264,6 +300,11 @@ class RunManager:
     def _finish(self, job: _Job, rc: int) -> None:
         if job.log_handle is not None:
             job.log_handle.close()
+        if job.experiment:  # every run the experiment worker left unfinished ends like a run whose worker died
+            from .experiment_results import read_experiment
+            for row in read_experiment(job.experiment, refresh=False).rows:
+                if row.run_id != job.run_id:
+                    self._finish(_Job(row.run_id, job.owner, killed_for_stop=job.killed_for_stop), rc)
         d = runs.safe_run_dir(job.run_id)
         st = runs.read_status(d)
         if st.is_terminal:
@@ -299,6 +340,15 @@ class RunManager:
                     self._thread = None  # submit() starts a new thread when there is work again
                     return
             time.sleep(self.poll_interval)
+
+
+def _interrupt_ids(job: _Job) -> tuple[str | None, list[str]]:
+    """(the run the job's worker trains now or None, the job's runs still waiting), for the server's exit. An
+    experiment's worker trains one of its runs, not necessarily the first (experiment_queue.interrupt_ids)."""
+    if job.experiment:
+        from .experiment_queue import interrupt_ids
+        return interrupt_ids(job.experiment)
+    return (job.run_id, []) if job.proc is not None else (None, [job.run_id])
 
 
 def train_threads(max_concurrent: int = 1) -> int:

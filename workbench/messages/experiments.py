@@ -43,6 +43,8 @@ MESSAGES = {
                              "{flag} 必须是正整数（当前为 {value!r}）"),
     "experiments.needs_argument": ("experiment {action} needs {argument} (see: python -m workbench experiment --help)",
                                    "experiment {action} 需要 {argument}（见：python -m workbench experiment --help）"),
+    "experiments.nothing_to_resume": ("Experiment {exp_id} has no queued or interrupted run left to train.",
+                                      "实验 {exp_id} 已没有排队或被中断的运行需要训练。"),
     "experiments.no_adapter": ("run {run_id} has no trained adapter to score", "运行 {run_id} 没有可评分的已训练适配器"),
     "experiments.not_lora": ("Subspace similarity needs LoRA or DoRA adapters; {path} is {kind}.",
                              "子空间相似度需要 LoRA 或 DoRA 适配器；{path} 是 {kind}。"),
