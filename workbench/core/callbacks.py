@@ -38,6 +38,18 @@ def extra_callbacks(run_dir: Path) -> list[TrainerCallback]:
     return out
 
 
+def peak_mem_mb(device: str | None = None) -> float:
+    """Peak memory of this worker in MiB: the GPU's peak allocation on CUDA, else the process's peak RSS."""
+    import resource
+    import sys
+
+    import torch
+    if (device or "cuda") == "cuda" and torch.cuda.is_available() and torch.cuda.is_initialized():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def dist_info() -> tuple[int, int]:
     """(rank, world_size) from the launcher's environment (torchrun / accelerate launch), before any init."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))

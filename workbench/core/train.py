@@ -31,7 +31,7 @@ from ..errors import WorkbenchError
 from ..messages import Message
 from ..settings import RunSpec
 from . import runs
-from .callbacks import STOP_REQUESTED, RunCallback, dist_info, env_number, extra_callbacks
+from .callbacks import STOP_REQUESTED, RunCallback, dist_info, env_number, extra_callbacks, peak_mem_mb
 from .model_card import write_model_card_safely
 from .status import RunStatus
 
@@ -178,18 +178,6 @@ def describe_error(e: BaseException) -> Message:
         return Message("training.exception", {"kind": kind, "detail": e.message})
     return Message("training.exception", {"kind": kind, "detail": first}) if first \
         else Message("common.unexpected", {"detail": kind})
-
-
-def peak_mem_mb(device: str | None = None) -> float:
-    """Peak memory of this worker in MiB: the GPU's peak allocation on CUDA, else the process's peak RSS."""
-    import resource
-    import sys
-
-    import torch
-    if (device or "cuda") == "cuda" and torch.cuda.is_available() and torch.cuda.is_initialized():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 # --------------------------------------------------------------------------- resume
