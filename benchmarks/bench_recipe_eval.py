@@ -20,7 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import PY, REPO, emit, env_int, wait_for_quiet  # noqa: E402
+
+from workbench.core.status import read_status  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 
@@ -50,7 +53,7 @@ def main() -> int:
         if os.environ.get("BENCH_MAX_STEPS"):
             args += ["--max-steps", os.environ["BENCH_MAX_STEPS"]]
         _, t_train = wb(*args)
-        status = json.loads(Path(f"{td}/run/status.json").read_text())
+        status = read_status(Path(f"{td}/run"))
         log = [json.loads(x) for x in Path(f"{td}/run/log.jsonl").read_text().splitlines() if x.strip()]
         out, t_eval = wb("eval", "--model", MODEL, "--adapter", f"{td}/run/adapter", "--dataset", dataset,
                          "--limit", limit, "--json")
@@ -60,8 +63,8 @@ def main() -> int:
     losses = [(r["step"], r["loss"]) for r in log if "loss" in r]
     marks = sorted({1, 5, 10, 15, 20, 25, 30, losses[-1][0]} & {st for st, _ in losses}) if losses else []
     print("training loss by step: " + ", ".join(f"{st}: {dict(losses)[st]:.3f}" for st in marks))
-    print(f"recipe {recipe}: {status.get('step')} steps, wall time of `workbench train` {t_train:.0f} s "
-          f"(training loop {train_s:.0f} s; final eval loss {status.get('eval_loss')})")
+    print(f"recipe {recipe}: {status.step} steps, wall time of `workbench train` {t_train:.0f} s "
+          f"(training loop {train_s:.0f} s; final eval loss {status.eval_loss})")
     print(f"held-out {before['metric']} on {before['n']} examples: before {before['score']:.2f} -> after "
           f"{after['score']:.2f}; perplexity {before['perplexity']:.2f} -> {after['perplexity']:.2f}")
     print(f"eval wall time (base and adapter): {t_eval:.0f} s")
@@ -70,7 +73,7 @@ def main() -> int:
           f"{'met' if visible and t_train < 200 else 'NOT met'}")
     print(f"load average at start {load:.2f}, at end {os.getloadavg()[0]:.2f}")
     emit({"before": before, "after": after, "train_wall_s": t_train, "train_loop_s": train_s, "losses": losses,
-          "steps": status.get("step"), "eval_loss": status.get("eval_loss"), "load": load})
+          "steps": status.step, "eval_loss": status.eval_loss, "load": load})
     return 0
 
 
