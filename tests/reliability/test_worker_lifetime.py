@@ -20,15 +20,18 @@ import time
 
 import pytest
 
-from relhelpers import ROOT, kill_workers, launch_server, tiny_config, wait_for, wait_status
+from relhelpers import ROOT, kill_workers, launch_server, tiny_config, wait_for
 from workbench.core import lifeline
 from workbench.core import runs as R
 from workbench.core.manager import RunManager
 from workbench.core.writerlock import WriterLock, writer_alive
 from workbench.settings import RunSpec
 
-SLOW_STEPS = {"WORKBENCH_STEP_DELAY_S": "0.3", "WORKBENCH_SHUTDOWN_GRACE_S": "40"}
-"""Tiny-model steps slowed to ~0.3 s (the test-only step-delay hook), so a run is mid-training when the signal comes."""
+SLOW_STEPS = {"WORKBENCH_STEP_DELAY_S": "0.3", "WORKBENCH_SHUTDOWN_GRACE_S": "120"}
+"""Tiny-model steps slowed to ~0.3 s (the test-only step-delay hook), so a run is mid-training when the signal comes.
+On a quiet machine a worker stops within a few seconds of the signal; the bounds below (STOP_WITHIN) leave room for
+a shared 2-core machine under heavy load, where one tiny step has taken over 10 s."""
+STOP_WITHIN = 90
 
 
 def _status(d) -> dict:
@@ -153,18 +156,18 @@ def test_sigterm_stops_the_workers_then_sigkill_is_noticed_by_the_worker(rel_tmp
         waiting = c1.predict(tiny_config(tiny_llama_dir, "queued-run", max_steps=500), "owner-q",
                              api_name="/start_run")
         d, dq = runs / rid, runs / waiting
-        wait_for(lambda: _status(d).get("step", 0) >= 2, 150, "step 2")
+        wait_for(lambda: _status(d).get("step", 0) >= 2, 300, "step 2")
         pid = _status(d)["pid"]
         assert writer_alive(d) and _status(dq)["status"] == "queued"
 
         t0 = time.time()
         s1.proc.send_signal(signal.SIGTERM)
-        rc = s1.proc.wait(timeout=60)
+        rc = s1.proc.wait(timeout=STOP_WITHIN + 60)
         took = time.time() - t0
         assert rc == -signal.SIGTERM, (rc, s1.log_text()[-2000:])  # the server exits with the signal it got
         assert not R.pid_alive(pid), "the worker outlived its server"
         st = _assert_interrupted_at_a_checkpoint(d, lifeline.SERVER_STOPPED)
-        assert 2 <= st["step"] < 500 and took < 30, (st, took)
+        assert 2 <= st["step"] < 500 and took < STOP_WITHIN, (st, took)
         assert _status(dq)["status"] == "stopped" and _status(dq)["stop_reason"] == lifeline.SERVER_STOPPED
         assert "training run(s)" in s1.log_text()
 
@@ -175,13 +178,13 @@ def test_sigterm_stops_the_workers_then_sigkill_is_noticed_by_the_worker(rel_tmp
         ck_step = st["step"]
         assert c2.predict(rid, "owner-t", api_name="/resume_run") == rid
         wait_for(lambda: _status(d).get("status") == "running" and _status(d).get("step", 0) >= ck_step + 2,
-                 150, "the resumed run to train 2 more steps")
+                 300, "the resumed run to train 2 more steps")
         assert _status(d)["resumed_from"] == f"checkpoint-{ck_step}"
         pid2 = _status(d)["pid"]
         s2.stop(signal.SIGKILL, workers=False)
         t0 = time.time()
-        wait_for(lambda: not R.pid_alive(pid2), 20, "the orphaned worker to stop by itself")
-        assert time.time() - t0 < 20
+        wait_for(lambda: not R.pid_alive(pid2), STOP_WITHIN, "the orphaned worker to stop by itself")
+        assert time.time() - t0 < STOP_WITHIN
         st2 = _assert_interrupted_at_a_checkpoint(d, lifeline.SERVER_LOST)
         assert st2["step"] > ck_step
         steps = [r["step"] for r in R.read_log_dir(d) if "loss" in r]
