@@ -165,3 +165,37 @@ def test_uploaded_file_is_served_only_from_the_cache(fault_server):
         assert path.startswith(fault_server.env["GRADIO_TEMP_DIR"])
         got = c.get(f"{fault_server.url}gradio_api/file={path}")
         assert got.status_code == 200 and b"MINE" in got.content
+
+
+@pytest.mark.slow
+def test_public_mode_gives_no_server_paths_and_the_same_answer_for_any_folder(rel_tmp, tiny_llama_dir):
+    """WORKBENCH_PUBLIC=1 (as on a Space): model names are presets, the embedded model, hub ids or the session's own
+    uploads. A server folder that exists and one that does not get the same refusal, before anything is queued."""
+    import re
+
+    import yaml
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    from relhelpers import ROOT, launch_server, tiny_config
+    srv = launch_server(rel_tmp / "public" / "runs", {"WORKBENCH_PUBLIC": "1"}, log_name="public.log")
+    try:
+        client = Client(srv.url, verbose=False)
+
+        def answer(name: str, endpoint: str) -> str:
+            cfg = yaml.safe_load(tiny_config(tiny_llama_dir, "public-probe"))
+            cfg["model"]["name"] = name
+            args = {"/start_run": (yaml.safe_dump(cfg), "visitor"), "/compare": (name, [], "hi", "visitor", 2)}
+            with pytest.raises(AppError) as ei:
+                client.predict(*args[endpoint], api_name=endpoint)
+            return re.sub(re.escape(repr(name)) + "|" + re.escape(name), "NAME", str(ei.value))
+
+        existing, missing = str(ROOT / "workbench"), str(ROOT / "no-such-folder")
+        for endpoint in ("/start_run", "/compare"):
+            answers = {answer(n, endpoint) for n in (existing, missing, tiny_llama_dir, "../../etc", "~/models")}
+            assert len(answers) == 1, answers
+            assert "public server" in answers.pop()
+            # spelled like a hub id: never looked up on the server's disk ('workbench' is a folder in its cwd)
+            assert answer("workbench", endpoint) == answer("no-such-folder", endpoint)
+        assert client.predict("visitor", api_name="/list_runs")["data"] == []  # nothing was queued
+    finally:
+        srv.stop()
