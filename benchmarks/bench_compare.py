@@ -10,6 +10,10 @@ weight page was touched). The fp32 safetensors checkpoint is memory-mapped, so R
 once per mapping while PSS counts it once: separate copies cost little physical memory until they are written
 (merging, quantising, a dtype change or a GPU copy would make them real).
   merge     one adapter unmerged (PeftModel) vs merged (merge_and_unload): the same 40 greedy tokens
+  batched   the Compare tab's path (scheduler.generate_columns): base + 3 adapters in ONE batched generation
+            (PEFT mixed-adapter batch) vs the base column alone vs the 4 columns one after another, same prompt and
+            settings (greedy, up to 40 new tokens, each column stopping at its own end of turn); the tokens of
+            each column must equal its one-by-one answer. Goal: batched <= 1.6x the base column alone.
 Latency = median of BENCH_REPEATS (default 3) generate calls with min_new_tokens = max_new_tokens = 40.
 
     .venv/bin/python benchmarks/bench_compare.py
@@ -180,9 +184,32 @@ def child_merge(dirs: list[str], repeats: int) -> dict:
     return {"unmerged_s": unmerged, "merged_s": merged, "merge_s": t_merge, "same_tokens": same, "tokens": len(out_u)}
 
 
+def child_batched(dirs: list[str], repeats: int) -> dict:
+    from workbench.core import scheduler
+    from workbench.core.generate import GenSettings, VariantModel, generate
+    vm = VariantModel(NAME, dirs)
+    settings, prompt = GenSettings(max_new_tokens=TOKENS), _prompt()
+    scheduler.generate_columns(vm, prompt, ["base"], settings)  # warm-up
+
+    def best(fn) -> tuple[float, list]:
+        times, out = [], None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times), out
+    t_base, base = best(lambda: scheduler.generate_columns(vm, prompt, ["base"], settings))
+    t_batched, cols = best(lambda: scheduler.generate_columns(vm, prompt, vm.variants, settings))
+    t_one, one = best(lambda: [generate(vm, prompt, v, settings) for v in vm.variants])
+    return {"base_s": t_base, "batched_s": t_batched, "one_by_one_s": t_one,
+            "tokens": [r.tokens for r in cols], "base_tokens": base[0].tokens,
+            "same_tokens": sum(a.text == b.text and a.tokens == b.tokens for a, b in zip(cols, one)),
+            "batch_sizes": scheduler.scheduler_for(vm).batch_sizes[-3:]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--child", choices=["make", "variant", "copies", "merge"])
+    ap.add_argument("--child", choices=["make", "variant", "copies", "merge", "batched"])
     ap.add_argument("--dirs", default="")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
@@ -190,7 +217,8 @@ def main() -> int:
     if args.child:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         dirs = [d for d in args.dirs.split(",") if d]
-        fn = {"variant": child_variant, "copies": child_copies, "merge": child_merge}.get(args.child)
+        fn = {"variant": child_variant, "copies": child_copies, "merge": child_merge,
+              "batched": child_batched}.get(args.child)
         emit({"dirs": make_adapters(Path(args.dirs))} if args.child == "make" else fn(dirs, repeats))
         return 0
 
@@ -202,6 +230,7 @@ def main() -> int:
         var = run_child(me, ["--child", "variant", "--dirs", joined])
         cop = run_child(me, ["--child", "copies", "--dirs", joined])
         mer = run_child(me, ["--child", "merge", "--dirs", joined])
+        bat = run_child(me, ["--child", "batched", "--dirs", joined])
     rows = []
     for label, r in (("VariantModel: 1 base + 3 adapters", var), ("4 separate copies", cop)):
         rows.append([label, r["base_copies"], f"{r['param_bytes'] / 2**20:.0f}", f"{r['rss_delta_mb']:.0f}",
@@ -224,8 +253,16 @@ def main() -> int:
           f"overhead {overhead:+.0%} ({mer['unmerged_s'] / mer['tokens'] * 1000:.1f} vs "
           f"{mer['merged_s'] / mer['tokens'] * 1000:.1f} ms/token); merge_and_unload {mer['merge_s']:.2f} s; "
           f"{mer['same_tokens']}/{mer['tokens']} tokens identical")
+    batched_ratio = bat["batched_s"] / bat["base_s"]
+    one_ratio = bat["one_by_one_s"] / bat["base_s"]
+    print(f"base + 3 adapters in one batch {bat['batched_s']:.2f} s = {batched_ratio:.2f}x the base column alone "
+          f"({bat['base_s']:.2f} s; goal <= 1.6x: {'met' if batched_ratio <= 1.6 else 'NOT met'}); one after another "
+          f"{bat['one_by_one_s']:.2f} s = {one_ratio:.2f}x; batched / one-by-one {bat['batched_s'] / bat['one_by_one_s']:.2f}; "
+          f"new tokens per column {bat['tokens']} (base alone {bat['base_tokens']}); {bat['same_tokens']}/4 columns give "
+          f"the same tokens as one by one")
     print(f"load average at start {load:.2f}, at end {os.getloadavg()[0]:.2f}")
-    emit({"variant": var, "copies": cop, "merge": mer, "mem_ratio": mem_ratio, "rss_ratio": rss_ratio,
+    emit({"variant": var, "copies": cop, "merge": mer, "batched": bat, "batched_ratio": batched_ratio,
+          "one_by_one_ratio": one_ratio, "mem_ratio": mem_ratio, "rss_ratio": rss_ratio,
           "pss_ratio": pss_ratio, "lat_ratio": lat_ratio, "same_as_copies": same,
           "merge_overhead": overhead, "load": load})
     return 0

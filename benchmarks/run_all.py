@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import PY, REPO, RESULT_TAG, machine, table  # noqa: E402
 
-SCRIPTS = ["param_sweep", "model_load", "train_throughput", "qlora", "compare", "app", "recipe_eval"]
+SCRIPTS = ["param_sweep", "model_load", "train_throughput", "qlora", "compare", "app", "recipe_eval", "eval_batched",
+           "compare_load"]
 
 
 def run(name: str) -> tuple[int, str, float]:
@@ -75,7 +76,16 @@ def summary(name: str, out: str) -> list[tuple[str, str, str]]:
                  f"PSS {r['pss_ratio']:.0%})", ""),
                 ("compare: latency VariantModel / copies", f"{r['lat_ratio']:.2f}x", ""),
                 ("compare: unmerged vs merged LoRA, 40 tokens", f"{r['merge']['unmerged_s']:.2f} / "
-                 f"{r['merge']['merged_s']:.2f} s ({r['merge_overhead']:+.0%})", "")]
+                 f"{r['merge']['merged_s']:.2f} s ({r['merge_overhead']:+.0%})", ""),
+                ("compare: base + 3 LoRA in one batch / base column alone", f"{r['batched_ratio']:.2f}x (one by one "
+                 f"{r['one_by_one_ratio']:.2f}x)", "met (<= 1.6x)" if r["batched_ratio"] <= 1.6 else "NOT met (<= 1.6x)")]
+    if name == "eval_batched":
+        return [("eval: 50 prompts x (base + adapter) batched / plain loop of 12 base prompts, whole commands",
+                 f"{r['batched_s']:.0f} / {r['plain_s']:.0f} s = {r['ratio']:.2f}x ({r['per_prompt_speedup']:.1f}x per "
+                 "answer)", "met (< 1)" if r["ratio"] < 1 else "NOT met (< 1)")]
+    if name == "compare_load":
+        return [(f"/compare p95, {r['users']} users: one at a time / batched", f"{r['off']['p95']:.2f} / "
+                 f"{r['on']['p95']:.2f} s = {r['ratio']:.2f}x", "met (>= 3x)" if r["ratio"] >= 3 else "NOT met (>= 3x)")]
     if name == "app":
         return [("app: process start -> first page", f"{r['startup_s']:.1f} s", ""),
                 ("app: worst endpoint p95 during training", f"{r['worst_p95']:.2f} s",

@@ -16,8 +16,9 @@ taking requests from each submission in turn so that a long evaluation cannot sh
 
 ``WORKBENCH_BATCHING=0`` turns batching across requests off: each request then runs alone, in arrival order, and
 the Compare columns one after another (the path before this scheduler). ``WORKBENCH_MAX_BATCH`` caps a batch
-(default 16 rows). Threads: the worker runs on the torch threads of its process (the web server limits them with
-``manager.limit_server_threads``); one batch at a time per scheduler, as one call at a time per VariantModel before.
+(default 16 rows). Threads: a batch runs on the torch threads of its process (the web server limits them with
+``manager.limit_server_threads``), and only one batch computes at a time in a process, over all schedulers
+(``WORKBENCH_GEN_CONCURRENCY``), so generation stays within that budget however many models are loaded.
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ from .generate import BASE, GenResult, GenSettings, VariantModel
 
 IDLE_S = 30.0
 """A worker with nothing to do for this long ends (the next submit starts another)."""
+_COMPUTE = threading.Semaphore(max(1, int(os.environ.get("WORKBENCH_GEN_CONCURRENCY", "1") or 1)))
+"""Batches that may compute at once in this process, over all schedulers (env WORKBENCH_GEN_CONCURRENCY, default
+1): each batch uses the process's torch threads, so one at a time keeps generation within the thread budget."""
 
 
 def batching_enabled() -> bool:
@@ -275,7 +279,8 @@ class Scheduler:
             h = it.handle
             return Row(it.ids, h.request.variant, h.request.settings.max_new_tokens, on_text=h._text,
                        on_done=lambda r, h=h: h._finish(_result(h, r)), cancelled=lambda h=h: h.cancelled)
-        run_batch(self.vm, [row(it) for it in items], settings)
+        with _COMPUTE:
+            run_batch(self.vm, [row(it) for it in items], settings)
 
 
 def _result(handle: Handle, row: RowResult) -> GenResult:
