@@ -141,6 +141,33 @@ def test_interrupt_all_stops_queue_and_workers_and_refuses_new_runs(runs_dir, mo
                 p.kill()
 
 
+def test_server_signal_handler_interrupts_then_chains_and_a_second_signal_stops_the_wait():
+    """ServerSignals on SIGUSR1 (so the test runner's own SIGINT/SIGTERM stay untouched): the first signal calls
+    interrupt_all, a second one during the wait sets give_up, and then the previous handler runs exactly once."""
+    chained = []
+
+    class FakeManager:
+        def active_ids(self):
+            return {"r1"}
+
+        def interrupt_all(self, give_up=None):
+            os.kill(os.getpid(), signal.SIGUSR1)  # "Ctrl-C again" while the workers are saving
+            end = time.time() + 5
+            while not give_up.is_set() and time.time() < end:
+                time.sleep(0.01)
+            return ["r1"] if give_up.is_set() else []
+
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: chained.append(signum))
+    try:
+        handlers = lifeline.ServerSignals(FakeManager(), signals=(signal.SIGUSR1,))
+        assert handlers.install()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        wait_for(lambda: chained, 10, "the previous handler")
+        assert handlers.handled == ["r1"] and chained == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 # --------------------------------------------------------------------------- real servers, real signals
 
 @pytest.mark.slow
