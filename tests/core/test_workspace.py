@@ -169,6 +169,25 @@ def test_public_mode_never_looks_on_disk_for_a_hub_id(runs_dir, tmp_path, monkey
         assert models.resolve(name).kind == "hub"  # exists or not: the same answer
 
 
+def test_public_mode_reads_no_data_folder_for_a_hub_id(runs_dir, tmp_path, monkeypatch):
+    from workbench.core import data
+    from workbench.settings import DataSpec
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "some-data").mkdir()  # a folder on the server spelled like a hub dataset id
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(data.DataError, match="train"):
+        data.load_examples(DataSpec(name="some-data"))  # local use: the folder is read
+    monkeypatch.setenv("WORKBENCH_PUBLIC", "1")
+    ws = Workspace("alice")
+    answers = set()
+    for name in ("some-data", "no-such-data"):
+        ws.check_data_source(name)  # a hub id either way
+        with pytest.raises(data.DataError) as e:
+            data.load_examples(DataSpec(name=name))
+        answers.add(str(e.value).replace(name, "NAME"))
+    assert len(answers) == 1, answers
+
+
 def test_public_mode_allows_own_uploaded_models(runs_dir):
     alice = Workspace("alice", PUBLIC)
     mine = alice.uploads_dir / "models" / "tiny"

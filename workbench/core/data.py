@@ -23,7 +23,7 @@ from ..messages import Message
 from ..settings import DataSpec
 from .datafiles import (MAX_CHARS, SUFFIXES, DataError, Example, Problems, RawRow,  # noqa: F401 (re-exported)
                         read_rows, rows_to_examples)
-from .paths import looks_like_path
+from .paths import is_public, looks_like_hub_id, looks_like_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS_DIR = REPO_ROOT / "presets" / "datasets"
@@ -173,7 +173,16 @@ def _load_splits(spec: DataSpec) -> tuple[list[Example], list[Example]]:
         test = shipped / "test.jsonl"
         return (_file_examples(shipped / "train.jsonl", spec, system),
                 _file_examples(test, spec, system) if test.is_file() else [])
-    path = Path(os.path.expanduser(name))
+    if not (is_public() and looks_like_hub_id(name)):  # a public server never reads its disk for a hub-shaped name
+        local = _local_splits(Path(os.path.expanduser(name)), spec)
+        if local is not None:
+            return local
+    train, test = _hub_examples(spec)
+    return (train, test) if test is not None else holdout_split(train)
+
+
+def _local_splits(path: Path, spec: DataSpec) -> tuple[list[Example], list[Example]] | None:
+    """(train, test) of a local folder or file; None when ``spec.name`` is no path (a hub id)."""
     if path.is_dir():
         train_file, test_file = _split_file(path, "train"), _split_file(path, "test")
         if train_file is None:
@@ -185,10 +194,9 @@ def _load_splits(spec: DataSpec) -> tuple[list[Example], list[Example]]:
         return holdout_split(train)
     if path.is_file():
         return holdout_split(_file_examples(path, spec))
-    if looks_like_path(name):
-        raise DataError("data.file_not_found", path=name)
-    train, test = _hub_examples(spec)
-    return (train, test) if test is not None else holdout_split(train)
+    if looks_like_path(spec.name):
+        raise DataError("data.file_not_found", path=spec.name.strip())
+    return None
 
 
 def load_examples(spec: DataSpec, split: str = "train") -> list[Example]:

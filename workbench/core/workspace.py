@@ -146,8 +146,8 @@ class Workspace:
         return status.owner == self.owner
 
     def run(self, run_id: str | None) -> RunStatus:
-        """The status of ``run_id`` if this owner may see it; RunError otherwise (the same error for another
-        session's run and for a run that does not exist would hide less; the id is random, so it says which)."""
+        """The status of ``run_id`` if this owner may see it; RunError otherwise (no such run / another session's:
+        run ids carry 24 random bits, so saying which leaks nothing worth hiding)."""
         if not run_id:
             raise RunError("ui.no_run_selected")
         st = runs.run_status(run_id)
@@ -218,8 +218,8 @@ class Workspace:
         from . import data
         name = (name or "").strip()
         shipped = [d.name for d in data.list_datasets()]
-        if name in shipped or not looks_like_path(name):
-            return
+        if name in shipped or (self.public and looks_like_hub_id(name)) or not looks_like_path(name):
+            return  # shipped, or a hub id (public: whatever is on disk, see core/paths.py)
         path = Path(os.path.expanduser(name))
         if not path.resolve().is_relative_to(self._data_root()):
             raise SpecError("data.name", "ui.dataset_not_allowed", name=name, choices=", ".join(shipped))
