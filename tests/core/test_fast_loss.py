@@ -165,3 +165,26 @@ def test_training_steps_give_the_same_loss_curve(tmp_path, monkeypatch):
     assert losses == pytest.approx(ref_losses, abs=1e-5)
     for n in ref_w:
         assert torch.allclose(w[n], ref_w[n], atol=1e-5), n
+
+
+def test_bf16_runs_the_fast_path_under_autocast(tmp_path, monkeypatch):
+    """Accelerate wraps model.forward in autocast; the fast path calls the body itself, so it enters the same
+    autocast (bf16 on the CPU here) and the loss stays close to the fp32 one."""
+    from transformers import TrainingArguments
+
+    from workbench.core import fast_loss
+    seen = []
+    orig = fast_loss.selected_loss
+
+    def spy(*a, **k):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return orig(*a, **k)
+
+    monkeypatch.setattr(fast_loss, "selected_loss", spy)
+    model, batch = tiny_model("lora"), chat_batch()
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[], bf16=True)
+    loss = fast_loss.FastLossTrainer(model=model, args=args).compute_loss(model, batch)
+    assert seen == [True]
+    with torch.no_grad():
+        ref = model(**batch).loss
+    assert abs(float(loss) - float(ref)) < 0.05 * float(ref)
