@@ -252,6 +252,7 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
         assert list(row)[:len(keys)] == keys and row["status"] == "done" and row["error"] is None
         assert row["metric"] == "json_match" and 0 <= row["score"] <= 1 and row["eval_loss"] > 0
         assert row["trainable"] > 0 and row["wall_s"] > 0 and row["train_loss"] > 0
+        assert row["peak_mem_mb"] > 0 and (row["est_mem_mb"] is None or row["est_mem_mb"] > 0)
     assert printed[0]["r"] == 2 and printed[0]["num_virtual_tokens"] is None
     assert printed[1]["r"] is None and printed[1]["num_virtual_tokens"] == 3
     assert set(printed[2]) == {"label", "metric", "score", "eval_loss"}
@@ -384,3 +385,32 @@ def test_experiment_runs_in_a_queue_worker(tmp_path, tiny_llama_dir, runs_dir):
         assert result.base is not None and result.base.score is not None
     finally:
         m.shutdown()
+
+
+def test_report_with_subspace_section(tmp_path, runs_dir, tiny_config_factory):
+    """The rank sweep's report: two finished LoRA runs -> the phi table, the chart page, the reading."""
+    import peft
+    from transformers import AutoModelForCausalLM
+    from workbench.core.experiment_report import write_all
+    from workbench.core.experiment_results import BaseRow, ExperimentResult, RunRow
+    from workbench.core.experiment_run import _subspace
+    cfg = tiny_config_factory("llama", vocab_size=128)
+    rows = []
+    for r, score in ((2, 0.25), (4, 0.5)):
+        (runs_dir / f"run{r}").mkdir()
+        peft.get_peft_model(AutoModelForCausalLM.from_config(cfg), peft.LoraConfig(r=r, target_modules=["q_proj"])) \
+            .save_pretrained(runs_dir / f"run{r}" / "adapter")
+        rows.append(RunRow(run_id=f"run{r}", label=f"r={r}", method="lora", r=r, num_virtual_tokens=None,
+                           target_modules=["q_proj"], trainable=256 * r, percent=0.1, metric="json_match",
+                           score=score, status="done"))
+    d = tmp_path / "exp"
+    d.mkdir()
+    result = ExperimentResult(experiment_id="e", name="e", directory=d, status="done", rows=rows,
+                              base=BaseRow(metric="json_match", score=0.0, eval_loss=1.0))
+    result.subspace = _subspace(result, ["r=2", "r=4"])
+    assert result.subspace is not None and result.subspace.n_modules == 2
+    files = write_all(result)
+    report = (d / "report.md").read_text()
+    assert "## Subspace similarity: r=2 vs r=4" in report and "| i \\ j | 1 | 2 | 4 |" in report
+    assert "Best held-out json_match: r=4 (0.500" in report and "2 of 2 runs beat it" in report
+    assert {"subspace.html", "score_vs_params.html", "loss_curves.html", "results.csv"} <= set(files)

@@ -148,30 +148,37 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return _cell(v)
 
 
-def reading(result) -> str:
-    """One paragraph that reads the numbers (English; the Experiments tab words its own)."""
+def reading(result, lang: str = "en") -> str:
+    """One paragraph that reads the numbers, in ``lang`` (catalogue messages ``exptab.reading_*``)."""
+    from ..messages import normalize_language
+    sep = "" if normalize_language(lang) == "zh-CN" else " "
+    return sep.join(m.render(lang) for m in reading_messages(result))
+
+
+def reading_messages(result) -> list:
+    """The sentences of ``reading`` as catalogue messages (render them in any language)."""
+    from ..messages import Message
     from ..plots_experiments import pareto_labels
     scored = [r for r in result.rows if r.score is not None]
     if not scored:
-        return "No run has a score yet."
+        return [Message("exptab.reading_none")]
     best = max(scored, key=lambda r: (r.score, -r.trainable))
     worst = min(scored, key=lambda r: r.score)
-    parts = [f"Best held-out {best.metric}: {best.label} ({best.score:.3f} with {best.trainable:,} trainable "
-             f"parameters); lowest: {worst.label} ({worst.score:.3f})."]
+    parts = [Message("exptab.reading_best", {"metric": best.metric, "best": best.label, "best_score": best.score,
+                                             "trainable": best.trainable, "worst": worst.label,
+                                             "worst_score": worst.score})]
     if result.base is not None and result.base.score is not None:
         gained = sum(r.score > result.base.score for r in scored)
-        parts.append(f"The base model scores {result.base.score:.3f}; {gained} of {len(scored)} runs beat it.")
+        parts.append(Message("exptab.reading_base", {"score": result.base.score, "gained": gained, "n": len(scored)}))
     spread = best.score - worst.score
-    parts.append(f"The scores span {spread:.3f}" + (": the runs barely differ at this scale, which is the "
-                                                    "paper's point when they are close." if spread <= 0.1 else
-                                                    "."))
+    parts.append(Message("exptab.reading_close" if spread <= 0.05 else "exptab.reading_spread", {"spread": spread}))
     front = pareto_labels(scored)
     if front:
-        parts.append(f"Pareto front (no run is both smaller and better): {', '.join(front)}.")
+        parts.append(Message("exptab.reading_front", {"labels": ", ".join(front)}))
     failed = [r.label for r in result.rows if r.status == "failed"]
     if failed:
-        parts.append(f"Failed: {', '.join(failed)} (see the error column).")
-    return " ".join(parts)
+        parts.append(Message("exptab.reading_failed", {"labels": ", ".join(failed)}))
+    return parts
 
 
 def _quantized_lines(result) -> list[str]:
