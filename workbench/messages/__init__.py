@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 LANGUAGES = ("en", "zh-CN")
 AREAS = ("common", "settings", "models", "targets", "data", "runs", "training", "compare", "experiments", "cli",
-         "ui", "charts")
+         "ui", "charts", "exptab", "classroom")
 """Modules of this package holding a part of the catalogue (one MESSAGES dict each)."""
 
 

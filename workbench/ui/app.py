@@ -9,8 +9,8 @@ from ..core import models, workspace
 from ..core.sessions import SESSIONS, Janitor, session_left
 from ..core.storage import runs_are_ephemeral
 from .handlers import inspect as inspect_handlers
-from .tabs import compare_tab, inspect_tab, params_tab, train_tab
-from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, t
+from .tabs import compare_tab, experiments_tab, inspect_tab, params_tab, train_tab
+from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, page_text, t
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PEFT Workbench", delete_cache=(3600, 6 * 3600)) as demo:
@@ -24,6 +24,10 @@ def build_app() -> gr.Blocks:
                             min_width=180, elem_id="lang-switch")
         if runs_are_ephemeral():  # a Space without /data: say that runs will not survive a restart
             gr.Markdown(t("⚠️ This Space has no persistent storage: runs and uploads are lost when it restarts. Add persistent storage (mounted at /data) to keep them."), elem_id="storage-note")
+        if workspace.Policy.from_env().public:  # public mode: the limits that apply, in the page's language
+            limits_note = gr.Markdown(elem_id="public-limits")
+            demo.load(lambda: page_text(workspace.public_limits_message()), None, limits_note,
+                      api_name="public_limits")
         demo.load(None, None, lang, js=CURRENT_LANGUAGE_JS, api_name=False)
         lang.input(None, lang, lang, js=SET_LANGUAGE_JS, api_name=False)
         with gr.Row():
@@ -39,7 +43,7 @@ def build_app() -> gr.Blocks:
                     c_inter = gr.Number(14336, label=t("intermediate"), precision=0)
                     c_vocab = gr.Number(128256, label=t("vocab"), precision=0)
                 c_build = gr.Button(t("Build this architecture"))
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab(t("1 · Inspect modules"), id="inspect"):
                 inspect_parts = inspect_tab.build(model_box)
             with gr.Tab(t("2 · Rank vs parameters"), id="params"):
@@ -48,6 +52,8 @@ def build_app() -> gr.Blocks:
                 train_parts = train_tab.build(owner, current_run)
             with gr.Tab(t("4 · Compare"), id="compare") as compare_tab_el:
                 compare_parts = compare_tab.build(owner)
+            with gr.Tab(t("5 · Experiments"), id="experiments"):
+                experiments_parts = experiments_tab.build(owner, train_parts["config"])
         c_build.click(inspect_handlers.custom_model, [c_hidden, c_layers, c_heads, c_kv, c_inter, c_vocab],
                       model_box, api_name="custom_model")
         # Pick the default model after the page is served: the first page never waits for a model load.
@@ -66,6 +72,7 @@ def build_app() -> gr.Blocks:
             .then(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
                   api_name=False) \
             .then(train_parts["poll"], [current_run, owner], train_parts["poll_out"], api_name=False)
+        experiments_tab.wire(demo, tabs, owner, experiments_parts, train_parts, compare_parts)
         compare_tab_el.select(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
                               api_name=False)
         # A tab closed (or reloaded): free the adapter copies its owner loaded, unless another tab has it open.

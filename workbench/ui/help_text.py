@@ -47,6 +47,13 @@ comparison repeatable.
                                  "the input: virtual tokens inside each layer, not just at the input.",
     "help.method.ia3": "**IA3** learns one scaling vector per adapted layer (keys, values and the MLP): the smallest "
                        "adapter of all.",
+    "help.experiments": """
+**Experiments** answer questions by running them: one run per value you vary, side by side. Pick a shipped
+experiment (each repeats a finding of the LoRA paper) or build one from the Train tab's config with the axes
+below, look at the plan (every run and its trainable parameters) and launch it. It waits in the queue as **one
+item**; its runs train one after another and keep going if you close or reload the page. A `budget` sizes each
+variant's rank or virtual tokens so that every run trains about the same number of parameters.
+""",
 }
 
 ZH = {
@@ -82,4 +89,9 @@ q 和 v 时，r = 1 到 r = 64 之间质量几乎不变。虚线表示参数量�
     "help.method.p_tuning": "**P-tuning** 同样学习虚拟 token，但通过一个小的 MLP 或 LSTM 编码器生成，训练更稳定。",
     "help.method.prefix_tuning": "**Prefix tuning** 学习每个注意力层在输入之前看到的键/值向量：虚拟 token 位于每一层内部，而不只是输入处。",
     "help.method.ia3": "**IA3** 为每个被适配的层（键、值和 MLP）学习一个缩放向量：所有方法中最小的适配器。",
+    "help.experiments": """
+**实验**通过实际运行来回答问题：你改变的每个取值对应一个运行，并排对比。选择一个内置实验（每个都重现 LoRA 论文的一个发现），
+或用下面的维度根据“训练”页的配置构建一个，先查看计划（每个运行及其可训练参数量），再启动。它在队列中只算**一项**；
+其中的运行依次训练，即使关闭或刷新页面也会继续。`budget`（预算）会调整每个变体的秩或虚拟 token 数，使各运行训练的参数量大致相同。
+""",
 }

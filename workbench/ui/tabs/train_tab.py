@@ -122,6 +122,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                 run_pick = gr.Dropdown([], label=t("Your runs"), elem_id="run-pick", scale=3)
                 refresh = gr.Button(t("Refresh"), size="sm", scale=1)
                 notebook_btn = gr.DownloadButton(t("Download notebook"), size="sm", scale=1, elem_id="run-notebook")
+                compare_btn = gr.Button(t("Compare this run"), size="sm", scale=1, elem_id="train-compare")  # wired in experiments_tab.wire
             runs_df = gr.Dataframe(interactive=False, max_height=240)
     timer = gr.Timer(1.5, active=True)
 
@@ -201,5 +202,6 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     gr.Button(visible=False).click(train_handlers.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
     gr.Button(visible=False).click(train_handlers.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
     return {"recipe": recipe, "config": config, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
+            "compare_btn": compare_btn, "current_run": current_run,
             "on_recipe": _on_recipe, "comps": comps, "localize": _localize, "localize_in": f["data.name"],
             "localize_out": [f["train.device"], data_md]}

@@ -1,0 +1,367 @@
+"""Experiments tab handlers: primitives in (YAML text, numbers, ids, the session's owner id) -> core -> primitives
+out (text, tables, figures, file paths). Text the server builds is worded in the page's language (``exptab.*``
+messages); launching, stopping and resuming go through ``core.experiment_queue`` (one queue item per experiment,
+owned by the browser session).
+
+An experiment is edited as YAML (the experiment file format, presets/experiments/): a shipped one, one built from
+the Train tab's config plus axes, or one typed in the box. In the page, ``base`` is an inline run config or a
+shipped recipe (presets/recipes/...): nothing else on the server is read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import yaml
+
+from ... import plots
+from ...core import experiments, methods, runs
+from ...core.experiment_results import ExperimentResult, RunRow, fill_from_run
+from ...core.workspace import Workspace
+from ...errors import WorkbenchError
+from ...plots_experiments import loss_curves_chart, score_chart
+from ...settings import RunSpec
+from ..text import current_language, page_text, page_translator, tr, word
+from .common import in_page_language, parse_int_list, user_errors
+
+RECIPES_DIR = experiments.REPO_ROOT / "presets" / "recipes"
+ROW_COLUMNS = ("label", "status", "method", "r", "tokens", "targets", "trainable", "step", "train_loss", "eval_loss",
+               "score", "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "error")
+PLAN_COLUMNS = ("label", "method", "r", "tokens", "targets", "trainable", "percent", "note")
+X_AXES = ("step", "tokens", "elapsed_s")
+
+
+def _frame(rows: list[dict], columns) -> pd.DataFrame:
+    """A table with its headers in the page's language (``exptab.column.*``)."""
+    _ = page_translator()
+    df = pd.DataFrame(rows, columns=list(columns))
+    df.columns = [_(f"exptab.column.{c}") for c in columns]
+    return df
+
+
+def _targets(value) -> str:
+    if value is None:
+        return ""
+    return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+
+
+# --------------------------------------------------------------------------- picking / building an experiment
+
+@in_page_language
+def shipped_choices() -> list[tuple[str, str]]:
+    """(title in the page's language, name) of every shipped experiment."""
+    out = []
+    for name in experiments.shipped():
+        try:
+            title = experiments.load(name).text("title", current_language()) or name
+        except WorkbenchError:
+            title = name
+        out.append((f"{name} · {title}", name))
+    return out
+
+
+@user_errors
+def shipped_experiment(name: str) -> tuple[str, str]:
+    """(what the paper found and what to look for, in the page's language; the experiment file's YAML)."""
+    if not name:
+        return "", ""
+    path = experiments.find(name) if name in experiments.shipped() else None
+    if path is None:
+        raise WorkbenchError("experiments.not_found", name=str(name), names=", ".join(experiments.shipped()))
+    spec = experiments.load(name)
+    lang = current_language()
+    md = f"### {spec.text('title', lang) or name}\n\n{spec.text('description', lang)}"
+    return md, path.read_text(encoding="utf-8")
+
+
+def parse_experiment(experiment_yaml: str) -> experiments.ExperimentSpec:
+    """The experiment in the box, validated; ``base`` must be inline or a shipped recipe."""
+    if not (experiment_yaml or "").strip():
+        raise WorkbenchError("exptab.no_experiment")
+    try:
+        raw = yaml.safe_load(experiment_yaml)
+    except yaml.YAMLError:
+        raw = None  # from_yaml words the parse error
+    base = raw.get("base") if isinstance(raw, dict) else None
+    if isinstance(base, str):
+        recipes = sorted(p.name for p in RECIPES_DIR.glob("*.yaml"))
+        if Path(base).name not in recipes or Path(base).parent.as_posix() not in ("presets/recipes", ""):
+            raise WorkbenchError("exptab.base_not_allowed", path=base,
+                                 choices=", ".join(f"presets/recipes/{r}" for r in recipes))
+        raw["base"] = f"presets/recipes/{Path(base).name}"
+        experiment_yaml = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+    return experiments.ExperimentSpec.from_yaml(experiment_yaml, folder=experiments.EXPERIMENTS_DIR)
+
+
+@user_errors
+def build_from_config(config_yaml: str, ranks: str = "", target_sets: str = "", methods: list[str] | None = None,
+                      budget: float | None = None, name: str = "my-experiment") -> str:
+    """An experiment YAML: the Train tab's config as the base plus the axes (a grid over ranks, target sets - one
+    per line, in the target grammar - and methods; a trainable-parameter budget sizes each variant)."""
+    from ...core import targets
+    base = RunSpec.from_yaml(config_yaml or "")
+    vary: dict[str, Any] = {}
+    if (ranks or "").strip():
+        vary["adapter.r"] = parse_int_list(ranks, "ranks")
+    sets = [line.strip() for line in (target_sets or "").splitlines() if line.strip()]
+    if sets:
+        vary["adapter.target_modules"] = [targets.parse(s) if s != "default" else None for s in sets]
+    if methods:
+        vary["adapter.method"] = list(methods)
+    if not vary:
+        raise WorkbenchError("exptab.no_axis")
+    d: dict[str, Any] = {"name": (name or "my-experiment").strip(), "base": base.to_dict(), "vary": vary}
+    if budget and int(budget) > 0:
+        d["budget"] = int(budget)
+    experiments.ExperimentSpec.from_dict(d)  # every error names its field before the box is filled
+    return yaml.safe_dump(d, sort_keys=False, allow_unicode=True)
+
+
+@dataclasses.dataclass
+class Plan:
+    table: pd.DataFrame
+    summary: str
+
+
+@user_errors
+def plan(experiment_yaml: str, max_steps: float | None = None) -> Plan:
+    """The runs the experiment would start with their trainable counts (meta models only: nothing trains)."""
+    from ...core.experiment_plan import expand, plan_rows
+    spec = parse_experiment(experiment_yaml)
+    rows = plan_rows(expand(spec, max_steps=int(max_steps) if max_steps else None), current_language())
+    table = _frame([{"label": r.label, "method": r.method, "r": r.r, "tokens": r.num_virtual_tokens,
+                     "targets": _targets(r.target_modules), "trainable": r.trainable, "percent": r.percent,
+                     "note": r.note} for r in rows], PLAN_COLUMNS)
+    return Plan(table=table, summary=tr("exptab.plan_summary", n=len(rows), total=sum(r.trainable for r in rows)))
+
+
+# --------------------------------------------------------------------------- launching, stopping, resuming
+
+@user_errors
+def launch(experiment_yaml: str, owner: str, max_steps: float | None = None, eval_limit: float | None = None) -> str:
+    """Check the experiment and queue it as ONE item of this session's queue -> experiment id."""
+    from ...core.experiment_queue import launch as queue_experiment
+    spec = parse_experiment(experiment_yaml)
+    return queue_experiment(spec, Workspace(owner or None), max_steps=int(max_steps) if max_steps else None,
+                            eval_limit=int(eval_limit) if eval_limit else None)
+
+
+@user_errors
+def stop_all(experiment_id: str, owner: str) -> str:
+    """"Stop all": the running run saves its adapter and ends, the waiting ones are stopped."""
+    from ...core.experiment_queue import stop_all as stop_experiment
+    if not experiment_id:
+        raise WorkbenchError("exptab.no_experiment")
+    return tr("exptab.stopped_all", n=len(stop_experiment(experiment_id, Workspace(owner or None))))
+
+
+@user_errors
+def resume(experiment_id: str, owner: str) -> str:
+    """Queue a stopped or interrupted experiment again: finished runs are kept."""
+    from ...core.experiment_queue import resume as resume_experiment
+    if not experiment_id:
+        raise WorkbenchError("exptab.no_experiment")
+    resume_experiment(experiment_id, Workspace(owner or None))
+    return tr("exptab.resumed", exp_id=experiment_id)
+
+
+@in_page_language
+def experiment_choices(owner: str) -> list[tuple[str, str]]:
+    """(label, id) of this session's experiments, newest first."""
+    from ...core.experiment_queue import session_experiments
+    from ...core.experiment_results import read_experiment
+    out = []
+    for exp_id in session_experiments(Workspace(owner or None)):
+        rows = read_experiment(exp_id).rows
+        out.append((tr("exptab.experiment_choice", exp_id=exp_id, done=sum(r.status == "done" for r in rows),
+                       n=len(rows)), exp_id))
+    return out
+
+
+@in_page_language
+def run_choices(owner: str) -> list[tuple[str, str]]:
+    """(label, run id) of every run of this session (experiments' runs too)."""
+    return [(tr("exptab.run_choice", name=i.name or i.run_id, method=i.method, status=word(i.status), run_id=i.run_id),
+             i.run_id) for i in Workspace(owner or None).runs()]
+
+
+@user_errors
+def adapter_of(run_id: str, owner: str) -> str:
+    """"Compare this run": the adapter folder of one of this session's runs (to select in the Compare tab)."""
+    st = Workspace(owner or None).run(run_id)
+    d = runs.adapter_dir(run_id)
+    if d is None:
+        raise WorkbenchError("exptab.no_adapter", run_id=run_id, status=word(st.status))
+    return str(d)
+
+
+# --------------------------------------------------------------------------- live view and results
+
+@dataclasses.dataclass
+class View:
+    """Everything the tab shows for an experiment (or a selection of runs)."""
+    header: str
+    rows: pd.DataFrame
+    curves: go.Figure
+    score: go.Figure
+    cost: go.Figure
+    diff: pd.DataFrame
+    reading: str
+    csv_path: str | None
+    report_path: str | None
+    active: bool
+    """True while a run can still change (the tab keeps polling)."""
+    finished: list[tuple[str, str]]
+    """(label, run id) of the runs that have an adapter ("compare this run")."""
+
+
+def _row_dicts(rows: list[RunRow]) -> list[dict]:
+    out = []
+    for r in rows:
+        st = runs.read_status(runs.safe_run_dir(r.run_id)) if r.run_id else None
+        out.append({"label": r.label, "status": word(r.status), "method": r.method, "r": r.r,
+                    "tokens": r.num_virtual_tokens, "targets": _targets(r.target_modules), "trainable": r.trainable,
+                    "step": f"{st.step}/{st.max_steps}" if st else "", "train_loss": _round(r.train_loss),
+                    "eval_loss": _round(r.eval_loss), "score": _round(r.score), "wall_s": _round(r.wall_s, 1),
+                    "tokens_per_s": r.tokens_per_s, "peak_mem_mb": _round(r.peak_mem_mb, 0),
+                    "est_mem_mb": _round(r.est_mem_mb, 0), "error": r.error or ""})
+    return out
+
+
+def _round(v, digits: int = 4):
+    return None if v is None else round(float(v), digits)
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(rows: list[RunRow]) -> pd.DataFrame:
+    """Only the settings whose values differ between the runs: one row per setting, one column per run."""
+    configs = {}
+    for r in rows:
+        path = runs.safe_run_dir(r.run_id) / "config.yaml" if r.run_id else None
+        if path is not None and path.is_file():
+            configs[r.label] = _flat(RunSpec.load(path).to_dict())
+    keys = sorted({k for c in configs.values() for k in c} - {"name"})
+    differ = [k for k in keys if len({repr(c.get(k)) for c in configs.values()}) > 1]
+    _ = page_translator()
+    data = [{_("exptab.column.setting"): k, **{label: _targets(c.get(k)) if isinstance(c.get(k), list) else c.get(k)
+                                              for label, c in configs.items()}} for k in differ]
+    if not data:
+        return pd.DataFrame({_("exptab.column.setting"): [tr("exptab.no_diff")]})
+    return pd.DataFrame(data)
+
+
+def _curves(rows: list[RunRow]) -> dict[str, list[dict]]:
+    return {r.label: runs.read_log_dir(runs.safe_run_dir(r.run_id)) for r in rows if r.run_id}
+
+
+def _files(result: ExperimentResult) -> tuple[str | None, str | None]:
+    """results.csv and report.md copied into a fresh temporary folder (what the download buttons serve)."""
+    from ...core.experiment_report import csv_text, report_text
+    out = Path(tempfile.mkdtemp(prefix="experiment-"))
+    csv_path = out / f"{result.experiment_id}.csv"
+    csv_path.write_text(csv_text(result), encoding="utf-8")
+    report_path = out / f"{result.experiment_id}-report.md"
+    report_path.write_text(report_text(result), encoding="utf-8")
+    return str(csv_path), str(report_path)
+
+
+def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, files: bool) -> View:
+    from ...core.experiment_report import reading
+    _ = page_translator()
+    rows = result.rows
+    x = x_axis if x_axis in X_AXES else "step"
+    active = any(r.status in runs.ACTIVE for r in rows)
+    csv_path, report_path = _files(result) if files and not active else (None, None)
+    return View(header=header, rows=_frame(_row_dicts(rows), ROW_COLUMNS),
+                curves=loss_curves_chart(_curves(rows), x=x, smoothing=float(smoothing or 0), tr=_),
+                score=score_chart(rows, result.base, tr=_), cost=plots.cost_chart(rows, tr=_),
+                diff=config_diff(rows), reading=reading(result, current_language()),
+                csv_path=csv_path, report_path=report_path, active=active,
+                finished=[(r.label, r.run_id) for r in rows if r.run_id and runs.adapter_dir(r.run_id)])
+
+
+def empty_view() -> View:
+    _ = page_translator()
+    return View(header=tr("exptab.none_yet"), rows=_frame([], ROW_COLUMNS), curves=loss_curves_chart({}, tr=_),
+                score=score_chart([], tr=_), cost=plots.cost_chart([], tr=_), diff=pd.DataFrame(), reading="",
+                csv_path=None, report_path=None, active=False, finished=[])
+
+
+@in_page_language
+def experiment_view(experiment_id: str, owner: str, x_axis: str = "step", smoothing: float = 0.0,
+                    files: bool = True) -> View:
+    """The live rows, curves and results of one of this session's experiments."""
+    from ...core.experiment_queue import check_owner
+    if not experiment_id:
+        return empty_view()
+    try:
+        result = check_owner(experiment_id, Workspace(owner or None))
+    except WorkbenchError as e:
+        view = empty_view()
+        view.header = tr("ui.warning", error=page_text(e))
+        return view
+    done = sum(r.status == "done" for r in result.rows)
+    failed = sum(r.status == "failed" for r in result.rows)
+    status = "running" if any(r.status in runs.ACTIVE and r.status != "queued" for r in result.rows) else result.status
+    header = tr("exptab.header", exp_id=experiment_id, status=word(status), done=done, n=len(result.rows),
+                failed=tr("exptab.failed_count", n=failed) if failed else "")
+    return _view(result, header, x_axis, smoothing, files)
+
+
+@user_errors
+def runs_view(run_ids: list[str] | None, owner: str, x_axis: str = "step", smoothing: float = 0.0) -> View:
+    """"Compare runs": the same views for any selection of this session's runs (not only experiments)."""
+    if not run_ids:
+        raise WorkbenchError("exptab.no_runs_picked")
+    ws = Workspace(owner or None)
+    rows = []
+    for run_id in run_ids:
+        st = ws.run(run_id)
+        label = st.name or run_id
+        if any(r.label == label for r in rows):
+            label = f"{label} ({run_id})"
+        row = RunRow(run_id=run_id, label=label, method=st.method or "?", r=None, num_virtual_tokens=None,
+                     target_modules=None, trainable=st.trainable_params or 0, percent=0.0)
+        fill_from_run(row, runs.safe_run_dir(run_id))
+        spec = RunSpec.load(runs.safe_run_dir(run_id) / "config.yaml")
+        record = methods.get(spec.adapter.method)
+        row.r = spec.adapter.r if record.has_rank else None
+        row.num_virtual_tokens = spec.adapter.num_virtual_tokens if record.is_prompt_learning else None
+        row.target_modules = spec.adapter.target_modules if record.wraps_layers else None
+        rows.append(row)
+    result = ExperimentResult(experiment_id="compare-runs", name="compare-runs", directory=Path("."),
+                              status="running" if any(r.status in runs.ACTIVE for r in rows) else "done",
+                              rows=rows, base=None)
+    return _view(result, tr("exptab.compare_header", n=len(rows)), x_axis, smoothing, files=True)
+
+
+@user_errors
+def experiment_status(experiment_id: str, owner: str) -> dict:
+    """API: one of this session's experiments as JSON (status, rows, base row)."""
+    from ...core.experiment_queue import check_owner
+    result = check_owner(experiment_id, Workspace(owner or None))
+    return {"experiment_id": result.experiment_id, "name": result.name, "status": result.status,
+            "runs": [r.to_json() for r in result.rows], "base": result.base.to_json() if result.base else None}
+
+
+@user_errors
+def plan_json(experiment_yaml: str, max_steps: float | None = None) -> list[dict]:
+    """API: the plan as JSON rows (``experiment plan --json``)."""
+    from ...core.experiment_plan import expand, plan_rows
+    rows = plan_rows(expand(parse_experiment(experiment_yaml), max_steps=int(max_steps) if max_steps else None))
+    keys = ("label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "total", "percent")
+    return [{k: getattr(r, k) for k in keys} for r in rows]

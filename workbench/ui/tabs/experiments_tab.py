@@ -1,0 +1,178 @@
+"""Experiments tab: pick a shipped experiment or build one from the Train tab's config, see the plan, launch it as
+one queue item, watch every run live (rows, overlaid loss curves), read the results (table, score vs trainable
+parameters with the Pareto front, time and memory, config diff, CSV / report, a reading of the numbers); compare any
+of the session's runs the same way; "compare this run" opens the Compare tab with that adapter selected.
+Layout and wiring only: the work is in ui/handlers/experiments.py."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ...core import methods
+from ..handlers import experiments as experiment_handlers
+from ..handlers.compare import adapter_choices
+from ..text import t
+
+
+def build(owner: gr.BrowserState, config: gr.Code):
+    """The tab's components and events; ``config`` is the Train tab's YAML box (the base of a built experiment).
+    Returns the parts app.py wires across tabs (``open_compare`` and its outputs, ``load``)."""
+    current = gr.BrowserState("", storage_key="peft-workbench-experiment",
+                              secret=_secret())  # the watched experiment survives a reload
+    gr.Markdown(t("help.experiments"))
+    with gr.Row():
+        shipped = gr.Dropdown(experiment_handlers.shipped_choices(), value=None, label=t("Shipped experiment"),
+                              elem_id="exp-shipped", scale=2)
+        with gr.Column(scale=3):
+            explain = gr.Markdown(elem_id="exp-explain")
+    with gr.Accordion(t("…or build one from the Train tab's config"), open=False, elem_id="exp-build-box"):
+        with gr.Row():
+            ranks = gr.Textbox(label=t("ranks (comma list)"), placeholder="4, 8, 16", elem_id="exp-ranks")
+            target_sets = gr.Textbox(label=t("target sets (one per line)"), lines=2,
+                                     placeholder="q_proj,v_proj\nall-linear", elem_id="exp-targets")
+            method_pick = gr.CheckboxGroup(list(methods.names()), label=t("methods"), elem_id="exp-methods")
+            budget = gr.Number(0, precision=0, label=t("trainable-parameter budget (0 = none)"), elem_id="exp-budget")
+        build_btn = gr.Button(t("Build from the Train tab's config"), size="sm", elem_id="exp-build")
+    exp_yaml = gr.Code(language="yaml", label="experiment.yaml", interactive=True, elem_id="exp-yaml")
+    with gr.Row():
+        steps = gr.Number(0, precision=0, label=t("steps per run (0 = the experiment's)"), elem_id="exp-steps")
+        limit = gr.Number(0, precision=0, label=t("held-out prompts to score (0 = the experiment's)"),
+                          elem_id="exp-limit")
+        plan_btn = gr.Button(t("Plan"), elem_id="exp-plan-btn")
+        launch_btn = gr.Button(t("Launch"), variant="primary", elem_id="exp-launch")
+        stop_btn = gr.Button(t("Stop all"), variant="stop", elem_id="exp-stop")
+        resume_btn = gr.Button(t("Resume"), elem_id="exp-resume")
+    plan_md = gr.Markdown(elem_id="exp-plan-summary")
+    plan_df = gr.Dataframe(interactive=False, elem_id="exp-plan", max_height=300)
+    with gr.Row():
+        pick = gr.Dropdown([], label=t("Your experiments"), elem_id="exp-pick", scale=3)
+        refresh = gr.Button(t("Refresh"), size="sm", scale=1)
+    with gr.Accordion(t("Compare runs (any of your runs)"), open=False):
+        with gr.Row():
+            run_pick = gr.Dropdown([], multiselect=True, label=t("Runs"), elem_id="exp-run-pick", scale=4)
+            compare_runs_btn = gr.Button(t("Compare these runs"), size="sm", scale=1, elem_id="exp-compare-runs")
+    header = gr.Markdown(elem_id="exp-header")
+    rows_df = gr.Dataframe(interactive=False, wrap=True, elem_id="exp-rows", max_height=360)
+    with gr.Row():
+        x_axis = gr.Radio([(t("step"), "step"), (t("tokens"), "tokens"), (t("seconds"), "elapsed_s")], value="step",
+                          label=t("x axis"), elem_id="exp-x")
+        smoothing = gr.Slider(0, 0.95, value=0.0, step=0.05, label=t("smoothing"), elem_id="exp-smoothing")
+    curves = gr.Plot(elem_id="exp-curves")
+    with gr.Row():
+        score_plot = gr.Plot(elem_id="exp-score")
+        cost_plot = gr.Plot(elem_id="exp-cost")
+    reading_md = gr.Markdown(elem_id="exp-reading")
+    gr.Markdown(t("Settings that differ between the runs"))
+    diff_df = gr.Dataframe(interactive=False, wrap=True, elem_id="exp-diff", max_height=300)
+    with gr.Row():
+        csv_btn = gr.DownloadButton(t("Download results (CSV)"), size="sm", elem_id="exp-csv")
+        report_btn = gr.DownloadButton(t("Download report"), size="sm", elem_id="exp-report")
+        finished_pick = gr.Dropdown([], label=t("Finished run"), elem_id="exp-finished", scale=2)
+        compare_btn = gr.Button(t("Compare this run"), size="sm", elem_id="exp-compare-this")
+    timer = gr.Timer(2.0, active=False)
+    selection = gr.State([])  # the runs of "compare runs" while that view is shown (else [])
+
+    view_out = [header, rows_df, curves, score_plot, cost_plot, diff_df, reading_md, csv_btn, report_btn,
+                finished_pick, timer]
+
+    def _show(view: experiment_handlers.View):
+        return [view.header, view.rows, view.curves, view.score, view.cost, view.diff, view.reading,
+                gr.update(value=view.csv_path, interactive=bool(view.csv_path)),
+                gr.update(value=view.report_path, interactive=bool(view.report_path)),
+                gr.update(choices=view.finished, value=view.finished[-1][1] if view.finished else None),
+                gr.Timer(active=view.active)]
+
+    def _view(exp_id, own, x, smooth, picked):
+        if picked:
+            return _show(experiment_handlers.runs_view(picked, own, x, smooth))
+        return _show(experiment_handlers.experiment_view(exp_id, own, x, smooth))
+
+    def _refresh(own, exp_id):
+        return (gr.update(choices=experiment_handlers.experiment_choices(own), value=exp_id or None),
+                gr.update(choices=experiment_handlers.run_choices(own)))
+
+    def _plan(text, n_steps):
+        p = experiment_handlers.plan(text, n_steps)
+        return p.summary, p.table
+
+    def _launch(text, own, n_steps, n_limit):
+        exp_id = experiment_handlers.launch(text, own, n_steps, n_limit)
+        return exp_id, []
+
+    view_in = [current, owner, x_axis, smoothing, selection]
+    shipped.input(experiment_handlers.shipped_experiment, shipped, [explain, exp_yaml], api_name=False)
+    build_btn.click(experiment_handlers.build_from_config, [config, ranks, target_sets, method_pick, budget], exp_yaml,
+                    api_name=False)
+    plan_btn.click(_plan, [exp_yaml, steps], [plan_md, plan_df], api_name=False)
+    launch_btn.click(_plan, [exp_yaml, steps], [plan_md, plan_df], api_name=False) \
+        .success(_launch, [exp_yaml, owner, steps, limit], [current, selection], api_name=False) \
+        .success(_refresh, [owner, current], [pick, run_pick], api_name=False) \
+        .then(_view, view_in, view_out, api_name=False)
+    stop_btn.click(experiment_handlers.stop_all, [current, owner], header, api_name=False) \
+        .then(_view, view_in, view_out, api_name=False)
+    resume_btn.click(experiment_handlers.resume, [current, owner], header, api_name=False) \
+        .success(_view, view_in, view_out, api_name=False)
+    pick.input(lambda exp_id: (exp_id, []), pick, [current, selection], api_name=False) \
+        .then(_view, view_in, view_out, api_name=False)
+    refresh.click(_refresh, [owner, current], [pick, run_pick], api_name=False)
+    compare_runs_btn.click(lambda picked: picked or [], run_pick, selection, api_name=False) \
+        .then(_view, view_in, view_out, api_name=False)
+    x_axis.change(_view, view_in, view_out, api_name=False)
+    smoothing.release(_view, view_in, view_out, api_name=False)
+    timer.tick(_view, view_in, view_out, api_name=False, show_progress="hidden")
+
+    # API endpoints (gradio_client, scripts): explicit owner and ids instead of browser state; listed in
+    # docs/CONTRACTS.md ("Public API"). Gradio names each endpoint's parameters after the function's.
+    api_text, api_owner, api_id = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Textbox(visible=False)
+    api_steps, api_limit, api_out = gr.Number(visible=False), gr.Number(visible=False), gr.JSON(visible=False)
+
+    def plan_experiment(experiment_yaml, max_steps):
+        return experiment_handlers.plan_json(experiment_yaml, max_steps)
+
+    def launch_experiment(experiment_yaml, owner, max_steps, eval_limit):
+        return experiment_handlers.launch(experiment_yaml, owner, max_steps, eval_limit)
+
+    def experiment_status(experiment_id, owner):
+        return experiment_handlers.experiment_status(experiment_id, owner)
+
+    def stop_experiment(experiment_id, owner):
+        return experiment_handlers.stop_all(experiment_id, owner)
+
+    def resume_experiment(experiment_id, owner):
+        return experiment_handlers.resume(experiment_id, owner)
+
+    gr.Button(visible=False).click(plan_experiment, [api_text, api_steps], api_out, api_name="plan_experiment")
+    gr.Button(visible=False).click(launch_experiment, [api_text, api_owner, api_steps, api_limit], api_id,
+                                   api_name="launch_experiment")
+    gr.Button(visible=False).click(experiment_status, [api_id, api_owner], api_out, api_name="experiment_status")
+    gr.Button(visible=False).click(stop_experiment, [api_id, api_owner], api_text, api_name="stop_experiment")
+    gr.Button(visible=False).click(resume_experiment, [api_id, api_owner], api_text, api_name="resume_experiment")
+
+    def open_compare(run_id, own):
+        """"Compare this run": the Compare tab's adapter lists with that run's adapter selected."""
+        adapter = experiment_handlers.adapter_of(run_id, own)
+        choices = adapter_choices(own)
+        return gr.Tabs(selected="compare"), gr.update(choices=choices, value=[adapter]), \
+            gr.update(choices=choices, value=adapter)
+
+    def _load(own, exp_id):
+        return [*_refresh(own, exp_id), *_view(exp_id, own, "step", 0.0, [])]
+
+    return {"compare_btn": compare_btn, "finished_pick": finished_pick, "open_compare": open_compare,
+            "load": _load, "load_in": [owner, current], "load_out": [pick, run_pick] + view_out}
+
+
+def wire(demo: gr.Blocks, tabs: gr.Tabs, owner: gr.BrowserState, parts: dict, train_parts: dict,
+         compare_parts: dict) -> None:
+    """Events across tabs: "compare this run" (this tab's finished run, the Train tab's watched run) opens the
+    Compare tab with that adapter selected; a page (re)load shows the experiment this browser watched."""
+    outs = [tabs, compare_parts["adapters"], compare_parts["inside_pick"]]
+    parts["compare_btn"].click(parts["open_compare"], [parts["finished_pick"], owner], outs, api_name=False)
+    if "compare_btn" in train_parts:
+        train_parts["compare_btn"].click(parts["open_compare"], [train_parts["current_run"], owner], outs,
+                                         api_name=False)
+    demo.load(parts["load"], parts["load_in"], parts["load_out"], api_name=False)
+
+
+def _secret() -> str:
+    from ...core import workspace
+    return workspace.browser_state_secret()
