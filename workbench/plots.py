@@ -181,3 +181,24 @@ def spectrum_chart(stats: Iterable[Any], max_lines: int = 12, tr: Translator | N
                                  name=_("charts.spectrum_trace", layer=_get(s, "layer"), module=_get(s, "module"),
                                         rank=_get(s, "effective_rank"))))
     return _layout(fig, _("charts.spectrum_title"), _("charts.singular_value_index"), "sigma_i / sigma_1")
+
+
+# --------------------------------------------------------------------------- Experiments tab (exptab.* messages)
+
+def cost_chart(rows: Iterable[Any], tr: Translator | None = None) -> go.Figure:
+    """Time (left axis) and peak memory next to its estimate (right axis) per run; rows: ``RunRow``-like with
+    label, wall_s, peak_mem_mb, est_mem_mb (None where not measured yet)."""
+    _ = _translator(tr)
+    rows = [r for r in rows if _get(r, "wall_s") is not None or _get(r, "peak_mem_mb") is not None]
+    labels = [_get(r, "label") for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=labels, y=[_get(r, "wall_s") for r in rows], name=_("exptab.chart_seconds"),
+                         marker_color=PALETTE[0], offsetgroup=0))
+    fig.add_trace(go.Bar(x=labels, y=[_get(r, "peak_mem_mb") for r in rows], name=_("exptab.chart_peak"),
+                         marker_color=PALETTE[1], yaxis="y2", offsetgroup=1))
+    fig.add_trace(go.Bar(x=labels, y=[_get(r, "est_mem_mb") for r in rows], name=_("exptab.chart_estimate"),
+                         marker_color="#fca5a5", yaxis="y2", offsetgroup=2))
+    fig.update_layout(barmode="group", yaxis2=dict(title=_("exptab.chart_peak"), overlaying="y", side="right"))
+    if not rows:
+        fig.add_annotation(text=_("exptab.chart_no_runs"), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    return _layout(fig, _("exptab.chart_cost_title"), "", _("exptab.chart_seconds"))

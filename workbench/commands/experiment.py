@@ -102,14 +102,15 @@ def run(args) -> int:
 
 
 def _run(args, spec) -> int:
-    from ..core.experiment_run import continue_experiment, run_experiment
+    from ..core.experiment_run import run_experiment
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its log dicts: stdout stays the results only
         if spec is None:
-            result = continue_experiment(args.target, root=args.output_dir, progress=progress)
+            from ..core.experiment_queue import work  # continue_experiment holding the runs' writer locks (lifeline)
+            result = work(args.target, root=args.output_dir, progress=progress)
         else:
             result = run_experiment(spec, output_dir=args.output_dir, max_steps=args.max_steps,
                                     eval_limit=args.limit, progress=progress)
