@@ -5,6 +5,7 @@
 ``check_run(spec, workspace) -> Checked(count, est_mem_mb)`` refuses (SpecError naming the field, or the engine's own clear error):
 
 - a model name the workspace does not allow (public mode: presets, the embedded model, hub ids, own uploads),
+- public mode: more steps than the server's step cap (``workspace.run_limits``),
 - an architecture-only model (no weights to train),
 - a data source the workspace may not read, or data that does not load (bad rows, missing file),
 - target modules that match nothing on the model, and knobs of the method that do not fit it: the counting
@@ -28,15 +29,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Checked:
-    """What the checks learnt about a run: its parameter count and estimated memory (weights, grads, Adam)."""
+    """What the checks learnt about a run: its parameter count and estimated peak memory (core/memory.py)."""
     count: "ParamCount"
     est_mem_mb: float
 
 
 def check_run(spec: RunSpec, workspace: Workspace) -> Checked:
     """Raise on anything that would make ``spec`` fail at its start."""
-    from . import data, models, params
+    from . import data, memory, models, params
     workspace.check_model_name(spec.model.name)
+    workspace.check_limits(spec)  # public mode: the step cap, said at once
     ref = models.resolve(spec.model.name)
     if ref.kind in ("arch", "config"):
         raise SpecError("model.name", "ui.architecture_only_train", name=spec.model.name, example=models.EMBEDDED_NAME)
@@ -44,10 +46,7 @@ def check_run(spec: RunSpec, workspace: Workspace) -> Checked:
     data.load_examples(spec.data, "train")
     meta = models.MODEL_CACHE.meta(spec.model.name)
     count = params.count(meta, spec.adapter)
-    dtype = spec.model.dtype if spec.model.dtype in params.DTYPE_BYTES else "float32"
-    rows = params.memory_estimate(meta, spec.adapter, base_dtype=dtype)
-    row = rows[2] if spec.adapter.method == "qlora" else rows[1]  # full fine-tuning, this adapter, 4-bit base
-    return Checked(count=count, est_mem_mb=round(row.total_bytes / 2**20, 1))
+    return Checked(count=count, est_mem_mb=memory.estimate_run(spec).comparable_mb)  # activations included
 
 
 def submit(spec: RunSpec, workspace: Workspace, experiment: str | None = None,

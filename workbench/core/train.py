@@ -15,6 +15,7 @@ from the terminal, and under ``accelerate launch --multi_gpu`` / ``torchrun`` (D
 Environment caps (for shared servers; applied on top of the config):
   WORKBENCH_MAX_STEPS=N           no run trains more than N optimizer steps
   WORKBENCH_MAX_WALL_SECONDS=S    every run stops (saving its adapter) after S seconds of training
+  (public mode, WORKBENCH_PUBLIC=1 or SPACE_ID: 100 steps / 900 s unless set; 0 = no cap; core/workspace.py)
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from ..errors import WorkbenchError
 from ..messages import Message
 from ..settings import RunSpec
 from . import runs
-from .callbacks import STOP_REQUESTED, RunCallback, dist_info, env_number, extra_callbacks, peak_mem_mb
+from .callbacks import STOP_REQUESTED, RunCallback, dist_info, extra_callbacks, peak_mem_mb
 from .model_card import write_model_card_safely
 from .status import RunStatus
 
@@ -52,13 +53,15 @@ class TrainOutcome:
 # --------------------------------------------------------------------------- building blocks
 
 def effective_limits(spec: RunSpec, max_steps_override: int | None = None) -> tuple[int, float | None]:
-    """(max_steps, max_wall_seconds) after the override and the WORKBENCH_MAX_* environment caps."""
+    """(max_steps, max_wall_seconds) after the override and the caps (WORKBENCH_MAX_*; public-mode defaults)."""
+    from .workspace import run_limits  # env caps; public mode (issue 13) has them on by default
+    limits = run_limits()
     steps = max_steps_override or spec.train.max_steps
-    cap = env_number("WORKBENCH_MAX_STEPS", int)
+    cap = limits.max_steps
     if cap is not None and cap > 0:
         steps = min(steps, cap)
     wall = spec.train.max_wall_seconds
-    wcap = env_number("WORKBENCH_MAX_WALL_SECONDS")
+    wcap = limits.max_wall_seconds
     if wcap is not None and wcap > 0:
         wall = wcap if wall is None else min(wall, wcap)
     return steps, wall
@@ -216,7 +219,7 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
     try:
         spec = RunSpec.load(run_dir / "config.yaml")
         ck, elapsed0, max_steps, max_wall = begin_run(run_dir, spec, main, world_size, resume, max_steps_override)
-        from . import data
+        from . import data, memory
         from .fast_loss import trainer_class  # loss only at labelled positions where exact
         from .models import pick_device
 
@@ -228,6 +231,7 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             runs.update_status(run_dir, device=device, dtype=_dtype_label(model, spec),
                                trainable_params=int(trainable), total_params=int(total),
                                n_train=bundle.n_train, n_eval=bundle.n_eval)
+            runs.update_status(run_dir, est_mem_mb=memory.run_estimate_mb(spec, device, bundle.train))
         args = training_arguments(spec, run_dir, device, max_steps, has_eval=bundle.eval is not None)
         pick_attention(model, device, args.bf16, max(bundle.train["length"]))
         cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)

@@ -13,6 +13,9 @@ the machine's user).
     ws.check_data_source(name)     shipped dataset, hub id, or a file in the owner's uploads folder
     ws.check_model_name(name)      public mode: presets, the embedded model, hub ids, own uploads only
     ws.may_read(path)              a file inside the owner's uploads or runs
+    ws.check_limits(spec)          public mode: max_steps within the step cap (else SpecError at submission)
+    run_limits()                   RunLimits(max_steps, max_wall_seconds) every run trains under (env, public defaults)
+    custom_arch_limits(local)      bounds of the custom-architecture form (tighter in public mode)
     ws.uploads_dir                 <runs root>/../uploads/<owner>
 
 ``Policy.from_env()`` reads the server's settings: ``share_runs`` (WORKBENCH_SHARE_RUNS=1: one trusted group
@@ -242,5 +245,91 @@ class Workspace:
         if self.owner and not name.startswith("~") and "://" not in name \
                 and Path(name).resolve().is_relative_to(self.uploads_dir.resolve()):
             return
+        if _is_custom_arch(name):  # built by the custom-architecture form (config.json only, never trained)
+            return
         raise SpecError("model.name", "runs.public_model_name", name=name)
 
+    def check_limits(self, spec) -> None:
+        """Public mode: refuse (at submission) a run asking for more steps than the step cap, so a visitor
+        learns the limit at once instead of a run silently cut short. Local use keeps the silent cap."""
+        cap = run_limits(self.policy).max_steps
+        if self.public and cap and spec.train.max_steps > cap:
+            raise SpecError("train.max_steps", "classroom.steps_over_cap", n=spec.train.max_steps, cap=cap)
+
+
+# --------------------------------------------------------------------------- limits (public mode: issue 13)
+
+PUBLIC_MAX_STEPS = 100
+"""Default step cap in public mode: the quick recipes (presets/recipes, 20-30 steps) and the 60-step default fit."""
+PUBLIC_MAX_WALL_SECONDS = 15 * 60
+"""Default wall-clock cap per run in public mode (a quick recipe takes a few minutes on a Space's CPU)."""
+PUBLIC_CUSTOM_LIMITS = {"hidden size": 16_384, "layers": 128, "heads": 128, "KV heads": 128,
+                        "intermediate size": 65_536, "vocab": 262_144}
+"""Custom-architecture bounds in public mode: every released Llama-style model fits (Llama-3-405B: 16384 hidden,
+126 layers, 128 heads, 53248 intermediate), while a stranger cannot make the server build huge module trees."""
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """The caps every training run obeys (None: no cap)."""
+    max_steps: int | None = None
+    max_wall_seconds: float | None = None
+
+
+def _env_cap(name: str, cast):
+    v = (os.environ.get(name) or "").strip()
+    if not v:
+        return None
+    try:
+        return cast(v)
+    except ValueError:
+        raise RunError("runs.env_number", name=name, value=v) from None
+
+
+def run_limits(policy: Policy | None = None) -> RunLimits:
+    """WORKBENCH_MAX_STEPS / WORKBENCH_MAX_WALL_SECONDS when set (0 = no cap); otherwise PUBLIC_MAX_STEPS /
+    PUBLIC_MAX_WALL_SECONDS in public mode, and no caps locally."""
+    public = (policy or Policy.from_env()).public
+    steps = _env_cap("WORKBENCH_MAX_STEPS", int)
+    wall = _env_cap("WORKBENCH_MAX_WALL_SECONDS", float)
+    steps = (PUBLIC_MAX_STEPS if public else None) if steps is None else steps
+    wall = (PUBLIC_MAX_WALL_SECONDS if public else None) if wall is None else wall
+    return RunLimits(max_steps=steps if steps and steps > 0 else None,
+                     max_wall_seconds=float(wall) if wall and wall > 0 else None)
+
+
+def custom_arch_limits(local: dict[str, int], policy: Policy | None = None) -> dict[str, int]:
+    """The custom-architecture form's upper bounds: ``local`` (the form's own), tightened in public mode."""
+    if not (policy or Policy.from_env()).public:
+        return dict(local)
+    return {k: min(v, PUBLIC_CUSTOM_LIMITS.get(k, v)) for k, v in local.items()}
+
+
+def _is_custom_arch(name: str) -> bool:
+    """True for a config.json the custom-architecture form wrote (<cache>/custom/<12 hex>/config.json)."""
+    from . import models
+    m = re.fullmatch(r"(.+)[/\\]([0-9a-f]{12})[/\\]config\.json", name)
+    if not m:
+        return False
+    return Path(m.group(1)) == models.cache_dir() / "custom" and Path(name).is_file()
+
+
+
+def public_limits_message(policy: Policy | None = None):
+    """Public mode: the Message the page shows under its intro, naming the limits that apply; None locally."""
+    from ..messages import Message, joined
+    from .manager import RUN_MANAGER
+    policy = policy or Policy.from_env()
+    if not policy.public:
+        return None
+    limits = run_limits(policy)
+    parts = []
+    if limits.max_steps:
+        parts.append(Message("classroom.limit_steps", {"n": limits.max_steps}))
+    if limits.max_wall_seconds:
+        parts.append(Message("classroom.limit_wall", {"minutes": round(limits.max_wall_seconds / 60, 1)}))
+    parts.append(Message("classroom.limit_queue", {"n": RUN_MANAGER.max_queued_per_owner,
+                                                   "k": RUN_MANAGER.max_concurrent}))
+    parts.append(Message("classroom.limit_custom", {"layers": PUBLIC_CUSTOM_LIMITS["layers"],
+                                                    "hidden": PUBLIC_CUSTOM_LIMITS["hidden size"]}))
+    return Message("classroom.public_limits", {"limits": joined(parts)})

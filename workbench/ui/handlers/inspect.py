@@ -14,8 +14,9 @@ import pandas as pd
 
 from ... import plots
 from ...core import models as M
-from ...core import methods, modules, params
+from ...core import memory, methods, modules, params
 from ...core.targets import TARGET_SET_NAMES, from_picker, target_sets
+from ...core.workspace import Workspace, custom_arch_limits
 from ...errors import WorkbenchError
 from ...settings import AdapterSpec
 from ..display_text import MODULE_COLUMN_IDS, describe_model, localize_columns, target_set_label
@@ -110,6 +111,7 @@ def model_choices() -> list[str]:
 
 def _model_for_inspection(name: str, progress=None):
     """Real weights where the model has them and they are local; else the meta-device architecture."""
+    Workspace(None).check_model_name(name)  # public mode: no server paths (issue 13)
     ref = M.resolve(name)
     if ref.kind in ("embedded", "local"):
         model, _tok = M.MODEL_CACHE.get(name, progress=progress)
@@ -119,6 +121,7 @@ def _model_for_inspection(name: str, progress=None):
 
 def _counting_model(name: str):
     """Counting only needs shapes: always the meta-device architecture (cheap, shared)."""
+    Workspace(None).check_model_name(name)  # public mode: no server paths (issue 13)
     return M.MODEL_CACHE.meta(name)
 
 
@@ -142,8 +145,9 @@ def _whole(v, name: str, hi: int) -> int:
 def custom_model(hidden_size: float, num_layers: float, num_heads: float, num_kv_heads: float,
                  intermediate_size: float, vocab_size: float, tie_embeddings: bool = False) -> str:
     """Build a custom Llama-style decoder config; returns a model name (path to its config.json)."""
+    limits = custom_arch_limits(CUSTOM_LIMITS)  # tighter in public mode (core/workspace.py)
     values = [_whole(v, name, hi) for v, (name, hi) in zip(
-        (hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, vocab_size), CUSTOM_LIMITS.items())]
+        (hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, vocab_size), limits.items())]
     cfg = M.custom_decoder_config(*values, bool(tie_embeddings))
     data = cfg.to_dict()
     key = hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -300,19 +304,26 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
 
 @user_errors
 @memoized
-def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT default"):
-    """-> (stacked bar figure, DataFrame, formula markdown) for full FT vs LoRA vs QLoRA."""
+def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT default", batch: float = 8,
+                seq_len: float = 256, precision: str = "fp32", checkpointing: bool = False):
+    """-> (stacked bar figure, DataFrame, formula markdown) for full FT vs LoRA vs QLoRA at one batch shape."""
     model = _counting_model(model_name)
     sets = target_sets(model)
     targets = sets.get(targets_label, sets["PEFT default"])
-    rows = params.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets))
+    work = memory.Workload(batch=int(batch), seq=int(seq_len), precision=precision, checkpointing=bool(checkpointing))
+    rows = memory.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets), work=work)
     shown = page_translator()  # figure text
-    rows = [replace(r, setup=page_text(r.setup_message), formula=page_text(r.formula_message)) for r in rows]
-    df = pd.DataFrame([{"setup": r.setup, "weights": plots.human_bytes(r.weights_bytes),
+    formulas = ["; ".join(page_text(r.formulas[p]) for p in memory.PARTS if p in r.formulas) for r in rows]
+    rows = [replace(r, setup=page_text(r.setup_message), formula=f) for r, f in zip(rows, formulas)]
+    df = pd.DataFrame([{"setup": r.setup, "baseline": plots.human_bytes(r.baseline_bytes),
+                        "weights": plots.human_bytes(r.weights_bytes),
                         "gradients": plots.human_bytes(r.grads_bytes),
                         "optimizer": plots.human_bytes(r.optimizer_bytes),
+                        "activations": plots.human_bytes(r.activations_bytes),
+                        "logits + loss": plots.human_bytes(r.logits_bytes),
                         "total (estimate)": plots.human_bytes(r.total_bytes)} for r in rows])
     md = tr("ui.memory_how") + \
         "\n\n" + "\n".join(f"- **{r.setup}**: {r.formula}" for r in rows)
-    title = tr("ui.memory_title", model=model_name, r=int(rank))
+    title = tr("ui.memory_title_work", model=model_name, r=int(rank), batch=int(batch), seq=int(seq_len),
+               precision=precision, ckpt=tr("ui.memory_ckpt") if checkpointing else "")
     return plots.memory_chart(rows, title=title, tr=shown), localize_columns(df), md
