@@ -100,7 +100,8 @@ def rank_chart(series: dict[str, list[Any]], references: dict[str, Any] | None =
 
 
 def memory_chart(rows: Iterable[Any], title: str | None = None, tr: Translator | None = None) -> go.Figure:
-    """Stacked bars: weights / gradients / optimizer states per setup (full FT, LoRA, QLoRA).
+    """Stacked bars: baseline / weights / gradients / optimizer states / activations / logits per setup (full FT,
+    LoRA, QLoRA; core/memory.py ``MemoryEstimate``; parts a row lacks or that are all zero are left out).
 
     ``title``: shown as given; None: "Training memory estimate (before activations)", translated. A row's
     ``setup_message`` (when it has one) is shown in the translator's language, else its ``setup``."""
@@ -109,10 +110,15 @@ def memory_chart(rows: Iterable[Any], title: str | None = None, tr: Translator |
     rows = list(rows)
     setups = [_name(_, getattr(r, "setup_message", None) or _get(r, "setup")) for r in rows]
     fig = go.Figure()
-    for key, label, color in (("weights_bytes", _("charts.weights"), "#2563eb"),
+    for key, label, color in (("baseline_bytes", _("charts.baseline"), "#9ca3af"),
+                              ("weights_bytes", _("charts.weights"), "#2563eb"),
                               ("grads_bytes", _("charts.gradients"), "#f59e0b"),
-                              ("optimizer_bytes", _("charts.optimizer_states"), "#dc2626")):
-        vals = [_get(r, key) / 1e9 for r in rows]
+                              ("optimizer_bytes", _("charts.optimizer_states"), "#dc2626"),
+                              ("activations_bytes", _("charts.activations"), "#16a34a"),
+                              ("logits_bytes", _("charts.logits"), "#7c3aed")):
+        vals = [(r.get(key, 0) if isinstance(r, dict) else getattr(r, key, 0)) / 1e9 for r in rows]
+        if key not in ("weights_bytes", "grads_bytes", "optimizer_bytes") and not any(vals):
+            continue  # parts an estimate without a workload does not have
         fig.add_trace(go.Bar(x=setups, y=vals, name=label, marker_color=color,
                              hovertemplate="%{x}<br>" + label + ": %{y:.3g} GB<extra></extra>"))
     totals = [_get(r, "total_bytes") / 1e9 for r in rows]

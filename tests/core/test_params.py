@@ -8,8 +8,7 @@ import pytest
 
 from workbench.core.models import build_meta_model, load_config
 from workbench.core.modules import TargetError
-from workbench.core.params import (MemoryRow, ParamCount, count, count_with_peft, memory_estimate,
-                                   quant_constants_bytes, sweep)
+from workbench.core.params import ParamCount, count, count_with_peft, sweep
 from workbench.settings import AdapterSpec, SpecError
 
 ARCHS = ["llama", "qwen2", "gpt2", "t5", "bart"]
@@ -189,28 +188,4 @@ def test_sweep_is_linear_in_rank(tiny_config_factory):
     assert rows[2].trainable - rows[1].trainable == rows[1].trainable - rows[0].trainable
 
 
-# --------------------------------------------------------------------------- memory
-
-def test_quant_constants():
-    assert quant_constants_bytes(64 * 256, double_quant=False) == 4 * 256  # 0.5 bits / param
-    assert quant_constants_bytes(64 * 256, double_quant=True) == 256 + 4  # ~0.127 bits / param
-    bits = 8 * quant_constants_bytes(64 * 256 * 1000, True) / (64 * 256 * 1000)
-    assert bits == pytest.approx(0.127, abs=0.001)
-
-
-def test_memory_estimate_smollm2(smollm2):
-    rows = memory_estimate(smollm2, AdapterSpec(target_modules=["q_proj", "v_proj"]))
-    assert [type(r) for r in rows] == [MemoryRow] * 3
-    full, lora, qlora = rows
-    n, t = 134_515_008, 460_800
-    assert (full.weights_bytes, full.grads_bytes, full.optimizer_bytes) == (4 * n, 4 * n, 8 * n)
-    assert full.total_bytes == 16 * n
-    assert lora.weights_bytes == 4 * n + 4 * t and lora.grads_bytes == 4 * t and lora.optimizer_bytes == 8 * t
-    assert qlora.total_bytes < lora.total_bytes / 3 and lora.total_bytes < full.total_bytes / 3
-    for r in rows:
-        assert r.total_bytes == r.weights_bytes + r.grads_bytes + r.optimizer_bytes
-        assert "estimate" in r.formula
-    bf16 = memory_estimate(smollm2, AdapterSpec(), base_dtype="bfloat16")[1]
-    assert bf16.weights_bytes == 2 * n + 4 * t
-    with pytest.raises(SpecError, match="base_dtype"):
-        memory_estimate(smollm2, AdapterSpec(), base_dtype="int3")
+# memory estimates: tests/core/test_memory.py

@@ -260,19 +260,23 @@ def test_rank_view_in_chinese(zh):
 
 def test_memory_view_in_both_languages(zh):
     fig, df, md = IH.memory_view(MODEL, 8)
-    assert list(df.columns) == ["配置", "权重", "梯度", "优化器状态", "总计（估算）"]
+    assert list(df.columns) == ["配置", "进程基线", "权重", "梯度", "优化器状态", "激活值", "logits + 损失", "总计（估算）"]
     assert all(_has_chinese(s) for s in df["配置"]) and all(_has_chinese(x) for x in fig.data[0].x)
     texts = _texts(fig)
-    assert texts["title"] == [f"训练内存估算 - {MODEL}（LoRA r=8）"] and texts["names"] == ["权重", "梯度", "优化器状态（Adam）"]
+    assert texts["title"] == [f"训练内存估算 - {MODEL}（LoRA r=8，批 8 × 256 个 token，fp32）"]
+    assert texts["names"] == ["进程基线", "权重", "梯度", "优化器状态（Adam）", "激活值", "logits + 损失"]
     assert not _leftover_english(texts), _leftover_english(texts)
-    assert "estimate before activations" not in md and md.count("不含激活值的估算") == 3, md
+    assert "weights, gradients, Adam" not in md and md.count("权重、梯度、Adam") == 3, md
+    assert md.count("激活值：") == 3 and md.count("进程基线：") == 3
     assert "double-quantised" not in md and "双重量化常数" in md
     CURRENT_LANG.set("en")
     fig, df, md = IH.memory_view(MODEL, 8)
-    assert list(df.columns) == ["setup", "weights", "gradients", "optimizer", "total (estimate)"]
+    assert list(df.columns) == ["setup", "baseline", "weights", "gradients", "optimizer", "activations", "logits + loss",
+                                "total (estimate)"]
     assert list(df["setup"])[0] == "full fine-tuning (fp32 + Adam)" == fig.data[0].x[0]
-    assert [t.name for t in fig.data[:3]] == ["weights", "gradients", "optimizer states (Adam)"]
-    assert md.count("- **") == 3 and md.count("estimate before activations: ") == 3
+    assert [t.name for t in fig.data[:6]] == ["process baseline", "weights", "gradients", "optimizer states (Adam)",
+                                              "activations", "logits + loss"]
+    assert md.count("- **") == 3 and md.count("weights, gradients, Adam: ") == 3 and md.count("activations: ") == 3
 
 
 MODULE_COLUMNS = ["name", "type", "in_features", "out_features", "shape", "params", "dtype", "trainable"]

@@ -47,8 +47,8 @@ def test_rank_view_70b_and_references():
 def test_memory_view_orders_setups():
     fig, df, md = IH.memory_view("Llama-2-7B", 8)
     assert len(df) == 3 and "estimate" in md
-    totals = [tr for tr in fig.data if tr.type == "bar"]
-    assert len(totals) == 3
+    parts = [tr for tr in fig.data if tr.type == "bar"]  # baseline, weights, grads, Adam, activations, logits
+    assert len(parts) == 6
 
 
 def test_custom_model_becomes_a_model_name():

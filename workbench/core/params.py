@@ -1,5 +1,5 @@
-"""Exact trainable-parameter counts for every PEFT method, without building the PEFT model, and
-rough memory estimates for full fine-tuning, LoRA and QLoRA.
+"""Exact trainable-parameter counts for every PEFT method, without building the PEFT model (memory estimates:
+``workbench.core.memory``).
 
 The counts are analytic (shapes only) yet equal ``PeftModel.get_nb_trainable_parameters()``;
 ``count_with_peft`` builds the real PEFT model on the ``meta`` device and is the truth tests compare to.
@@ -18,19 +18,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import math
 import re
 import warnings
 from dataclasses import dataclass
 
 import torch.nn as nn
 
-from ..messages import Message
 from ..settings import AdapterSpec, SpecError
 from . import methods
 from .models import is_seq2seq
-from .modules import (TargetError, default_feedforward, default_targets, features, is_linear, match_targets,
-                      named_modules, no_match, numel, output_layer_name, total_params)
+from .modules import (TargetError, default_feedforward, default_targets, features, match_targets, named_modules,
+                      no_match, numel, total_params)
 
 
 @dataclass
@@ -272,85 +270,4 @@ def count_with_peft(model_config_or_meta_model, spec: AdapterSpec) -> tuple[int,
     return pm.get_nb_trainable_parameters()
 
 
-# --------------------------------------------------------------------------- memory
-
-DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "int8": 1}
-QUANT_BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
-DQ_BLOCK = 256  # double quantisation: the 8-bit absmax values are themselves grouped by 256
-
-
-@dataclass
-class MemoryRow:
-    """Estimated training memory of one setup, in bytes, BEFORE activations (they depend on batch and length)."""
-    setup: str
-    weights_bytes: int
-    grads_bytes: int
-    optimizer_bytes: int
-    total_bytes: int
-    formula: str
-    setup_message: Message | None = None
-    """``setup`` as a catalogue message (the page words it in its language; ``setup`` is its English)."""
-    formula_message: Message | None = None
-    """``formula`` as a catalogue message."""
-
-
-def _memory_row(setup: Message, weights: int, grads: int, optimizer: int, total: int, formula: Message) -> MemoryRow:
-    return MemoryRow(str(setup), weights, grads, optimizer, total, str(formula), setup, formula)
-
-
-def quant_constants_bytes(n_quantized: int, double_quant: bool) -> int:
-    """Bytes of bitsandbytes 4-bit quantisation constants for ``n_quantized`` weights.
-
-    Plain: one fp32 absmax per 64 weights = 32/64 = 0.5 bits/param. Double quantisation stores those
-    as 8-bit values plus one fp32 constant per 256 blocks: 8/64 + 32/(64*256) ~ 0.127 bits/param
-    (QLoRA's ~0.37 bits/param saving).
-    """
-    blocks = math.ceil(n_quantized / QUANT_BLOCK)
-    if not double_quant:
-        return 4 * blocks
-    return blocks + 4 * math.ceil(blocks / DQ_BLOCK)
-
-
-def _quantizable_weights(model: nn.Module) -> int:
-    """Weights bitsandbytes turns into 4-bit: Linear/Conv1D weights except the output layer (biases stay)."""
-    out = output_layer_name(model)
-    return sum(numel(m.weight) for n, m in model.named_modules() if n and n != out and is_linear(m))
-
-
-def _gb(x: float) -> str:
-    return f"{x / 1e9:.2f} GB"
-
-
-def memory_estimate(model: nn.Module, spec: AdapterSpec, base_dtype: str = "float32") -> list[MemoryRow]:
-    """Estimated memory for full fine-tuning (fp32 + Adam), ``spec`` on a frozen ``base_dtype`` base, and
-    the same adapter on a 4-bit base (QLoRA). Adam keeps two fp32 states (8 bytes) per trained parameter;
-    adapter weights and grads are fp32. Estimates before activations, after accelerate's convention.
-    """
-    if base_dtype not in DTYPE_BYTES:
-        raise SpecError("base_dtype", "settings.one_of", choices=", ".join(DTYPE_BYTES), value=base_dtype)
-    c = count(model, spec)
-    n, t = total_params(model), c.trainable
-    frozen = c.total - t
-    label = f"LoRA r={spec.r}" if spec.method == "qlora" else (
-        f"{spec.method} r={spec.r}" if spec.is_lora else spec.method)
-    rows = [_memory_row(Message("charts.setup.full"), 4 * n, 4 * n, 8 * n, 16 * n,
-                        Message("charts.formula.full", {"n": n, "total": _gb(16 * n)}))]
-    b = DTYPE_BYTES[base_dtype]
-    w = frozen * b + 4 * t
-    rows.append(_memory_row(Message("charts.setup.frozen", {"label": label, "dtype": base_dtype}), w, 4 * t, 8 * t,
-                            w + 12 * t, Message("charts.formula.frozen", {"frozen": frozen, "b": b, "t": t,
-                                                                          "total": _gb(w + 12 * t)})))
-    q = min(_quantizable_weights(model), frozen)
-    consts = quant_constants_bytes(q, spec.bnb_4bit_use_double_quant)
-    rest = frozen - q
-    w4 = q // 2 + consts + 2 * rest + 4 * t
-    dq = Message("charts.formula.double_quant" if spec.bnb_4bit_use_double_quant else "charts.formula.constants")
-    rows.append(_memory_row(Message("charts.setup.qlora", {"label": label, "quant": spec.bnb_4bit_quant_type}), w4,
-                            4 * t, 8 * t, w4 + 12 * t,
-                            Message("charts.formula.qlora", {"q": q, "dq": dq, "consts": consts, "rest": rest, "t": t,
-                                                             "total": _gb(w4 + 12 * t)})))
-    return rows
-
-
-__all__ = ["ParamCount", "MemoryRow", "count", "sweep", "count_with_peft", "memory_estimate", "TargetError",
-           "quant_constants_bytes"]
+__all__ = ["ParamCount", "count", "sweep", "count_with_peft", "TargetError"]

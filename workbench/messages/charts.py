@@ -55,16 +55,40 @@ MESSAGES = {
     "charts.setup.full": ("full fine-tuning (fp32 + Adam)", "全量微调（fp32 + Adam）"),
     "charts.setup.frozen": ("{label} ({dtype} frozen base)", "{label}（冻结的 {dtype} 基础模型）"),
     "charts.setup.qlora": ("{label} (4-bit {quant} base, QLoRA)", "{label}（4 位 {quant} 基础模型，QLoRA）"),
-    "charts.formula.full": ("estimate before activations: {n:,} params x (4 weights + 4 grads + 8 Adam) B = {total}",
-                            "不含激活值的估算：{n:,} 个参数 ×（4 权重 + 4 梯度 + 8 Adam）B = {total}"),
-    "charts.formula.frozen": ("estimate before activations: {frozen:,} frozen x {b} B + {t:,} trainable x (4 weights + "
+    "charts.formula.full": ("weights, gradients, Adam: {n:,} params x (4 weights + 4 grads + 8 Adam) B = {total}",
+                            "权重、梯度、Adam：{n:,} 个参数 ×（4 权重 + 4 梯度 + 8 Adam）B = {total}"),
+    "charts.formula.frozen": ("weights, gradients, Adam: {frozen:,} frozen x {b} B + {t:,} trainable x (4 weights + "
                               "4 grads + 8 Adam) B = {total}",
-                              "不含激活值的估算：{frozen:,} 个冻结参数 × {b} B + {t:,} 个可训练参数 ×（4 权重 + 4 梯度 + "
+                              "权重、梯度、Adam：{frozen:,} 个冻结参数 × {b} B + {t:,} 个可训练参数 ×（4 权重 + 4 梯度 + "
                               "8 Adam）B = {total}"),
-    "charts.formula.qlora": ("estimate before activations: {q:,} linear weights x 0.5 B + {dq} bits/param ({consts:,} B) "
-                             "+ {rest:,} other frozen x 2 B (bf16) + {t:,} trainable x 16 B = {total}",
-                             "不含激活值的估算：{q:,} 个线性层权重 × 0.5 B + {dq} 位/参数（{consts:,} B）+ {rest:,} 个其他冻结参数 "
-                             "× 2 B（bf16）+ {t:,} 个可训练参数 × 16 B = {total}"),
+    "charts.formula.qlora": ("weights, gradients, Adam: {q:,} linear weights x 0.5 B + {dq} bits/param ({consts:,} B) "
+                             "+ {rest:,} other frozen x 4 B (fp32) + {t:,} trainable x 16 B = {total}",
+                             "权重、梯度、Adam：{q:,} 个线性层权重 × 0.5 B + {dq} 位/参数（{consts:,} B）+ {rest:,} 个其他冻结参数 "
+                             "× 4 B（fp32）+ {t:,} 个可训练参数 × 16 B = {total}"),
     "charts.formula.double_quant": ("double-quantised constants ~0.127", "双重量化常数约 0.127"),
     "charts.formula.constants": ("constants 0.5", "量化常数 0.5"),
+    # memory estimate parts beyond weights / gradients / optimizer (workbench.core.memory)
+    "charts.activations": ("activations", "激活值"),
+    "charts.logits": ("logits + loss", "logits + 损失"),
+    "charts.baseline": ("process baseline", "进程基线"),
+    "charts.formula.activations": ("activations: ({layers} layers x {per_layer:,} B + adapter {adapter:,} B) per token x "
+                                   "{tokens:,} tokens = {total} (per layer and token: 2 RMSNorm inputs 2h x 4 B, "
+                                   "attention q, k, v, output 4 x heads x head_dim, MLP gate, up, act 3i; h={h}, "
+                                   "i={i}, {heads} heads, {kv_heads} kv heads)",
+                                   "激活值：（{layers} 层 × {per_layer:,} B + 适配器 {adapter:,} B）每 token × {tokens:,} 个 "
+                                   "token = {total}（每层每 token：2 个 RMSNorm 输入 2h × 4 B，注意力 q、k、v、输出 4 × 头数 × "
+                                   "头维度，MLP gate、up、激活 3i；h={h}，i={i}，{heads} 个头，{kv_heads} 个 kv 头）"),
+    "charts.formula.activations_ckpt": ("activations with gradient checkpointing: {layers} layer inputs x {h} x 4 B x "
+                                        "{tokens:,} tokens + one layer recomputed ({per_layer:,} B per token) = {total}",
+                                        "梯度检查点下的激活值：{layers} 个层输入 × {h} × 4 B × {tokens:,} 个 token + "
+                                        "一层重算（每 token {per_layer:,} B）= {total}"),
+    "charts.formula.logits": ("logits + loss: {positions:,} positions x {vocab:,} vocabulary x {per} B (fp32 "
+                              "log-softmax, its gradient, the logits' gradient) = {total}",
+                              "logits + 损失：{positions:,} 个位置 × {vocab:,} 词表 × {per} B（fp32 log-softmax、其梯度、"
+                              "logits 的梯度）= {total}"),
+    "charts.formula.baseline_cpu": ("process baseline: Python + torch + transformers + peft + datasets + tokenizer, "
+                                    "measured once: {mb} MB",
+                                    "进程基线：Python + torch + transformers + peft + datasets + 分词器，实测一次：{mb} MB"),
+    "charts.formula.baseline_cuda": ("process baseline: the CUDA context, about {mb} MB",
+                                     "进程基线：CUDA 上下文，约 {mb} MB"),
 }

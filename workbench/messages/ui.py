@@ -115,10 +115,17 @@ MESSAGES = {
                          "parameters = **{percent:.4f}%** of the model; adapter file {fp32} (fp32) / {bf16} (bf16).",
                          "**匹配到 {n} 层** `{targets}`。  \n秩为 **{r}** 时：{total:,} 个参数中可训练 **{trainable:,}** 个 = "
                          "模型的 **{percent:.4f}%**；适配器文件 {fp32}（fp32）/ {bf16}（bf16）。"),
-    "ui.memory_how": ("**How these estimates are made** (before activations, which grow with batch size x sequence "
-                      "length):",
-                      "**这些估算是怎么来的**（不含激活值，激活值随批大小 × 序列长度增长）："),
+    "ui.memory_how": ("**How these estimates are made**: the peak of one training step = process baseline + weights + "
+                      "gradients + Adam states + activations kept for the backward pass + logits and loss, for the "
+                      "batch size, sequence length, precision and gradient checkpointing chosen above. Activations "
+                      "and logits grow with batch x sequence length; checkpointing keeps only each layer's input.",
+                      "**这些估算是怎么来的**：一个训练步的峰值 = 进程基线 + 权重 + 梯度 + Adam 状态 + 为反向传播保存的激活值 + "
+                      "logits 与损失，按上面选的批大小、序列长度、精度和梯度检查点计算。激活值和 logits 随批大小 × 序列长度增长；"
+                      "梯度检查点只保留每层的输入。"),
     "ui.memory_title": ("Training memory estimate - {model} (LoRA r={r})", "训练内存估算 - {model}（LoRA r={r}）"),
+    "ui.memory_title_work": ("Training memory estimate - {model} (LoRA r={r}, batch {batch} x {seq} tokens, {precision}"
+                             "{ckpt})", "训练内存估算 - {model}（LoRA r={r}，批 {batch} × {seq} 个 token，{precision}{ckpt}）"),
+    "ui.memory_ckpt": (", checkpointing", "，梯度检查点"),
     # ---- table column headers (display_text.COLUMN_IDS: a frame's column key -> one of these)
     "ui.column.name": ("name", "名称"),
     "ui.column.type": ("type", "类型"),
@@ -145,6 +152,9 @@ MESSAGES = {
     "ui.column.gradients": ("gradients", "梯度"),
     "ui.column.optimizer": ("optimizer", "优化器状态"),
     "ui.column.total_estimate": ("total (estimate)", "总计（估算）"),
+    "ui.column.activations": ("activations", "激活值"),
+    "ui.column.logits": ("logits + loss", "logits + 损失"),
+    "ui.column.baseline": ("baseline", "进程基线"),
     "ui.column.run": ("run", "运行"),
     "ui.column.status": ("status", "状态"),
     "ui.column.model": ("model", "模型"),

@@ -37,6 +37,7 @@ COLUMN_IDS = {
     "rank": "ui.column.rank", "% of model": "ui.column.percent_of_model", "layers": "ui.column.layers",
     "adapter fp32": "ui.column.adapter_fp32", "adapter bf16": "ui.column.adapter_bf16", "setup": "ui.column.setup",
     "weights": "ui.column.weights", "gradients": "ui.column.gradients", "optimizer": "ui.column.optimizer",
+    "activations": "ui.column.activations", "logits + loss": "ui.column.logits", "baseline": "ui.column.baseline",
     "total (estimate)": "ui.column.total_estimate", "run": "ui.column.run", "status": "ui.column.status",
     "model": "ui.column.model", "dataset": "ui.column.dataset", "step": "ui.column.step",
     "train loss": "ui.column.train_loss", "held-out loss": "ui.column.held_out_loss", "variant": "ui.column.variant",

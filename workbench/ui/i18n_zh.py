@@ -45,6 +45,10 @@ ZH = {
     "% of model": "占模型的百分比",
     "Table": "表格",
     "LoRA rank for the estimate": "估算所用的 LoRA 秩",
+    "batch size (estimate)": "批大小（估算）",
+    "sequence length, tokens (estimate)": "序列长度，token（估算）",
+    "precision (estimate)": "精度（估算）",
+    "gradient checkpointing (estimate)": "梯度检查点（估算）",
     "LoRA targets for the estimate": "估算所用的 LoRA 目标",
     # train
     "Method": "方法",
@@ -145,7 +149,6 @@ ZH = {
     "adapter zip": "适配器 zip",
     "Hub repo id (user/name)": "Hub 仓库 ID（用户/名称）",
     "HF token (never stored or shown)": "HF 令牌（不会保存或显示）",
-}
     # experiments
     "5 · Experiments": "5 · 实验",
     "Shipped experiment": "内置实验",
@@ -174,3 +177,4 @@ ZH = {
     "Download report": "下载报告",
     "Finished run": "已完成的运行",
     "Compare this run": "对比这个运行",
+}

@@ -1,5 +1,5 @@
 """Rank vs parameter-count tab: LoRA sweeps for several target sets, other PEFT methods as reference
-lines, and memory estimates for full fine-tuning vs LoRA vs QLoRA."""
+lines, and memory estimates for full fine-tuning vs LoRA vs QLoRA (batch, length, precision, checkpointing)."""
 from __future__ import annotations
 
 import gradio as gr
@@ -39,6 +39,12 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
         mem_targets = gr.Dropdown([(names.get(k, k), k) for k in inspect_handlers.TARGET_SET_NAMES],
                                   value="PEFT default", label=t("LoRA targets for the estimate"))
     with gr.Row():
+        mem_batch = gr.Slider(1, 64, value=8, step=1, label=t("batch size (estimate)"), elem_id="memory-batch")
+        mem_seq = gr.Slider(16, 4096, value=256, step=16, label=t("sequence length, tokens (estimate)"),
+                            elem_id="memory-seq")
+        mem_precision = gr.Radio(["fp32", "bf16"], value="fp32", label=t("precision (estimate)"))
+        mem_ckpt = gr.Checkbox(value=False, label=t("gradient checkpointing (estimate)"))
+    with gr.Row():
         mem_fig = gr.Plot(elem_id="memory-chart")
         with gr.Column():
             mem_table = gr.Dataframe(interactive=False)
@@ -47,7 +53,7 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
     rank_inputs = [model_box, sets, inspect_parts["targets"], inspect_parts["regex"], ranks, logx, logy, vtok, dora,
                    bias, rslora, refs]
     rank_outputs = [fig_params, fig_pct, table]
-    mem_inputs = [model_box, mem_rank, mem_targets]
+    mem_inputs = [model_box, mem_rank, mem_targets, mem_batch, mem_seq, mem_precision, mem_ckpt]
     mem_outputs = [mem_fig, mem_table, mem_md]
     inspect_parts["load_event"].then(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name="rank_chart") \
         .then(inspect_handlers.memory_view, mem_inputs, mem_outputs, api_name="memory_estimate")
@@ -55,6 +61,7 @@ def build(model_box: gr.Dropdown, inspect_parts: dict):
         comp.change(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name=False, show_progress="minimal")
     ranks.submit(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name=False)
     vtok.release(inspect_handlers.rank_view, rank_inputs, rank_outputs, api_name=False)
-    for comp in (mem_rank,):
+    for comp in (mem_rank, mem_batch, mem_seq):
         comp.release(inspect_handlers.memory_view, mem_inputs, mem_outputs, api_name=False)
-    mem_targets.change(inspect_handlers.memory_view, mem_inputs, mem_outputs, api_name=False)
+    for comp in (mem_targets, mem_precision, mem_ckpt):
+        comp.change(inspect_handlers.memory_view, mem_inputs, mem_outputs, api_name=False)
