@@ -188,3 +188,15 @@ def test_bf16_runs_the_fast_path_under_autocast(tmp_path, monkeypatch):
     with torch.no_grad():
         ref = model(**batch).loss
     assert abs(float(loss) - float(ref)) < 0.05 * float(ref)
+
+
+def test_gradient_checkpointing_runs_without_the_shared_prefix(tmp_path, monkeypatch):
+    from workbench.core import fast_loss
+    model = tiny_model("lora")
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    calls = []
+    orig = fast_loss.body_hidden
+    monkeypatch.setattr(fast_loss, "body_hidden", lambda body, ids, att, prefix: calls.append(prefix)
+                        or orig(body, ids, att, prefix))
+    assert_same(model, chat_batch(shared=6), tmp_path, monkeypatch)
+    assert calls == [0]

@@ -139,7 +139,9 @@ def selected_loss(model, input_ids, attention_mask, labels, num_items_in_batch=N
     body = base.get_decoder()
     shift = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
     prefix = shared_prefix_length(input_ids, attention_mask, shift) if share_prefix else 0
-    if prefix and getattr(base, "is_gradient_checkpointing", False):
+    ckpt_attr = "is_activation_checkpointing" if hasattr(type(base), "is_activation_checkpointing") \
+        else "is_gradient_checkpointing"
+    if prefix and getattr(base, ckpt_attr, False):
         prefix = 0  # checkpointed layers run without a cache
     hidden = body_hidden(body, input_ids, attention_mask, prefix)
     shift = shift[:, prefix:]
