@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import REPO, emit, env_int, run_child, table, wait_for_quiet  # noqa: E402
 
 NAME = "smollm2-135m-instruct"
-TOKENS = 40
+TOKENS = env_int("BENCH_COMPARE_TOKENS", 40)
 
 
 def _prompt() -> str:

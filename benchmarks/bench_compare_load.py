@@ -68,8 +68,9 @@ def one_mode(batching: bool, users: int, rounds: int, tokens: int) -> dict:
                 proc.wait(timeout=20)
             except Exception:  # noqa: BLE001
                 os.killpg(proc.pid, signal.SIGKILL)
+    nan = float("nan")
     return {"batching": batching, "n": len(lat), "errors": errors, "wall_s": wall, "startup_s": startup,
-            "p50": pct(lat, 50), "p95": pct(lat, 95), "max": max(lat) if lat else float("nan")}
+            "p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "max": max(lat) if lat else nan}
 
 
 def main() -> int:
