@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,15 +117,17 @@ def test_interrupt_all_stops_queue_and_workers_and_refuses_new_runs(runs_dir, mo
                                     cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         R.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
 
-    m = RunManager(max_concurrent=2, max_queued_per_owner=5, poll_interval=0.1)
+    m = RunManager(max_concurrent=3, max_queued_per_owner=5, poll_interval=0.1)
     monkeypatch.setattr(m, "_spawn", spawn)
     spec = RunSpec()
     good, stubborn = m.submit(spec, run_id="r-good"), m.submit(spec, run_id="r-stubborn")
+    gone = m.submit(spec, run_id="r-gone-stubborn")
     queued = m.submit(spec, run_id="r-queued")
-    procs = {rid: m._running[rid].proc for rid in (good, stubborn)}
+    procs = {rid: m._running[rid].proc for rid in (good, stubborn, gone)}
+    shutil.rmtree(R.safe_run_dir(gone))  # a run folder deleted meanwhile must not stop the others
     try:
         t0 = time.time()
-        assert sorted(m.interrupt_all(grace_s=3)) == sorted([good, stubborn, queued])
+        assert sorted(m.interrupt_all(grace_s=3)) == sorted([good, stubborn, queued, gone])
         assert time.time() - t0 < 20
         assert all(p.poll() is not None for p in procs.values())  # no worker outlives the call
         st = {rid: _status(R.safe_run_dir(rid)) for rid in (good, stubborn, queued)}

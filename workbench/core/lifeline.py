@@ -31,6 +31,7 @@ Restarted server
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -169,13 +170,15 @@ def interrupt_workers(workers: dict[str, subprocess.Popen], queued: list[str], g
     from ..messages import Message
     now = time.time()
     for run_id in queued:
-        d = runs.safe_run_dir(run_id)
-        if read_status(d).status == "queued":
-            update_status(d, status="stopped", ended=now, stop_reason=SERVER_STOPPED)
+        with _each(run_id):
+            d = runs.safe_run_dir(run_id)
+            if read_status(d).status == "queued":
+                update_status(d, status="stopped", ended=now, stop_reason=SERVER_STOPPED)
     for run_id, proc in workers.items():
         if proc.poll() is None:
-            _write_stop(runs.safe_run_dir(run_id))
-            update_status(runs.safe_run_dir(run_id), status="stopping")
+            with _each(run_id):
+                _write_stop(runs.safe_run_dir(run_id))
+                update_status(runs.safe_run_dir(run_id), status="stopping")
     deadline = time.time() + grace_s
     while time.time() < deadline and any(p.poll() is None for p in workers.values()):
         if give_up is not None and give_up.is_set():
@@ -188,12 +191,21 @@ def interrupt_workers(workers: dict[str, subprocess.Popen], queued: list[str], g
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        d = runs.safe_run_dir(run_id)
-        runs.stop_file(d).unlink(missing_ok=True)
-        if not mark_stop_interrupted(d, SERVER_STOPPED) and read_status(d).is_active:
-            update_status(d, status="failed", ended=time.time(),
-                               error=Message("runs.interrupted_server_stopped"))
+        with _each(run_id):
+            d = runs.safe_run_dir(run_id)
+            runs.stop_file(d).unlink(missing_ok=True)
+            if not mark_stop_interrupted(d, SERVER_STOPPED) and read_status(d).is_active:
+                update_status(d, status="failed", ended=time.time(), error=Message("runs.interrupted_server_stopped"))
     return list(queued) + list(workers)
+
+
+@contextlib.contextmanager
+def _each(run_id: str):
+    """One run's part of the shutdown: a run folder that vanished (or any error) must not stop the others."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - the server is exiting; say what happened and go on
+        print(f"run {run_id}: {type(e).__name__}: {e}", flush=True)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
