@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from gradio import OAuthProfile, OAuthToken
 
 from ... import plots
 from ...core import analysis, data, evaluate, export, generate, runs
@@ -215,11 +216,49 @@ def export_merged(model_name: str, adapter: str, owner: str, progress=None) -> s
               path=out)
 
 
+def oauth_available() -> bool:
+    """True on a Space with ``hf_oauth: true`` (the Space sets SYSTEM=spaces, SPACE_ID and OAUTH_CLIENT_ID): only
+    then a sign-in button is shown. Elsewhere Gradio would mock the login with the machine's own token (and fail
+    to start offline), which a web page must not use."""
+    return bool(os.environ.get("SYSTEM") == "spaces" and os.environ.get("SPACE_ID")
+                and os.environ.get("OAUTH_CLIENT_ID"))
+
+
+@in_page_language
+def sign_in_note() -> str:
+    """Why there is no sign-in button here (offline, or not on a Space), in the page's language; '' on a Space."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return tr("classroom.push_offline")
+    return "" if oauth_available() else tr("classroom.push_local")
+
+
+def _user_repo(repo_id: str, user: str, adapter: str) -> tuple[str, str | None]:
+    """(repo id in ``user``'s namespace, a note if the one asked for was elsewhere or missing a namespace)."""
+    asked = (repo_id or "").strip().strip("/")
+    name = asked.rsplit("/", 1)[-1] or f"peft-workbench-{_short(adapter)}"
+    fixed = f"{user}/{name}"
+    note = None
+    if "/" in asked and asked.split("/", 1)[0] != user:
+        note = tr("classroom.push_namespace", repo=asked, user=user, fixed=fixed)
+    return fixed, note
+
+
 @user_errors
-def push(adapter: str, repo_id: str, token: str, owner: str) -> str:
-    Workspace(owner).check_adapter(adapter)
-    token = (token or "").strip() or os.environ.get("HF_TOKEN")
-    if not token:
-        raise WorkbenchError("ui.push_needs_token")
-    url = export.push_to_hub(adapter, (repo_id or "").strip(), token)
-    return tr("ui.pushed", url=url)
+def push(adapter: str, repo_id: str, token: str, owner: str,
+         profile: OAuthProfile | None = None, oauth_token: OAuthToken | None = None) -> str:
+    """Push an adapter to the Hub. Signed in (a Space with hf_oauth): into the learner's own namespace with their
+    OAuth token. Otherwise a pasted token; the server's HF_TOKEN only on a local (not public) server. The token
+    is passed to huggingface_hub and nowhere else: never returned, logged or written (errors are scrubbed)."""
+    ws = Workspace(owner)
+    ws.check_adapter(adapter)
+    note = None
+    if oauth_token is not None and profile is not None and getattr(oauth_token, "token", None):
+        repo_id, note = _user_repo(repo_id, profile.username, adapter)
+        secret = oauth_token.token
+    else:
+        secret = (token or "").strip() or (None if ws.public else os.environ.get("HF_TOKEN"))
+        if not secret:
+            raise WorkbenchError("classroom.push_sign_in" if oauth_available() else "ui.push_needs_token")
+    url = export.push_to_hub(adapter, (repo_id or "").strip(), secret)
+    done = tr("ui.pushed", url=url)
+    return f"{note}\n\n{done}" if note else done

@@ -22,8 +22,8 @@ def build(owner: gr.BrowserState):
         up_md = gr.Markdown()
     with gr.Row():
         dataset = gr.Dropdown(train_handlers.dataset_choices(), value="json-format", label=t("Held-out prompts from"), scale=1)
-        preset = gr.Dropdown(compare_handlers.heldout_prompts("json-format"), label=t("Pick a held-out prompt"), scale=3,
-                             allow_custom_value=True)
+        preset = gr.Dropdown(compare_handlers.heldout_prompts("json-format"), value=None, scale=3,
+                             label=t("Pick a held-out prompt"), elem_id="compare-preset")  # typing filters the list
     prompt = gr.Textbox(lines=3, label=t("Prompt"), elem_id="compare-prompt")
     with gr.Accordion(t("Decoding"), open=False):
         with gr.Row():
@@ -70,6 +70,11 @@ def build(owner: gr.BrowserState):
             notebook_btn = gr.DownloadButton(t("Download notebook"), size="sm", elem_id="adapter-notebook")
         merge_btn = gr.Button(t("Merge into the base and save a full checkpoint"), size="sm")
         merge_md = gr.Markdown()
+        with gr.Row():  # sign in to push into one's own namespace: only on a Space with hf_oauth (else a note why not)
+            if compare_handlers.oauth_available():
+                gr.LoginButton(size="sm")
+            else:
+                gr.Markdown(compare_handlers.sign_in_note, elem_id="push-sign-in-note")
         with gr.Row():
             repo = gr.Textbox(label=t("Hub repo id (user/name)"))
             token = gr.Textbox(label=t("HF token (never stored or shown)"), type="password")
@@ -103,7 +108,8 @@ def build(owner: gr.BrowserState):
     up.upload(_upload, [up, owner], [up_md, adapters, inside_pick], api_name=False)
     dataset.change(lambda name: gr.update(choices=compare_handlers.heldout_prompts(name), value=None), dataset, preset,
                    api_name=False)
-    preset.input(lambda text: text, preset, prompt, api_name=False)
+    # in the browser, at once: a server round trip could wait behind queued events while the pick already shows
+    preset.input(None, preset, prompt, js="(text) => text || ''", api_name=False)
     gen_inputs = [base, adapters, prompt, owner, max_new, sample, temp, top_p, rep, seed, chat]
 
     def _stream(*args):
