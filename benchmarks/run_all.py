@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 from _common import PY, REPO, RESULT_TAG, machine, table  # noqa: E402
 
 SCRIPTS = ["param_sweep", "model_load", "train_throughput", "qlora", "compare", "app", "recipe_eval", "eval_batched",
-           "compare_load"]
+           "compare_load", "sweep"]
 
 
 def run(name: str) -> tuple[int, str, float]:
@@ -90,6 +90,10 @@ def summary(name: str, out: str) -> list[tuple[str, str, str]]:
         return [("app: process start -> first page", f"{r['startup_s']:.1f} s", ""),
                 ("app: worst endpoint p95 during training", f"{r['worst_p95']:.2f} s",
                  "met (< ~1 s)" if r["worst_p95"] < 1 else "NOT met")]
+    if name == "sweep":
+        return [(f"sweep: {r['runs']}-run experiment vs the same runs one by one (train + score)",
+                 f"{r['sweep_s']:.0f} / {r['separate_s']:.0f} s = {r['ratio']:.2f}x",
+                 "met (<= 0.8x)" if r["ratio"] <= 0.8 else "NOT met (<= 0.8x)")]
     if name == "recipe_eval":
         b, a = r["before"], r["after"]
         ok = a["score"] - b["score"] >= 0.2 and r["train_wall_s"] < 200
