@@ -146,7 +146,7 @@ class ExperimentSpec:
         try:
             d = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise spec_error("experiment", "settings.invalid_yaml", detail=str(e)) from None
+            raise spec_error("experiment", "settings.invalid_yaml", detail=" ".join(str(e).split())) from None
         return cls.from_dict(d, folder)
 
 
