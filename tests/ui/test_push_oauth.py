@@ -127,18 +127,28 @@ def test_gradio_injects_the_oauth_arguments():
     assert args[:4] == ["a", "r", "", "o"] and args[4] is None and args[5] is token
 
 
-def test_sign_in_note_says_why_there_is_no_button(hub, monkeypatch):
+def test_oauth_only_on_a_space_with_hf_oauth(hub, monkeypatch):
+    assert not compare_handlers.oauth_available() and not compare_handlers.hub_offline()
+    monkeypatch.setenv("SPACE_ID", "org/workbench")  # SPACE_ID alone (no SYSTEM=spaces, no OAuth client): no
     assert not compare_handlers.oauth_available()
-    assert "Hugging Face Space" in compare_handlers.sign_in_note()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert "offline" in compare_handlers.sign_in_note()
-    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert compare_handlers.hub_offline()
     on_a_space(monkeypatch)
-    assert compare_handlers.oauth_available() and compare_handlers.sign_in_note() == ""
+    assert compare_handlers.oauth_available()
+
+
+def _sign_in_note(demo) -> str:
+    notes = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "push-sign-in-note"]
+    return str(notes[0].value) if notes else ""
 
 
 def test_login_button_only_on_a_space_with_oauth(hub, runs_dir, monkeypatch):
     from workbench.ui.app import build_app
-    assert not build_app().expects_oauth  # locally: no button (Gradio would mock it with the machine's token)
+    local = build_app()  # locally: no button (Gradio would mock it with the machine's token), a note why not
+    assert not local.expects_oauth and "Hugging Face Space with hf_oauth" in _sign_in_note(local)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "offline" in _sign_in_note(build_app())
+    monkeypatch.delenv("HF_HUB_OFFLINE")
     on_a_space(monkeypatch)
-    assert build_app().expects_oauth
+    space = build_app()
+    assert space.expects_oauth and not _sign_in_note(space)

@@ -21,7 +21,6 @@ MESSAGES = {
     "classroom.admin_off": ("The instructor view is off on this server (set WORKBENCH_ADMIN_PASSWORD to turn it on).",
                             "这个服务器没有开启教师视图（设置 WORKBENCH_ADMIN_PASSWORD 即可开启）。"),
     "classroom.admin_refused": ("Wrong instructor password.", "教师密码错误。"),
-    "classroom.admin_unlocked": ("Instructor view unlocked.", "教师视图已解锁。"),
     "classroom.queue_summary": ("{running} training, {queued} queued, {done} finished, {failed} failed or stopped; "
                                 "{sessions} browser sessions; {cpu} of worker CPU time.",
                                 "{running} 个在训练，{queued} 个在排队，{done} 个已完成，{failed} 个失败或已停止；"
@@ -39,14 +38,16 @@ MESSAGES = {
     # signing in to push (ui/handlers/compare.py push)
     "classroom.push_sign_in": ("Sign in with Hugging Face (the button above) to push to your own account.",
                                "请先用 Hugging Face 登录（上方按钮），再推送到你自己的账号。"),
-    "classroom.push_offline": ("Pushing is not available here: the server is offline (HF_HUB_OFFLINE=1).",
-                               "这里无法推送：服务器处于离线模式（HF_HUB_OFFLINE=1）。"),
-    "classroom.push_local": ("Sign-in works on a Hugging Face Space (hf_oauth: true in README.md). Locally, push "
-                             "from the terminal with HF_TOKEN set: python -m workbench push ...",
-                             "登录只在 Hugging Face Space 上可用（README.md 中 hf_oauth: true）。本地请在终端设置 "
-                             "HF_TOKEN 后推送：python -m workbench push ..."),
     "classroom.push_namespace": ("{repo} is not in your namespace ({user}); pushing to {fixed} instead.",
                                  "{repo} 不在你的命名空间（{user}）中；改为推送到 {fixed}。"),
-    "classroom.push_done": ("Pushed to https://huggingface.co/{repo}", "已推送到 https://huggingface.co/{repo}"),
-    "classroom.push_failed": ("Push to {repo} failed: {error}", "推送到 {repo} 失败：{error}"),
 }
+
+MESSAGES.update({
+    # instructor view: table headers (ui/handlers/admin.py; other headers come from ui.column.*)
+    "classroom.column.session": ("session", "会话"),
+    "classroom.column.learner": ("learner", "学员"),
+    "classroom.column.queue": ("queue position", "排队位置"),
+    "classroom.column.cpu": ("CPU time", "CPU 时间"),
+    "classroom.column.score": ("held-out score", "留出集得分"),
+    "classroom.column.metric": ("metric", "指标"),
+})

@@ -224,12 +224,9 @@ def oauth_available() -> bool:
                 and os.environ.get("OAUTH_CLIENT_ID"))
 
 
-@in_page_language
-def sign_in_note() -> str:
-    """Why there is no sign-in button here (offline, or not on a Space), in the page's language; '' on a Space."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return tr("classroom.push_offline")
-    return "" if oauth_available() else tr("classroom.push_local")
+def hub_offline() -> bool:
+    """True when the server may not reach the Hub (HF_HUB_OFFLINE=1): no sign-in, no push."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _user_repo(repo_id: str, user: str, adapter: str) -> tuple[str, str | None]:
@@ -257,8 +254,10 @@ def push(adapter: str, repo_id: str, token: str, owner: str,
         secret = oauth_token.token
     else:
         secret = (token or "").strip() or (None if ws.public else os.environ.get("HF_TOKEN"))
+        if not secret and oauth_available():
+            raise WorkbenchError("classroom.push_sign_in")
         if not secret:
-            raise WorkbenchError("classroom.push_sign_in" if oauth_available() else "ui.push_needs_token")
+            raise WorkbenchError("ui.push_needs_token")
     url = export.push_to_hub(adapter, (repo_id or "").strip(), secret)
     done = tr("ui.pushed", url=url)
     return f"{note}\n\n{done}" if note else done

@@ -73,8 +73,12 @@ def build(owner: gr.BrowserState):
         with gr.Row():  # sign in to push into one's own namespace: only on a Space with hf_oauth (else a note why not)
             if compare_handlers.oauth_available():
                 gr.LoginButton(size="sm")
+            elif compare_handlers.hub_offline():
+                gr.Markdown(t("Sign-in to push is not available: this server is offline (HF_HUB_OFFLINE=1)."),
+                            elem_id="push-sign-in-note")
             else:
-                gr.Markdown(compare_handlers.sign_in_note, elem_id="push-sign-in-note")
+                gr.Markdown(t("Sign-in to push works on a Hugging Face Space with hf_oauth. Here, paste a token "
+                              "below, or push from the terminal with HF_TOKEN set."), elem_id="push-sign-in-note")
         with gr.Row():
             repo = gr.Textbox(label=t("Hub repo id (user/name)"))
             token = gr.Textbox(label=t("HF token (never stored or shown)"), type="password")
