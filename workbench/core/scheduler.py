@@ -156,8 +156,8 @@ class Scheduler:
         """Queue ``requests`` (one submission); a request that fails its checks fails at once, alone.
 
         ``max_batch`` caps how many requests a batch holding these may have (1 = each alone; default: the
-        scheduler's ``max_batch``). ``events``: one
-        queue for every handle of this submission, receiving (index, kind, value) tuples.
+        scheduler's ``max_batch``). ``events``: one queue for every handle of this submission, receiving
+        (index, kind, value) tuples.
         """
         with self._cv:
             self._submissions += 1
