@@ -76,6 +76,13 @@ def machine() -> dict:
                                                                           "avx512_vnni", "avx_vnni", "fma")))
     except Exception:
         pass
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        if out:
+            info["gpu"] = out.splitlines()[0]
+    except Exception:  # no nvidia-smi: no GPU to report
+        pass
     for mod in ("torch", "transformers", "peft", "bitsandbytes", "gradio", "gradio_client", "accelerate"):
         try:
             m = __import__(mod)
@@ -113,20 +120,27 @@ def run_child(script: str | Path, args: list[str], env: dict | None = None, time
     raise RuntimeError(f"child {Path(script).name} {' '.join(args)} failed (rc {p.returncode}):\n{tail}")
 
 
-def matmul_peak(dtype_name: str = "float32", n: int = 2048, seconds: float = 3.0) -> float:
-    """Best achieved FLOP/s of an n x n @ n x n matmul in this dtype on all threads torch uses."""
+def matmul_peak(dtype_name: str = "float32", n: int | None = None, seconds: float = 3.0) -> float:
+    """Best achieved FLOP/s of an n x n @ n x n matmul in this dtype: on the GPU when there is one (n = 8192,
+    timed with synchronisation), else on the CPU with all threads torch uses (n = 2048)."""
     import torch
+    cuda = torch.cuda.is_available()
+    n = n or (8192 if cuda else 2048)
+    dev = "cuda" if cuda else "cpu"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     dt = getattr(torch, dtype_name)
-    a = torch.randn(n, n).to(dt)
-    b = torch.randn(n, n).to(dt)
-    c = torch.empty(n, n, dtype=dt)
+    a = torch.randn(n, n, device=dev).to(dt)
+    b = torch.randn(n, n, device=dev).to(dt)
+    c = torch.empty(n, n, dtype=dt, device=dev)
     for _ in range(2):
         torch.mm(a, b, out=c)
+    sync()
     best = 0.0
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
         torch.mm(a, b, out=c)
+        sync()
         dt_s = time.perf_counter() - t0
         best = max(best, 2 * n ** 3 / dt_s)
     return best

@@ -24,6 +24,7 @@ def step_timer():
             self.cpu = []        # process CPU seconds (all threads) at each step end
             self.load = []       # 1-minute load average at each step end
             self.useful = []     # cumulative non-padding tokens at each step end
+            self.losses = []     # training loss of each logged step
             self.t_begin = None
 
         def on_train_begin(self, args, state, control, **kw):
@@ -34,25 +35,57 @@ def step_timer():
             self.cpu.append(time.process_time())
             self.load.append(os.getloadavg()[0])
             self.useful.append(int(state.num_input_tokens_seen or 0))
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                self.losses.append(round(float(logs["loss"]), 4))
     return StepTimer()
 
 
 class ShapeLog:
-    """Wraps a collator to count every position processed (padding included)."""
+    """Wraps a collator to count every position processed (padding included), and per batch
+    (rows, positions, positions whose shifted label carries loss, prefix shared by every row)."""
 
     def __init__(self, collate):
         self.collate = collate
         self.processed = []
         self.lengths = []
+        self.batches: list[tuple[int, int, int, int]] = []
 
     def __call__(self, features):
+        import torch.nn.functional as F
+
+        from workbench.core.fast_loss import IGNORE_INDEX, shared_prefix_length
         b = self.collate(features)
-        self.processed.append(int(b["input_ids"].numel()))
-        self.lengths.append(int(b["input_ids"].shape[1]))
+        ids = b["input_ids"]
+        self.processed.append(int(ids.numel()))
+        self.lengths.append(int(ids.shape[1]))
+        shift = F.pad(b["labels"], (0, 1), value=IGNORE_INDEX)[:, 1:]
+        self.batches.append((int(ids.shape[0]), int(ids.numel()), int((shift != IGNORE_INDEX).sum()),
+                             shared_prefix_length(ids, b.get("attention_mask"), shift)))
         return b
 
 
-def summarize(timer, processed: list[int], warm: int, batch_size: int, extra: dict) -> dict:
+N_HEAD = 49_152 * 576           # SmolLM2-135M: the vocabulary head's matmul parameters
+N_BODY = 134_515_008 - N_HEAD   # the decoder layers' matmul parameters (embedding lookups are not matmuls)
+
+
+def executed_flops(batches: list[tuple[int, int, int, int]], fast_loss: bool, share_prefix: bool = True) -> float:
+    """Matmul FLOPs the steps really ran (4 x params x positions: forward + activation gradients): the standard
+    path runs body and head at every position; the fast loss runs the head at labelled positions only and a
+    shared prefix once per batch."""
+    total = 0.0
+    for rows, positions, labelled, prefix in batches:
+        if not fast_loss:
+            total += 4 * (N_BODY + N_HEAD) * positions
+        else:
+            body = positions - (rows - 1) * prefix if share_prefix else positions
+            total += 4 * (N_BODY * body + N_HEAD * labelled)
+    return total
+
+
+def summarize(timer, processed: list[int], warm: int, batch_size: int, extra: dict,
+              batches: list | None = None, fast_loss: bool = False, share_prefix: bool = True) -> dict:
     n = len(timer.t)
     w = min(warm, n - 1)
     dt = timer.t[-1] - timer.t[w - 1] if w > 0 else timer.t[-1] - timer.t_begin
@@ -63,6 +96,8 @@ def summarize(timer, processed: list[int], warm: int, batch_size: int, extra: di
     wall = timer.t[-1] - timer.t[max(w - 1, 0)]
     loads = timer.load[w:n] or timer.load
     extra = dict(extra, cpu_util=cpu / wall if wall > 0 else None, load_during=sum(loads) / len(loads))
+    if batches:
+        extra["executed_flop_s"] = executed_flops(batches[w:n], fast_loss, share_prefix) / dt
     return dict(extra, steps_timed=steps, s_per_step=dt / steps, useful_tok_s=useful / dt, processed_tok_s=proc / dt,
                 useful_tokens=useful, processed_tokens=proc, padding_frac=1 - useful / proc if proc else None,
                 peak_rss_mb=peak_rss_mb(), batch_size=batch_size, step_times=[b - a for a, b in zip(timer.t, timer.t[1:])])
@@ -118,7 +153,7 @@ def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
     embedded_checkpoint_dir()  # converted once, outside the timing
     rss_before = rss_mb()
     cfg = yaml.safe_load(Path(recipe).read_text())
-    cfg["train"].update(save_steps=10_000, eval_at_end=False, max_steps=steps)
+    cfg["train"].update(save_steps=10_000, eval_at_end=bool(overrides.get("_eval")), max_steps=steps)
     keep_sdpa = overrides.get("_keep_sdpa", False)  # benchmark switch: skip train.pick_attention
     for dotted, v in overrides.items():
         if dotted.startswith("_"):
@@ -128,6 +163,7 @@ def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
     timer = step_timer()
     shapes: list[ShapeLog] = []
     loaded: dict = {}
+    trainer_cls: list[str] = []
     orig_collator = data.make_collator
 
     def make_collator(tok, *a, **k):
@@ -140,6 +176,7 @@ def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
 
     def init(self, *a, callbacks=None, **k):  # add the step timer to the workbench's own Trainer
         model = k.get("model")
+        trainer_cls.append(type(self).__name__)
         if model is not None and not loaded:
             loaded.update(model_bytes(model), rss_after_load_mb=rss_mb(), rss_before_load_mb=rss_before,
                           peak_rss_after_load_mb=peak_rss_mb())
@@ -165,6 +202,12 @@ def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
                                     quantized=cfg["adapter"]["method"] == "qlora")
     attn = "sdpa" if keep_sdpa or not bf16 or max(shapes[0].lengths) > train.EAGER_MAX_TOKENS else "eager"
     dtype = str(status.dtype) + (" + bf16 autocast" if bf16 and "4-bit" not in str(status.dtype) else "")
+    fast = bool(trainer_cls) and trainer_cls[0] == "FastLossTrainer"
+    share = os.environ.get("WORKBENCH_SHARE_PREFIX", "1") not in ("0", "false", "no", "off", "")
     return summarize(timer, shapes[0].processed, warm, cfg["train"]["batch_size"],
                      dict(loaded, total_s=total, final_loss=status.last_loss, dtype=dtype, attention=attn,
-                          threads=_threads(), overrides=overrides))
+                          threads=_threads(), overrides=overrides, losses=timer.losses, eval_loss=status.eval_loss,
+                          device=status.device,
+                          trainer=trainer_cls[0] if trainer_cls else None, fast_loss=fast,
+                          share_prefix=fast and share),
+                     batches=shapes[0].batches, fast_loss=fast, share_prefix=share)
