@@ -67,6 +67,7 @@ class RunStatus:
     n_train: int | None = None
     n_eval: int | None = None
     peak_mem_mb: float | None = None       # measured peak memory of the worker
+    cpu_s: float | None = None             # CPU time (user + system, s) the worker used (core/classroom.py)
     est_mem_mb: float | None = None        # the counting engine's estimate before the run
     adapter_dir: str | None = None
     adapter_step: int | None = None

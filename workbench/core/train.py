@@ -33,6 +33,7 @@ from ..messages import Message
 from ..settings import RunSpec
 from . import runs
 from .callbacks import STOP_REQUESTED, RunCallback, dist_info, extra_callbacks, peak_mem_mb
+from .classroom import own_cpu_s
 from .model_card import write_model_card_safely
 from .status import RunStatus
 
@@ -244,7 +245,7 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
         step = trainer.state.global_step
         final: dict[str, Any] = {"step": step, "train_loss": cb.train_loss if cb.train_loss is not None
                                  else out.training_loss, "last_loss": cb.last_loss, "stop_reason": cb.stop_reason,
-                                 "peak_mem_mb": peak_mem_mb(device)}
+                                 "peak_mem_mb": peak_mem_mb(device), "cpu_s": own_cpu_s()}
         if cb.stop_code == STOP_REQUESTED:  # stopped by the user: no final evaluation
             final["status"] = "stopped"
         else:
@@ -308,7 +309,8 @@ def begin_run(run_dir: Path, spec: RunSpec, main: bool, world_size: int, resume:
 def _save_partial(model, run_dir: Path, status: str, error: Message | None = None, stop_reason: str | None = None,
                   tb: str | None = None) -> None:
     """On failure / interrupt: keep log and checkpoints, save the adapter as it is if possible."""
-    fields: dict[str, Any] = {"status": status, "ended": time.time(), "peak_mem_mb": peak_mem_mb()}
+    fields: dict[str, Any] = {"status": status, "ended": time.time(), "peak_mem_mb": peak_mem_mb(),
+                              "cpu_s": own_cpu_s()}
     if error is not None:
         fields.update(error=error, traceback=tb)
     if stop_reason is not None:

@@ -26,9 +26,9 @@ MESSAGES = {
                                 "{running} 个在训练，{queued} 个在排队，{done} 个已完成，{failed} 个失败或已停止；"
                                 "{sessions} 个浏览器会话；训练进程共用 CPU 时间 {cpu}。"),
     "classroom.stopped": ("Run {run_id}: {state}.", "运行 {run_id}：{state}。"),
-    "classroom.archived": ("Archived {n} runs into {folder} (nothing deleted).",
+    "classroom.archived": ("Archived {n} run(s) into {folder} (nothing deleted).",
                            "已将 {n} 个运行归档到 {folder}（没有删除任何内容）。"),
-    "classroom.archive_skipped": ("{n} runs still training or queued were left in place; stop them first to archive "
+    "classroom.archive_skipped": ("{n} run(s) still training or queued were left in place; stop them first to archive "
                                   "them.", "{n} 个仍在训练或排队的运行保留在原处；先停止它们才能归档。"),
     "classroom.anonymous": ("anonymous", "匿名"),
     "classroom.name_saved": ("Your name on the class board: {name}.", "你在班级榜上的名字：{name}。"),

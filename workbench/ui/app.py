@@ -5,11 +5,11 @@ import os
 
 import gradio as gr
 
-from ..core import models, workspace
+from ..core import classroom, models, workspace
 from ..core.sessions import SESSIONS, Janitor, session_left
 from ..core.storage import runs_are_ephemeral
 from .handlers import inspect as inspect_handlers
-from .tabs import compare_tab, experiments_tab, inspect_tab, params_tab, train_tab
+from .tabs import admin_tab, compare_tab, experiments_tab, inspect_tab, params_tab, train_tab
 from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, page_text, t
 
 def build_app() -> gr.Blocks:
@@ -50,10 +50,15 @@ def build_app() -> gr.Blocks:
                 params_tab.build(model_box, inspect_parts)
             with gr.Tab(t("3 · Train"), id="train"):
                 train_parts = train_tab.build(owner, current_run)
+                if classroom.admin_enabled():  # a name for the instructor's class board (or anonymous)
+                    admin_tab.name_row(owner)
             with gr.Tab(t("4 · Compare"), id="compare") as compare_tab_el:
                 compare_parts = compare_tab.build(owner)
             with gr.Tab(t("5 · Experiments"), id="experiments"):
                 experiments_parts = experiments_tab.build(owner, train_parts["config"])
+            if classroom.admin_enabled():  # instructor view: absent without WORKBENCH_ADMIN_PASSWORD
+                with gr.Tab(t("6 · Instructor"), id="instructor"):
+                    admin_tab.build()
         c_build.click(inspect_handlers.custom_model, [c_hidden, c_layers, c_heads, c_kv, c_inter, c_vocab],
                       model_box, api_name="custom_model")
         # Pick the default model after the page is served: the first page never waits for a model load.

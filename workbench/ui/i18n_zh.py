@@ -177,4 +177,18 @@ ZH = {
     "Download report": "下载报告",
     "Finished run": "已完成的运行",
     "Compare this run": "对比这个运行",
+    # instructor view, class board names (ui/tabs/admin_tab.py)
+    "Instructor view: every session's runs, the queue and the class board. Enter the instructor password.": "教师视图：所有会话的运行、队列和班级榜。请输入教师密码。",
+    "Instructor password": "教师密码",
+    "Open": "打开",
+    "Runs of every session": "所有会话的运行",
+    "Run id": "运行 ID",
+    "Stop / cancel this run": "停止 / 取消这个运行",
+    "Class board: best held-out score per dataset": "班级榜：每个数据集的最佳留出集得分",
+    "Reset: archive all finished runs (into runs/archive/<date>/, nothing deleted)": "重置：归档所有已结束的运行（移到 runs/archive/<日期>/，不删除任何内容）",
+    "Your name on the class board (leave empty to stay anonymous)": "你在班级榜上的名字（留空则保持匿名）",
+    "Save name": "保存名字",
+    "6 · Instructor": "6 · 教师",
+    "Sign-in to push is not available: this server is offline (HF_HUB_OFFLINE=1).": "无法登录推送：这个服务器处于离线模式（HF_HUB_OFFLINE=1）。",
+    "Sign-in to push works on a Hugging Face Space with hf_oauth. Here, paste a token below, or push from the terminal with HF_TOKEN set.": "登录推送只在开启 hf_oauth 的 Hugging Face Space 上可用。这里请在下方粘贴令牌，或在终端设置 HF_TOKEN 后推送。",
 }

@@ -1,0 +1,72 @@
+"""Instructor view handlers (issue 13, item 3): every function that shows or changes the room takes the password
+first and checks it server-side (core/classroom.py ``check_password``, constant-time) before anything else, so the
+API endpoints are as locked as the page. The learner side: ``set_name`` (a display name for the class board)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ...core import classroom
+from ...core.manager import RUN_MANAGER
+from ..display_text import localize_columns
+from ..text import page_text, tr, word
+from .common import user_errors
+
+ROOM_COLUMNS = ["run", "session", "learner", "name", "status", "step", "queue position", "CPU time", "method",
+                "dataset", "held-out score"]
+BOARD_COLUMNS = ["dataset", "learner", "held-out score", "metric", "method", "run"]
+_HEADERS = {"session": "classroom.column.session", "learner": "classroom.column.learner",
+            "queue position": "classroom.column.queue", "CPU time": "classroom.column.cpu",
+            "held-out score": "classroom.column.score", "metric": "classroom.column.metric"}
+
+
+def _cpu(seconds: float | None) -> str | None:
+    return None if seconds is None else f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def _score(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+@user_errors
+def room_view(password: str) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """-> (queue summary markdown, every run of every session, the class board). Password checked first."""
+    classroom.check_password(password)
+    room = classroom.room(RUN_MANAGER)
+    anonymous = tr("classroom.anonymous")
+    rows = [{"run": r.run_id, "session": r.session, "learner": r.learner or anonymous, "name": r.name,
+             "status": word(r.status), "step": f"{r.step}/{r.max_steps}", "queue position": r.queue_position,
+             "CPU time": _cpu(r.cpu_s), "method": r.method, "dataset": r.dataset, "held-out score": _score(r.score)}
+            for r in room.rows]
+    board = [{"dataset": b.dataset, "learner": b.learner or anonymous, "held-out score": _score(b.score),
+              "metric": b.metric, "method": b.method, "run": b.run_id} for b in classroom.class_board()]
+    return (page_text(room.summary),
+            localize_columns(pd.DataFrame(rows, columns=ROOM_COLUMNS), overrides=_HEADERS),
+            localize_columns(pd.DataFrame(board, columns=BOARD_COLUMNS), overrides=_HEADERS))
+
+
+@user_errors
+def stop_any(password: str, run_id: str) -> str:
+    """Stop a running run or cancel a queued one, whoever owns it. Password checked first."""
+    classroom.check_password(password)
+    st = classroom.stop_run((run_id or "").strip(), RUN_MANAGER)
+    return tr("classroom.stopped", run_id=st.run_id or run_id, state=word(st.status))
+
+
+@user_errors
+def reset_room(password: str) -> str:
+    """Archive every finished run into <runs>/archive/<today>/ (nothing deleted). Password checked first."""
+    classroom.check_password(password)
+    done = classroom.archive_runs(RUN_MANAGER)
+    text = tr("classroom.archived", n=len(done.moved), folder=f"archive/{done.folder.name}")
+    return text + ("  \n" + tr("classroom.archive_skipped", n=len(done.skipped)) if done.skipped else "")
+
+
+@user_errors
+def set_name(name: str, owner: str) -> str:
+    """A learner's display name on the class board ('' = anonymous), stored per owner (browser session)."""
+    chosen = classroom.set_display_name(owner, name)
+    return tr("classroom.name_saved", name=chosen) if chosen else tr("classroom.name_cleared")
+
+
+def current_name(owner: str) -> str:
+    return classroom.display_name(owner) or ""
