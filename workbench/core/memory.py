@@ -49,9 +49,10 @@ DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, 
 QUANT_BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
 DQ_BLOCK = 256  # double quantisation: the 8-bit absmax values are themselves grouped by 256
 CPU_BASELINE_MB = 560
-"""Peak RSS of a process that imported python + torch + transformers (Trainer) + peft + datasets and loaded a
-tokenizer, before any model weight is touched (measured: 402 MB after the imports, 545-570 MB with the tokenizer,
-the datasets and the model skeleton; benchmarks/bench_memory.py)."""
+"""Peak RSS of the training process before any model weight counts (measured on this project's machine, Linux x86-64,
+torch 2.13 CPU, transformers 5.24): 402-486 MB after importing torch, transformers (Trainer), peft, datasets and the
+workbench, 545 MB with the SmolLM2 tokenizer and a tokenized shipped dataset; a 2-step LoRA run of a 12 MB model
+through the same Trainer peaked at 672 MB = ~550 + 12 (weights) + 110 (its 49k-vocabulary logits)."""
 CUDA_CONTEXT_MB = 500
 """A typical CUDA context (driver, kernels, cuBLAS workspace); not measured on this project's CPU machine."""
 LOSS_COPIES = 3
@@ -60,6 +61,9 @@ LOSS_CHUNK = 2048
 """FastLossTrainer's head chunk (selected positions); see core/fast_loss.py CHUNK_TOKENS."""
 EAGER_MAX_TOKENS = 256
 """core/train.py pick_attention: CPU + bf16 autocast at <= 256 tokens uses eager attention."""
+MAX_TOKENIZED_EXAMPLES = 2000
+"""estimate_run tokenizes at most this many examples of a dataset (a few seconds; the longest batch of a bigger
+set is looked for among its first 2000 rows)."""
 MB = 2 ** 20
 PARTS = ("baseline", "weights", "gradients", "optimizer", "activations", "logits")
 
@@ -371,8 +375,7 @@ def _shipped_shape(model_name: str, data_key: str, batch: int) -> BatchShape | N
         examples = data.load_examples(spec, "train")
     except Exception:  # no tokenizer / data here: fall back to max_length
         return None
-    if spec.limit:
-        examples = examples[:spec.limit]
+    examples = examples[:min(spec.limit or len(examples), MAX_TOKENIZED_EXAMPLES)]
     enc = [data.encode(e, tok, spec.max_length, spec.train_on_prompt, spec.use_chat_template) for e in examples]
     enc = [e for e in enc if any(x != -100 for x in e["labels"])]
     if not enc:
