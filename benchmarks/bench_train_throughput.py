@@ -39,6 +39,22 @@ Figures (steady state: the first BENCH_WARMUP steps are left out):
 A run whose process got less than 90% of its threads' CPU time (another process competed) is run again after
 waiting for a quiet machine (BENCH_RETRIES, default 2).
 Goals: >= 1.5x the competent script's useful tokens/s at an equal held-out loss; >= 50% of the measured matmul peak.
+
+Levers, measured 2026-12-01 on a busy 2-core AMD EPYC without AVX-512 (load 7-19 from other work, so process CPU
+seconds per forward + backward of one lora-quick batch of 8, fp32, 1 thread, same batches, median of 3; every
+variant gave the same loss to 5 digits):
+  standard Trainer loss (full logits)      7.89 s   1.00x
+  head + CE at labelled positions only     6.70 s   1.18x   kept (core/fast_loss.py)
+  + shared prefix run once per batch       4.66 s   1.69x   kept (37 of ~79 tokens are the same system prompt
+                                                            and instruction in every json-format row)
+  + head chunked by 64 positions           5.04 s   0.92x of the above: recompute; kept only above 2048 positions
+  packing (DataCollatorWithFlattening)     9.71 s   not kept: slower (1% padding left to remove) and its loss is
+                                                    wrong here (sdpa and eager: 1.717 packed vs 0.338 padded on
+                                                    3 examples, transformers 5.24)
+  torch.compile of the body                7.2-8.4 s vs 7.2-7.5 s eager (same shapes, no shared prefix, which a
+                                           compiled body cannot take): no gain, 54 s first step; not kept
+  threads: with 2 threads on the oversubscribed machine one forward + backward took 271 s wall, with 1 thread
+           23 s wall (8.3 s CPU); on a quiet machine 2 threads are faster (BENCHMARKS.md): left as it is.
 """
 from __future__ import annotations
 
