@@ -41,10 +41,11 @@ def test_yaml_only_edit_survives_a_later_form_edit():
     form_values = form.recipe_form("lora-quick")
     assert form_values["adapter.r"] == 8
     # the user then edits another form field: the tab sends only that field
-    cfg = train_tab.on_field("adapter.alpha")(64.0, cfg)
+    cfg, shown = train_tab.on_field("adapter.alpha")(64.0, cfg)
+    assert shown == cfg  # the YAML box shows the session's config
     spec = RunSpec.from_yaml(cfg)
     assert spec.adapter.r == 32 and spec.adapter.alpha == 64.0
-    cfg = train_tab.on_field("train.max_steps")(12.0, cfg)
+    cfg, _shown = train_tab.on_field("train.max_steps")(12.0, cfg)
     assert RunSpec.from_yaml(cfg).adapter.r == 32 and RunSpec.from_yaml(cfg).train.max_steps == 12
 
 

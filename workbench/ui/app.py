@@ -69,7 +69,7 @@ def build_app() -> gr.Blocks:
             SESSIONS.join(getattr(request, "session_hash", None), own)
             return [own] + train_parts["on_recipe"]("lora-quick")
 
-        demo.load(_init_session, [owner, current_run], [owner] + train_parts["comps"] + [train_parts["config"]],
+        demo.load(_init_session, [owner, current_run], [owner] + train_parts["comps"] + train_parts["config_outputs"],
                   api_name=False) \
             .then(train_parts["localize"], train_parts["localize_in"], train_parts["localize_out"], api_name=False) \
             .then(train_parts["refresh"], [owner, current_run], [train_parts["run_pick"], train_parts["runs_df"]],

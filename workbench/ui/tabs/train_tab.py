@@ -22,7 +22,8 @@ def on_field(key: str):
     """The event function of one form field: apply just that field to the YAML config (the source of truth), so
     settings edited in the YAML box are never overwritten by the form's other values."""
     def _on_field(value, cfg_text):
-        return train_handlers.form_to_yaml({key: value}, cfg_text)
+        new = train_handlers.form_to_yaml({key: value}, cfg_text)
+        return new, new  # the session's config (server-side state) and the YAML box that shows it
     return _on_field
 
 
@@ -134,21 +135,31 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
 
     def _on_recipe(name):
         values = train_handlers.recipe_form(name)
-        return _apply_form(values) + [train_handlers.recipe_spec(name).to_yaml()]
+        text = train_handlers.recipe_spec(name).to_yaml()
+        return _apply_form(values) + [text, text]
 
     def _on_yaml(cfg_text):
-        return _apply_form(train_handlers.yaml_to_form(cfg_text))
+        return _apply_form(train_handlers.yaml_to_form(cfg_text)) + [cfg_text]
 
-    recipe.change(_on_recipe, recipe, comps + [config], api_name=False)
+    # The session's config lives in server-side state (Gradio reads a gr.State when the event RUNS, not when it
+    # fires), and every event that edits it runs one at a time (one concurrency group): two quick form edits
+    # (model name, then steps) each apply their own field to the latest config, never to the same stale text.
+    config_state = gr.State("")
+    serial = dict(concurrency_id=f"train-config-{id(config_state)}", concurrency_limit=1)
+
+    recipe.change(_on_recipe, recipe, comps + [config, config_state], api_name=False, **serial)
     for key, c in zip(fields, comps):  # user edits only (.input): a recipe load sets the config in one go
-        c.input(on_field(key), [c, config], config, api_name=False, show_progress="hidden")
+        c.input(on_field(key), [c, config_state], [config_state, config], api_name=False, show_progress="hidden",
+                trigger_mode="always_last", **serial)  # the last keystroke counts, not the first (default "once")
     # the YAML box is the source of truth: typing in it updates the form (nothing while it does not parse)
-    config.input(_on_yaml, config, comps, api_name=False, show_progress="hidden", trigger_mode="always_last")
+    config.input(_on_yaml, config, comps + [config_state], api_name=False, show_progress="hidden",
+                 trigger_mode="always_last", **serial)
     f["adapter.method"].change(_visibility, f["adapter.method"], [lora_box, prompt_box, qlora_box, method_md],
                                api_name=False)
     f["data.name"].change(train_handlers.dataset_info_md, f["data.name"], data_md, api_name=False)
     upload.upload(train_handlers.upload_dataset, [upload, owner, p_col, r_col], [f["data.name"], data_md], api_name="upload_dataset") \
-        .success(on_field("data.name"), [f["data.name"], config], config, api_name=False, show_progress="hidden")
+        .success(on_field("data.name"), [f["data.name"], config_state], [config_state, config], api_name=False,
+                 show_progress="hidden", **serial)
     preview_btn.click(train_handlers.preview_html, [config, owner], preview, api_name=False)
     code_btn.click(train_handlers.show_code, config, [code_py, code_cli], api_name="show_code")
 
@@ -181,7 +192,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
         run_id = train_handlers.start_run(cfg_text, own)
         return run_id, run_id
 
-    start.click(_start, [config, owner], [current_run, run_pick], api_name=False) \
+    start.click(_start, [config_state, owner], [current_run, run_pick], api_name=False, **serial) \
         .then(_refresh, [owner, current_run], [run_pick, runs_df], api_name=False) \
         .then(_poll, [current_run, owner], poll_out, api_name=False)
     stop.click(train_handlers.stop_run, [current_run, owner], None, api_name=False) \
@@ -201,7 +212,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     gr.Button(visible=False).click(train_handlers.stop_run, [api_run, api_owner], api_run, api_name="stop_run")
     gr.Button(visible=False).click(train_handlers.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
     gr.Button(visible=False).click(train_handlers.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
-    return {"recipe": recipe, "config": config, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
+    return {"recipe": recipe, "config": config, "config_outputs": [config, config_state], "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
             "compare_btn": compare_btn, "current_run": current_run,
             "on_recipe": _on_recipe, "comps": comps, "localize": _localize, "localize_in": f["data.name"],
             "localize_out": [f["train.device"], data_md]}
