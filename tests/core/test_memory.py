@@ -85,6 +85,9 @@ def test_qlora_weights_below_lora_and_full_activations_above_lora(smollm2):
     assert qlora.activations_bytes == lora.activations_bytes and qlora.logits_bytes == lora.logits_bytes
     assert full.activations_bytes > lora.activations_bytes  # every linear keeps its input when it trains
     assert full.total_bytes > lora.total_bytes > qlora.total_bytes
+    # a 4-bit run on CPU: the loader's full-precision checkpoint stays resident too (measured, bench_memory.py)
+    cpu_run = estimate(smollm2, AdapterSpec(method="qlora"), replace(work, checkpoint_resident=True))
+    assert cpu_run.weights_bytes == qlora.weights_bytes + 4 * N
     # on the meta model: 8 x 256 tokens, 30 layers: the Rank tab's "0.55 GB" is now ~2.6 GB for fp32 LoRA
     assert 2.0e9 < lora.total_bytes - lora.logits_bytes < 4.5e9
 

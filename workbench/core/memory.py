@@ -3,7 +3,8 @@
 An estimate is the sum of six parts (``MemoryEstimate``), each with the formula that produced it:
 
 - **weights**: frozen parameters x bytes of their dtype (4-bit QLoRA: 0.5 B per linear weight plus the
-  quantisation constants; everything else fp32 after ``prepare_model_for_kbit_training``) + trainable x 4 B.
+  quantisation constants; everything else fp32 after ``prepare_model_for_kbit_training``; on CPU the full-precision
+  checkpoint they were quantised from stays resident too, measured) + trainable x 4 B.
 - **gradients**: trainable x 4 B (fp32).           - **optimizer**: trainable x 8 B (AdamW: two fp32 states).
 - **activations**: what autograd keeps for the backward pass, per token and layer, from the model config
   (h = hidden, a = heads x head_dim, i = intermediate, r = rank). Frozen linears keep nothing of their input;
@@ -84,6 +85,9 @@ class Workload:
     fast_loss: bool = False
     """The run uses FastLossTrainer (LoRA family / IA3 on a plain-head decoder)."""
     device: str = "cpu"
+    checkpoint_resident: bool = False
+    """4-bit runs on CPU: the full-precision checkpoint stays resident next to the 4-bit weights (measured with
+    this project's loader; estimate_run sets it there; the Rank tab shows the method's own weights)."""
 
     def __post_init__(self):
         if self.precision not in ("fp32", "bf16"):
@@ -281,6 +285,12 @@ def estimate(model: nn.Module, spec: AdapterSpec | None, work: Workload | None =
         weights = frozen * b + 4 * t
         setup = Message("charts.setup.frozen", {"label": _label(spec), "dtype": base_dtype})
         wf = Message("charts.formula.frozen", {"frozen": frozen, "b": b, "t": t, "total": _gb(weights + 12 * t)})
+    if quantized and work is not None and work.checkpoint_resident:
+        # measured (bench_memory.py): on CPU the full-precision checkpoint the 4-bit weights were made from stays
+        # resident (the loader's memory-mapped safetensors pages) next to them through training
+        b = DTYPE_BYTES.get(str(getattr(model.config, "dtype", None) or "float32").replace("torch.", ""), 4)
+        weights += b * n
+        wf = Message("charts.formula.qlora_cpu", {"base": wf, "n": n, "b": b, "total": _gb(weights + 12 * t)})
     est = MemoryEstimate(str(setup), weights, 4 * t, 8 * t, setup_message=setup, formula_message=wf,
                          formulas={"weights": wf}, device=work.device if work else "cpu")
     if work is None:
@@ -427,7 +437,8 @@ def estimate_run(spec: RunSpec, device: str | None = None, train_dataset=None) -
     quantized = methods.get(spec.adapter.method).quantized
     work = Workload(batch=b, seq=shape.seq, precision=run_precision(spec, device),
                     checkpointing=quantized and device == "cuda", labelled=shape.labelled,
-                    shared_prefix=shape.shared_prefix, fast_loss=_uses_fast_loss(model, spec), device=device)
+                    shared_prefix=shape.shared_prefix, fast_loss=_uses_fast_loss(model, spec), device=device,
+                    checkpoint_resident=quantized and device == "cpu")
     dtype = str(pick_dtype(spec.model.dtype, device)).replace("torch.", "")
     return estimate(model, spec.adapter, work, base_dtype=dtype)
 

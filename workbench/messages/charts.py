@@ -67,6 +67,10 @@ MESSAGES = {
                              "× 4 B（fp32）+ {t:,} 个可训练参数 × 16 B = {total}"),
     "charts.formula.double_quant": ("double-quantised constants ~0.127", "双重量化常数约 0.127"),
     "charts.formula.constants": ("constants 0.5", "量化常数 0.5"),
+    "charts.formula.qlora_cpu": ("{base}; on CPU + {n:,} params of the full-precision checkpoint x {b} B that stay "
+                                 "resident (the loader's mapped file) = {total}",
+                                 "{base}；在 CPU 上另加 {n:,} 个参数的全精度检查点 × {b} B（加载器映射的文件，一直驻留内存）"
+                                 "= {total}"),
     # memory estimate parts beyond weights / gradients / optimizer (workbench.core.memory)
     "charts.activations": ("activations", "激活值"),
     "charts.logits": ("logits + loss", "logits + 损失"),
