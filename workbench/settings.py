@@ -204,6 +204,9 @@ class TrainSpec:
     """Stop the run (saving the adapter) after this many seconds."""
     eval_at_end: bool = True
     """Compute held-out loss when the run finishes."""
+    score_prompts: int = 16
+    """When the run finishes, score the adapter on this many held-out prompts with the dataset's task metric
+    (batched greedy answers; metrics.json and the runs table). 0 = off."""
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps"):
@@ -221,6 +224,9 @@ class TrainSpec:
                  "settings.either", choices="auto, cuda, mps", last="cpu", value=self.device)
         _require(self.eval_steps is None or (isinstance(self.eval_steps, int) and self.eval_steps >= 1),
                  "train.eval_steps", "settings.int_min_or_null", lo=1, value=self.eval_steps)
+        _require(isinstance(self.score_prompts, int) and not isinstance(self.score_prompts, bool)
+                 and 0 <= self.score_prompts <= 10_000, "train.score_prompts", "settings.int_range",
+                 lo=0, hi=10_000, value=self.score_prompts)
         _require(self.max_wall_seconds is None or self.max_wall_seconds > 0, "train.max_wall_seconds",
                  "settings.positive_or_null", value=self.max_wall_seconds)
 

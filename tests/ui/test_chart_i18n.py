@@ -308,7 +308,7 @@ def test_runs_table_and_train_tab_text(runs_dir):
     R.create_run(TH.recipe_spec("lora-quick"), owner="alice")
     en = TH.runs_table("alice")
     assert list(en.columns) == ["run", "name", "status", "method", "model", "dataset", "step", "train loss",
-                                "held-out loss"]
+                                "held-out loss", "held-out score"]
     assert list(en["status"]) == ["queued"]
     token = CURRENT_LANG.set("zh-CN")
     try:
@@ -332,7 +332,9 @@ def test_eval_and_run_all_tables(monkeypatch):
     rows = lambda: [EV.EvalRow(variant=G.BASE, metric="json_match", score=0.25, perplexity=4.0, n=8)]  # noqa: E731
     monkeypatch.setattr(EV, "evaluate", lambda *a, **k: rows())
     monkeypatch.setattr(G, "get_variants", lambda *a, **k: None)
-    monkeypatch.setattr(G, "generate", lambda vm, prompt, v, s: NS(text=f"answer of {v}"))
+    from workbench.core import scheduler
+    monkeypatch.setattr(scheduler, "generate_many",  # the handler batches every prompt x variant through it
+                        lambda vm, requests, max_batch=None: [NS(text=f"answer of {r.variant}") for r in requests])
     df, fig = CH.evaluate_view("m", [], "json-format", "alice", limit=8)
     assert list(df.columns) == ["variant", "metric", "score", "perplexity", "n"] and list(df["variant"]) == ["base"]
     assert fig.to_json() == plots.eval_chart(rows()).to_json()  # = the figure built without a translator

@@ -137,3 +137,19 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
         return json.loads((Path(run_dir) / METRICS_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def score_after_training(run_dir: str | Path, spec: RunSpec):
+    """Every run measures itself: when a run ends ``done``, score its adapter on ``train.score_prompts`` held-out
+    prompts (0 = off) and return the updated RunStatus; None when nothing was scored. A dataset without held-out
+    prompt/response pairs, or any scoring failure, never fails the run: the reason goes to train.log (stderr)."""
+    import sys
+    from .status import read_status
+    if spec.train.score_prompts <= 0:
+        return None
+    try:
+        score_run(run_dir, limit=spec.train.score_prompts)
+    except Exception as e:  # noqa: BLE001 - the run itself succeeded; say why it has no score
+        print(f"held-out scoring skipped: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    return read_status(Path(run_dir))

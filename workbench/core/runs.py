@@ -162,6 +162,10 @@ class RunInfo:
     eval_loss: float | None
     error: str | None
     path: str
+    metric: str | None = None
+    """The dataset's task metric the finished run was scored with (metrics.json), if it was scored."""
+    score: float | None = None
+    """Its held-out score in [0, 1]."""
 
 
 def create_run(spec: RunSpec, run_id: str | None = None, owner: str | None = None,
@@ -201,7 +205,7 @@ def list_runs() -> list[RunInfo]:
             run_id=d.name, name=st.name, status=st.status, method=st.method or "?", model=st.model or "?",
             dataset=st.dataset or "?", step=st.step, max_steps=st.max_steps,
             created=st.created or d.stat().st_mtime, train_loss=st.train_loss, eval_loss=st.eval_loss,
-            error=st.error, path=str(d)))
+            error=st.error, path=str(d), metric=st.metric, score=st.score))
     out.sort(key=lambda r: (r.created, r.run_id), reverse=True)
     return out
 

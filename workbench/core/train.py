@@ -35,6 +35,7 @@ from . import runs
 from .callbacks import STOP_REQUESTED, RunCallback, dist_info, extra_callbacks, peak_mem_mb
 from .classroom import own_cpu_s
 from .model_card import write_model_card_safely
+from .run_eval import score_after_training
 from .status import RunStatus
 
 
@@ -261,6 +262,8 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             status = runs.update_status(run_dir, **final, ended=time.time(), eta_s=0,
                                         adapter_dir=str(adapter), adapter_step=step)
             write_model_card_safely(run_dir)  # adapter/README.md (Hub conventions), replacing PEFT's generic card
+            if shared is None and final["status"] == "done":  # an experiment scores its runs itself
+                status = score_after_training(run_dir, spec) or status
         return TrainOutcome(status=status, model=model, tokenizer=tok, adapter_dir=adapter)
     except KeyboardInterrupt:
         _close_progress_bars(trainer)

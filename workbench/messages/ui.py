@@ -162,6 +162,7 @@ MESSAGES = {
     "ui.column.step": ("step", "步数"),
     "ui.column.train_loss": ("train loss", "训练损失"),
     "ui.column.held_out_loss": ("held-out loss", "验证损失"),
+    "ui.column.held_out_score": ("held-out score", "验证集得分"),
     "ui.column.variant": ("variant", "变体"),
     "ui.column.metric": ("metric", "指标"),
     "ui.column.score": ("score", "得分"),

@@ -40,7 +40,8 @@ COLUMN_IDS = {
     "activations": "ui.column.activations", "logits + loss": "ui.column.logits", "baseline": "ui.column.baseline",
     "total (estimate)": "ui.column.total_estimate", "run": "ui.column.run", "status": "ui.column.status",
     "model": "ui.column.model", "dataset": "ui.column.dataset", "step": "ui.column.step",
-    "train loss": "ui.column.train_loss", "held-out loss": "ui.column.held_out_loss", "variant": "ui.column.variant",
+    "train loss": "ui.column.train_loss", "held-out loss": "ui.column.held_out_loss",
+    "held-out score": "ui.column.held_out_score", "variant": "ui.column.variant",
     "metric": "ui.column.metric", "score": "ui.column.score", "perplexity": "ui.column.perplexity",
     "n": "ui.column.n", "prompt": "ui.column.prompt", "reference": "ui.column.reference", "base": "ui.column.base",
 }

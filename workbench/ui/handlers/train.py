@@ -134,9 +134,11 @@ def runs_table(owner: str) -> pd.DataFrame:
     rows = [{"run": i.run_id, "name": i.name, "status": word(i.status), "method": i.method, "model": i.model,
              "dataset": Path(i.dataset).name, "step": f"{i.step}/{i.max_steps}",
              "train loss": None if i.train_loss is None else round(i.train_loss, 4),
-             "held-out loss": None if i.eval_loss is None else round(i.eval_loss, 4)} for i in Workspace(owner).runs()]
+             "held-out loss": None if i.eval_loss is None else round(i.eval_loss, 4),
+             "held-out score": None if i.score is None else f"{i.score:.2f} {i.metric or ''}".strip()}
+            for i in Workspace(owner).runs()]
     return localize_columns(pd.DataFrame(rows, columns=["run", "name", "status", "method", "model", "dataset", "step",
-                                                        "train loss", "held-out loss"]))
+                                                        "train loss", "held-out loss", "held-out score"]))
 
 
 def run_choices(owner: str) -> list[str]:
