@@ -93,6 +93,9 @@ def _progress(page) -> tuple[int, str]:
 def test_train_and_stop_journey(page, tiny_llama_dir):
     page.get_by_role("tab", name="3 · Train").click()
     page.wait_for_selector("#start-btn")
+    # the page fills the form with the default recipe when it loads: type only after that, as a person would
+    page.wait_for_function("(() => { const b = document.querySelector('#train-model textarea, #train-model input');"
+                           " return b && b.value.length > 0; })()")
     _fill(page, "train-model", tiny_llama_dir)
     page.locator("#train-settings").get_by_text("Training settings").click()
     _fill(page, "train-steps", "400")
@@ -146,6 +149,66 @@ def test_compare_journey(page, tiny_llama_dir):
     assert "ADAPTER ON" in label
     assert "adapter OFF" in page.locator("#out-base").inner_text()
     _shot(page, "compare")
+
+
+def _table_texts(page, elem_id: str) -> list[str]:
+    """The body rows of a gr.Dataframe (Gradio 6 renders rows as role=row elements, the header first)."""
+    return page.locator(f"#{elem_id} [role=row]").all_inner_texts()[1:]
+
+
+def test_experiment_journey(page, tiny_llama_dir):
+    """Experiments tab: build a 2-variant experiment from the Train config (tiny model), see the plan, launch it
+    (one queue item), the live rows and the overlaid loss curves appear, the results table fills."""
+    page.get_by_role("tab", name="3 · Train").click()
+    page.wait_for_selector("#start-btn")
+    time.sleep(3)  # the page's start-up events have filled the form
+    box = page.locator("#train-model input, #train-model textarea").first  # typed: each key is a user edit
+    box.click()
+    box.press("Control+a")
+    page.keyboard.type(tiny_llama_dir)  # the base of the experiment is the Train tab's config
+    box.press("Tab")
+    time.sleep(1.5)  # the form field's edit reaches the config (YAML) box
+    page.get_by_role("tab", name="5 · Experiments").click()
+    page.locator("#exp-build-box").get_by_text("build one from the Train tab's config").click()
+    _fill(page, "exp-ranks", "1, 2")
+    page.locator("#exp-build").click()
+    page.wait_for_function("document.querySelector('#exp-yaml').innerText.includes('adapter.r')", timeout=300_000)
+    assert tiny_llama_dir in page.locator("#exp-yaml").inner_text()
+    _fill(page, "exp-steps", "2")
+    _fill(page, "exp-limit", "2")
+    page.locator("#exp-plan-btn").click()
+    page.wait_for_function("document.querySelectorAll('#exp-plan [role=row]').length === 3", timeout=300_000)
+    plan = _table_texts(page, "exp-plan")
+    assert "r=1" in plan[0] and "r=2" in plan[1], plan
+    page.locator("#exp-launch").click()
+    # live: one row per run, then curves for both runs
+    page.wait_for_function("document.querySelectorAll('#exp-rows [role=row]').length === 3", timeout=300_000)
+    page.wait_for_selector("#exp-curves .js-plotly-plot")
+    t0 = time.time()
+    while time.time() - t0 < 600:
+        rows = _table_texts(page, "exp-rows")
+        if len(rows) == 2 and all("done" in r or "failed" in r for r in rows):
+            break
+        time.sleep(1)
+    assert len(rows) == 2 and all("done" in r for r in rows), rows
+    legend = page.locator("#exp-curves .legendtext").all_text_contents()
+    assert any("r=1" in t for t in legend) and any("r=2" in t for t in legend), legend
+    page.wait_for_selector("#exp-score .js-plotly-plot")
+    assert "Best held-out" in page.locator("#exp-reading").inner_text()
+    assert "adapter.r" in page.locator("#exp-diff").inner_text()
+    _shot(page, "experiments")
+    # "compare this run": the Compare tab opens with that run's adapter selected
+    page.locator("#exp-compare-this").click()
+    page.wait_for_function("document.querySelector('#out-adapter-1') && "
+                           "document.querySelector('#out-adapter-1').innerText.includes('ADAPTER ON')")
+    assert page.locator("#compare-model input, #compare-model textarea").first.input_value() == tiny_llama_dir
+    # the held-out prompt picker really fills the Prompt box: the picked prompt is what the server generates from
+    page.locator("#compare-preset input").first.click()
+    page.get_by_role("option").filter(has_text="Nadia").first.click()
+    page.wait_for_function("document.querySelector('#compare-prompt textarea').value.includes('Nadia')")
+    page.locator("#compare-go").click()
+    page.wait_for_function("document.querySelector('#out-adapter-1 textarea').value.length > 0")
+    assert page.locator("[data-testid='toast-body']").count() == 0
 
 
 def test_language_switch_journey(page):

@@ -190,13 +190,14 @@ def run_choices(owner: str) -> list[tuple[str, str]]:
 
 
 @user_errors
-def adapter_of(run_id: str, owner: str) -> str:
-    """"Compare this run": the adapter folder of one of this session's runs (to select in the Compare tab)."""
+def adapter_of(run_id: str, owner: str) -> tuple[str, str]:
+    """"Compare this run": (the base model it was trained on, its adapter folder), for one of this session's runs
+    (the Compare tab opens with that base and that adapter selected)."""
     st = Workspace(owner or None).run(run_id)
     d = runs.adapter_dir(run_id)
     if d is None:
         raise WorkbenchError("exptab.no_adapter", run_id=run_id, status=word(st.status))
-    return str(d)
+    return st.model or RunSpec.load(runs.safe_run_dir(run_id) / "config.yaml").model.name, str(d)
 
 
 # --------------------------------------------------------------------------- live view and results
@@ -284,7 +285,10 @@ def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, 
     _ = page_translator()
     rows = result.rows
     x = x_axis if x_axis in X_AXES else "step"
-    active = any(r.status in runs.ACTIVE for r in rows)
+    from ...core.writerlock import writer_alive
+    # a worker still holds its runs' writer locks while it scores the last run (the run itself is already "done")
+    active = any(r.status in runs.ACTIVE for r in rows) or any(
+        writer_alive(runs.safe_run_dir(r.run_id)) for r in rows if r.run_id)
     csv_path, report_path = _files(result) if files and not active else (None, None)
     return View(header=header, rows=_frame(_row_dicts(rows), ROW_COLUMNS),
                 curves=loss_curves_chart(_curves(rows), x=x, smoothing=float(smoothing or 0), tr=_),

@@ -144,4 +144,4 @@ def build(owner: gr.BrowserState):
     gr.Button(visible=False).click(gpu(compare), [base, api_adapters, prompt, api_owner, max_new], api_out,
                                    api_name="compare")
     gr.Button(visible=False).click(list_adapters, api_owner, api_out, api_name="list_adapters")
-    return {"refresh": _refresh, "adapters": adapters, "inside_pick": inside_pick}
+    return {"refresh": _refresh, "adapters": adapters, "inside_pick": inside_pick, "base": base}

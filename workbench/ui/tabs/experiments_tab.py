@@ -148,10 +148,10 @@ def build(owner: gr.BrowserState, config: gr.Code):
     gr.Button(visible=False).click(resume_experiment, [api_id, api_owner], api_text, api_name="resume_experiment")
 
     def open_compare(run_id, own):
-        """"Compare this run": the Compare tab's adapter lists with that run's adapter selected."""
-        adapter = experiment_handlers.adapter_of(run_id, own)
+        """"Compare this run": the Compare tab with that run's base model and adapter selected."""
+        model, adapter = experiment_handlers.adapter_of(run_id, own)
         choices = adapter_choices(own)
-        return gr.Tabs(selected="compare"), gr.update(choices=choices, value=[adapter]), \
+        return gr.Tabs(selected="compare"), model, gr.update(choices=choices, value=[adapter]), \
             gr.update(choices=choices, value=adapter)
 
     def _load(own, exp_id):
@@ -165,7 +165,7 @@ def wire(demo: gr.Blocks, tabs: gr.Tabs, owner: gr.BrowserState, parts: dict, tr
          compare_parts: dict) -> None:
     """Events across tabs: "compare this run" (this tab's finished run, the Train tab's watched run) opens the
     Compare tab with that adapter selected; a page (re)load shows the experiment this browser watched."""
-    outs = [tabs, compare_parts["adapters"], compare_parts["inside_pick"]]
+    outs = [tabs, compare_parts["base"], compare_parts["adapters"], compare_parts["inside_pick"]]
     parts["compare_btn"].click(parts["open_compare"], [parts["finished_pick"], owner], outs, api_name=False)
     if "compare_btn" in train_parts:
         train_parts["compare_btn"].click(parts["open_compare"], [train_parts["current_run"], owner], outs,
