@@ -197,6 +197,12 @@ def test_experiment_journey(page, tiny_llama_dir):
     assert "Best held-out" in page.locator("#exp-reading").inner_text()
     assert "adapter.r" in page.locator("#exp-diff").inner_text()
     _shot(page, "experiments")
+    header = page.locator("#exp-header").inner_text()
+    # a reload shows the same experiment again (its id lives in the browser's local storage)
+    page.reload()
+    page.get_by_role("tab", name="5 · Experiments").click()
+    page.wait_for_function("document.querySelectorAll('#exp-rows [role=row]').length === 3")
+    assert page.locator("#exp-header").inner_text().split(" · ")[0] == header.split(" · ")[0]
     # "compare this run": the Compare tab opens with that run's adapter selected
     page.locator("#exp-compare-this").click()
     page.wait_for_function("document.querySelector('#out-adapter-1') && "

@@ -67,16 +67,17 @@ def build_app() -> gr.Blocks:
         def _init_session(own, run_id, request: gr.Request):
             own = own or workspace.new_owner_id()
             SESSIONS.join(getattr(request, "session_hash", None), own)
-            return [own] + train_parts["on_recipe"]("lora-quick")
+            return own  # the Train form, its YAML box and the session's config start at the default recipe (no
+            # reset here: a load event that rewrote the form would overwrite what a quick user already typed)
 
-        demo.load(_init_session, [owner, current_run], [owner] + train_parts["comps"] + train_parts["config_outputs"],
-                  api_name=False) \
+        demo.load(_init_session, [owner, current_run], owner, api_name=False) \
             .then(train_parts["localize"], train_parts["localize_in"], train_parts["localize_out"], api_name=False) \
             .then(train_parts["refresh"], [owner, current_run], [train_parts["run_pick"], train_parts["runs_df"]],
                   api_name=False) \
             .then(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
                   api_name=False) \
-            .then(train_parts["poll"], [current_run, owner], train_parts["poll_out"], api_name=False)
+            .then(train_parts["poll"], [current_run, owner], train_parts["poll_out"], api_name=False) \
+            .then(experiments_parts["load"], experiments_parts["load_in"], experiments_parts["load_out"], api_name=False)
         experiments_tab.wire(demo, tabs, owner, experiments_parts, train_parts, compare_parts)
         compare_tab_el.select(compare_parts["refresh"], owner, [compare_parts["adapters"], compare_parts["inside_pick"]],
                               api_name=False)

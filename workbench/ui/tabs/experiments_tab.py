@@ -164,13 +164,13 @@ def build(owner: gr.BrowserState, config: gr.Code):
 def wire(demo: gr.Blocks, tabs: gr.Tabs, owner: gr.BrowserState, parts: dict, train_parts: dict,
          compare_parts: dict) -> None:
     """Events across tabs: "compare this run" (this tab's finished run, the Train tab's watched run) opens the
-    Compare tab with that adapter selected; a page (re)load shows the experiment this browser watched."""
+    Compare tab with that adapter selected. (A page (re)load shows the experiment this browser watched: app.py runs
+    ``parts["load"]`` in its load chain, after the session's owner id is known.)"""
     outs = [tabs, compare_parts["base"], compare_parts["adapters"], compare_parts["inside_pick"]]
     parts["compare_btn"].click(parts["open_compare"], [parts["finished_pick"], owner], outs, api_name=False)
     if "compare_btn" in train_parts:
         train_parts["compare_btn"].click(parts["open_compare"], [train_parts["current_run"], owner], outs,
                                          api_name=False)
-    demo.load(parts["load"], parts["load_in"], parts["load_out"], api_name=False)
 
 
 def _secret() -> str:
