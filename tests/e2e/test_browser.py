@@ -64,6 +64,17 @@ def _fill(page, elem_id: str, value: str) -> None:
     box.press("Tab")
 
 
+def _type(page, elem_id: str, value: str) -> None:
+    """Type into a form field key by key, as a person does (a Train-form field applies itself to the config on
+    each keystroke; a programmatic fill does not always reach Gradio's value)."""
+    box = page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+    box.click()
+    box.press("Control+a")
+    box.press("Delete")
+    box.press_sequentially(value)
+    box.press("Tab")
+
+
 def test_inspect_journey(page):
     page.wait_for_selector("#inspect-summary h3")
     assert "134,515,008" in page.locator("#inspect-summary").inner_text()
@@ -96,7 +107,7 @@ def test_train_and_stop_journey(page, tiny_llama_dir):
     # the page fills the form with the default recipe when it loads: type only after that, as a person would
     page.wait_for_function("(() => { const b = document.querySelector('#train-model textarea, #train-model input');"
                            " return b && b.value.length > 0; })()")
-    _fill(page, "train-model", tiny_llama_dir)
+    _type(page, "train-model", tiny_llama_dir)
     page.locator("#train-settings").get_by_text("Training settings").click()
     _fill(page, "train-steps", "400")
     time.sleep(1.0)

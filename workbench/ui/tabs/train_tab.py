@@ -34,14 +34,15 @@ def _visibility(method: str):
 
 def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     initial = train_handlers.spec_to_form(train_handlers.recipe_spec(DEFAULT_RECIPE))  # the components start at the default recipe's values
+    initial_yaml = train_handlers.recipe_spec(DEFAULT_RECIPE).to_yaml()  # and so do the YAML box and the session's config
     with gr.Row():
         with gr.Column(scale=5):
             with gr.Row():
                 recipe = gr.Dropdown(train_handlers.recipe_names(), value=DEFAULT_RECIPE, label=t("Recipe (a ready config)"),
                                      elem_id="recipe-box", scale=2)
                 f = {}
-                f["name"] = gr.Textbox(label=t("Run name"), scale=2)
-                f["model.name"] = gr.Textbox(label=t("Model (needs weights)"), scale=2, elem_id="train-model")
+                f["name"] = gr.Textbox(initial["name"], label=t("Run name"), scale=2)
+                f["model.name"] = gr.Textbox(initial["model.name"], label=t("Model (needs weights)"), scale=2, elem_id="train-model")
             f["adapter.method"] = gr.Radio(method_choices(), value=initial["adapter.method"], label=t("Method"), elem_id="method-radio")
             method_md = gr.Markdown(t(methods.get(initial["adapter.method"]).help_id))
             with gr.Group(visible=True) as lora_box:
@@ -51,9 +52,9 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                     f["adapter.alpha"] = gr.Number(initial["adapter.alpha"], label=t("alpha α"), info=t("update scaled by α/r"))
                     f["adapter.dropout"] = gr.Number(initial["adapter.dropout"], label=t("dropout"), info=t("regularises the adapter"))
                 with gr.Row():
-                    f["adapter.target_modules"] = gr.Textbox(label=t("target modules"),
+                    f["adapter.target_modules"] = gr.Textbox(initial["adapter.target_modules"], label=t("target modules"),
                                                              info=t("names (comma list), re:REGEX (full names), all-linear, or empty = PEFT default"))
-                    f["adapter.use_rslora"] = gr.Checkbox(label="rsLoRA", info=t("scale by α/√r (steadier at high rank)"))
+                    f["adapter.use_rslora"] = gr.Checkbox(initial["adapter.use_rslora"], label="rsLoRA", info=t("scale by α/√r (steadier at high rank)"))
                     f["adapter.bias"] = gr.Radio(["none", "lora_only", "all"], value=initial["adapter.bias"], label=t("train biases"))
             with gr.Group(visible=False) as prompt_box:
                 with gr.Row():
@@ -61,11 +62,11 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                                                                 info=t("learned vectors put before the input"))
                     f["adapter.prompt_tuning_init"] = gr.Radio(["random", "text"], value=initial["adapter.prompt_tuning_init"],
                                                                label=t("prompt init (prompt tuning)"))
-                    f["adapter.prompt_tuning_init_text"] = gr.Textbox(label=t("init text"))
+                    f["adapter.prompt_tuning_init_text"] = gr.Textbox(initial["adapter.prompt_tuning_init_text"], label=t("init text"))
                 with gr.Row():
                     f["adapter.encoder_reparameterization_type"] = gr.Radio(["MLP", "LSTM"], value=initial["adapter.encoder_reparameterization_type"],
                                                                             label=t("P-tuning encoder"))
-                    f["adapter.prefix_projection"] = gr.Checkbox(label=t("prefix projection (prefix tuning)"),
+                    f["adapter.prefix_projection"] = gr.Checkbox(initial["adapter.prefix_projection"], label=t("prefix projection (prefix tuning)"),
                                                                  info=t("learn prefixes through an MLP: more params, steadier"))
             with gr.Group(visible=False) as qlora_box:
                 with gr.Row():
@@ -78,7 +79,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                     f["data.name"] = gr.Dropdown(train_handlers.dataset_choices(), value=initial["data.name"], allow_custom_value=True,
                                                  label=t("Dataset"), scale=2, elem_id="dataset-box")
                     f["data.max_length"] = gr.Number(initial["data.max_length"], label=t("max tokens"), precision=0)
-                    f["data.train_on_prompt"] = gr.Checkbox(label=t("loss on the prompt too"),
+                    f["data.train_on_prompt"] = gr.Checkbox(initial["data.train_on_prompt"], label=t("loss on the prompt too"),
                                                             info=t("off = learn only the answers (usual)"))
                 data_md = gr.Markdown(train_handlers.dataset_info_md(initial["data.name"]))
                 with gr.Row():
@@ -106,7 +107,8 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                     f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value=initial["train.device"],
                                                     label=t("device"), info=train_handlers.device_summary())
             with gr.Accordion(t("Config (YAML) · show code"), open=False):
-                config = gr.Code(language="yaml", label="config.yaml", elem_id="config-yaml", interactive=True)
+                config = gr.Code(initial_yaml, language="yaml", label="config.yaml", elem_id="config-yaml",
+                                 interactive=True)
                 code_btn = gr.Button(t("Show code"), size="sm")
                 code_py = gr.Code(language="python", label=t("Equivalent plain PEFT + Trainer script"))
                 code_cli = gr.Code(language="shell", label=t("Same run from the terminal"))
@@ -144,7 +146,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     # The session's config lives in server-side state (Gradio reads a gr.State when the event RUNS, not when it
     # fires), and every event that edits it runs one at a time (one concurrency group): two quick form edits
     # (model name, then steps) each apply their own field to the latest config, never to the same stale text.
-    config_state = gr.State("")
+    config_state = gr.State(initial_yaml)
     serial = dict(concurrency_id=f"train-config-{id(config_state)}", concurrency_limit=1)
 
     recipe.change(_on_recipe, recipe, comps + [config, config_state], api_name=False, **serial)
@@ -212,7 +214,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     gr.Button(visible=False).click(train_handlers.stop_run, [api_run, api_owner], api_run, api_name="stop_run")
     gr.Button(visible=False).click(train_handlers.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
     gr.Button(visible=False).click(train_handlers.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
-    return {"recipe": recipe, "config": config, "config_outputs": [config, config_state], "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
+    return {"recipe": recipe, "config": config, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
             "compare_btn": compare_btn, "current_run": current_run,
-            "on_recipe": _on_recipe, "comps": comps, "localize": _localize, "localize_in": f["data.name"],
+            "comps": comps, "localize": _localize, "localize_in": f["data.name"],
             "localize_out": [f["train.device"], data_md]}
