@@ -83,11 +83,13 @@ def test_every_recipe_round_trips_through_the_form():
 
 
 def test_the_tab_sends_one_field_per_form_event():
-    """Built without a browser: each form component's input event sends only itself and the config."""
+    """Built without a browser: each form component's input event sends only itself and the session's config
+    (server-side state, read when the event runs), writes the config and the YAML box that shows it, and every
+    event that edits the config runs one at a time (one concurrency group, limit 1)."""
     import gradio as gr
     with gr.Blocks() as demo:
         parts = train_tab.build(gr.BrowserState(""), gr.BrowserState(""))
-    config = parts["config"]
+    config, state = parts["config"], parts["config_state"]
     comps = parts["comps"]
     by_trigger = {}
     for dep in demo.config["dependencies"]:
@@ -95,7 +97,11 @@ def test_the_tab_sends_one_field_per_form_event():
             by_trigger.setdefault((target_id, event), []).append(dep)
     for comp in comps:
         deps = by_trigger[(comp._id, "input")]
-        assert [d["inputs"] for d in deps] == [[comp._id, config._id]]
-        assert [d["outputs"] for d in deps] == [[config._id]]
+        assert [d["inputs"] for d in deps] == [[comp._id, state._id]]
+        assert [d["outputs"] for d in deps] == [[state._id, config._id]]
     yaml_deps = by_trigger[(config._id, "input")]
-    assert [d["outputs"] for d in yaml_deps] == [[c._id for c in comps]]
+    assert [d["outputs"] for d in yaml_deps] == [[c._id for c in comps] + [state._id]]
+    editing = [d for d in demo.config["dependencies"] if state._id in d["outputs"]]
+    assert len(editing) == len(comps) + 3  # form fields, the YAML box, the recipe picker, an upload
+    fns = [demo.fns[d["id"]] for d in editing]  # the server-side event functions (they hold the concurrency group)
+    assert len({fn.concurrency_id for fn in fns}) == 1 and {fn.concurrency_limit for fn in fns} == {1}

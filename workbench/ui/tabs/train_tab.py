@@ -214,7 +214,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     gr.Button(visible=False).click(train_handlers.stop_run, [api_run, api_owner], api_run, api_name="stop_run")
     gr.Button(visible=False).click(train_handlers.resume_run, [api_run, api_owner], api_run, api_name="resume_run")
     gr.Button(visible=False).click(train_handlers.runs_table, api_owner, gr.Dataframe(visible=False), api_name="list_runs")
-    return {"recipe": recipe, "config": config, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
+    return {"recipe": recipe, "config": config, "config_state": config_state, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
             "compare_btn": compare_btn, "current_run": current_run,
             "comps": comps, "localize": _localize, "localize_in": f["data.name"],
             "localize_out": [f["train.device"], data_md]}
