@@ -39,15 +39,36 @@ def extra_callbacks(run_dir: Path) -> list[TrainerCallback]:
 
 
 def peak_mem_mb(device: str | None = None) -> float:
-    """Peak memory of this worker in MiB: the GPU's peak allocation on CUDA, else the process's peak RSS."""
+    """Peak memory of this worker in MiB since it started or since ``reset_peak_memory``: the GPU's peak allocation
+    on CUDA, else the process's peak RSS (Linux: VmHWM, which the reset clears; elsewhere ru_maxrss)."""
     import resource
     import sys
 
     import torch
     if (device or "cuda") == "cuda" and torch.cuda.is_available() and torch.cuda.is_initialized():
         return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def reset_peak_memory() -> None:
+    """Start a new peak for the next run of this process (an experiment trains several in one): CUDA's peak
+    allocation, and on Linux the peak RSS (VmHWM, reset by writing 5 to /proc/self/clear_refs). In a sweep the process
+    also holds the base the runs share, so a run's CPU peak includes that copy (a separate ``workbench train`` would
+    not)."""
+    import torch
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # not Linux, or not allowed: the peak then covers the whole process
+        pass
 
 
 def dist_info() -> tuple[int, int]:

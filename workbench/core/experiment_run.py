@@ -66,35 +66,6 @@ class SharedBase:
         return self._datasets[key]
 
 
-# --------------------------------------------------------------------------- per-run peak memory
-
-def reset_peak_memory() -> None:
-    """Start a new peak for the next run of this process: CUDA's peak allocation, and on Linux the peak RSS
-    (VmHWM, reset by writing 5 to /proc/self/clear_refs). In a sweep the process also holds the base the runs share,
-    so a run's CPU peak includes that copy (a separate ``workbench train`` would not)."""
-    import torch
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.reset_peak_memory_stats()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:  # not Linux, or not allowed: run_peak_mb() then reports nothing
-        pass
-
-
-def run_peak_mb() -> float | None:
-    """The peak since ``reset_peak_memory``, MiB: CUDA's peak allocation, else VmHWM (None where unavailable)."""
-    import torch
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 # --------------------------------------------------------------------------- running
 
 def new_experiment_id(name: str) -> str:
@@ -195,20 +166,18 @@ def continue_experiment(experiment_id: str, root: str | Path | None = None,
 def _train_and_score(row: RunRow, run_dir: Path, shared: SharedBase, limit: int | None, tag: str,
                      say: Callable[[str], None], publish: Callable[[], None]) -> None:
     from .run_eval import score_run
-    from .status import read_status, update_status
+    from .callbacks import reset_peak_memory
+    from .status import read_status
     from .train import execute
     if read_status(run_dir).status != "done":  # a run that finished training but was not scored skips this
         say(f"{tag}: training ({row.trainable:,} trainable)...")
         row.status, row.error = "running", None
         publish()
-        reset_peak_memory()
+        reset_peak_memory()  # execute records this run's own peak, not the process's peak over the earlier runs
         try:
             execute(run_dir, shared=shared)  # the trained model it returns is dropped at once
         except Exception as e:  # TrainingFailed (status.json says failed) or anything else
             row.error = str(e)[:500]
-        peak = run_peak_mb()
-        if peak is not None:  # this run's own peak, not the process's lifetime peak over the earlier runs
-            update_status(run_dir, peak_mem_mb=peak)
         gc.collect()
     fill_from_run(row, run_dir)
     if row.status == "done":
