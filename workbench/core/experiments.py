@@ -42,8 +42,8 @@ import yaml
 
 from ..messages import Message
 from ..settings import AdapterSpec, DataSpec, ModelSpec, RunSpec, SpecError, TrainSpec
+from .runs import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS_DIR = REPO_ROOT / "presets" / "experiments"
 DEFAULT_MAX_RUNS = 12
 SECTIONS = {"model": ModelSpec, "adapter": AdapterSpec, "data": DataSpec, "train": TrainSpec}

@@ -27,8 +27,8 @@ from ...plots_experiments import loss_curves_chart, score_chart
 from ...settings import RunSpec
 from ..text import current_language, page_text, page_translator, tr, word
 from .common import in_page_language, parse_int_list, user_errors
+from .form import recipe_names
 
-RECIPES_DIR = experiments.REPO_ROOT / "presets" / "recipes"
 ROW_COLUMNS = ("label", "status", "method", "r", "tokens", "targets", "trainable", "step", "train_loss", "eval_loss",
                "score", "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "error")
 PLAN_COLUMNS = ("label", "method", "r", "tokens", "targets", "trainable", "percent", "note")
@@ -88,7 +88,7 @@ def parse_experiment(experiment_yaml: str) -> experiments.ExperimentSpec:
         raw = None  # from_yaml words the parse error
     base = raw.get("base") if isinstance(raw, dict) else None
     if isinstance(base, str):
-        recipes = sorted(p.name for p in RECIPES_DIR.glob("*.yaml"))
+        recipes = [f"{name}.yaml" for name in recipe_names()]
         if Path(base).name not in recipes or Path(base).parent.as_posix() not in ("presets/recipes", ""):
             raise WorkbenchError("exptab.base_not_allowed", path=base,
                                  choices=", ".join(f"presets/recipes/{r}" for r in recipes))

@@ -33,8 +33,9 @@ def _visibility(method: str):
 
 
 def build(owner: gr.BrowserState, current_run: gr.BrowserState):
-    initial = train_handlers.spec_to_form(train_handlers.recipe_spec(DEFAULT_RECIPE))  # the components start at the default recipe's values
-    initial_yaml = train_handlers.recipe_spec(DEFAULT_RECIPE).to_yaml()  # and so do the YAML box and the session's config
+    default_spec = train_handlers.recipe_spec(DEFAULT_RECIPE)
+    initial = train_handlers.spec_to_form(default_spec)  # the components start at the default recipe's values
+    initial_yaml = default_spec.to_yaml()  # and so do the YAML box and the session's config
     with gr.Row():
         with gr.Column(scale=5):
             with gr.Row():
