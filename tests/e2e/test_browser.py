@@ -213,7 +213,10 @@ def test_experiment_journey(page, tiny_llama_dir):
     page.reload()
     page.get_by_role("tab", name="5 · Experiments").click()
     page.wait_for_function("document.querySelectorAll('#exp-rows [role=row]').length === 3")
-    assert page.locator("#exp-header").inner_text().split(" · ")[0] == header.split(" · ")[0]
+    # the header may still show Gradio's progress timer ("0.9s") while the reload's events finish: wait for the text
+    exp_id = header.split(" · ")[0].strip().splitlines()[-1]
+    page.wait_for_function("(id) => { const h = document.querySelector('#exp-header');"
+                           " return h && h.innerText.trim().startsWith(id); }", arg=exp_id, timeout=60_000)
     # "compare this run": the Compare tab opens with that run's adapter selected
     page.locator("#exp-compare-this").click()
     page.wait_for_function("document.querySelector('#out-adapter-1') && "
