@@ -55,7 +55,7 @@ def test_scores_and_perplexity_by_hand(tiny_llama_dir, lora, dataset, monkeypatc
 
     def fake_predict(vm, texts, variants, settings, batch_size):
         assert len(texts) == 3 and all(t.endswith("<|im_start|>assistant\n") for t in texts)
-        assert variants == ["base", lora] and batch_size == E.DEFAULT_BATCH
+        assert variants == ["base", lora] and batch_size is None  # predict sizes the default batch
         return {v: answers[v] for v in variants}
     monkeypatch.setattr(E, "predict", fake_predict)
     rows = E.evaluate(tiny_llama_dir, [lora], dataset)
@@ -177,3 +177,21 @@ def test_batched_and_one_by_one_give_the_same_scores_on_shipped_datasets(embedde
     print(f"{name}: {len(flips)} of {2 * 16} answers differ between batched and one-by-one: {flips}")
     assert [r.score for r in batched] == [r.score for r in one], flips
     assert one[0].predictions != one[1].predictions  # the adapter changes answers
+
+
+def test_default_batch_keeps_the_kv_cache_in_budget():
+    """Small models get DEFAULT_BATCH rows; a model whose KV cache per row is large gets fewer, never 0."""
+    import types
+
+    import torch
+
+    def vm_of(**cfg):
+        model = torch.nn.Linear(2, 2)
+        model.config = types.SimpleNamespace(**cfg)
+        return types.SimpleNamespace(base_models=lambda: [model])
+    small = vm_of(num_attention_heads=9, num_key_value_heads=3, hidden_size=576, num_hidden_layers=30)
+    assert E.default_batch(small, 100) == E.DEFAULT_BATCH  # 46 KB per position: 4.6 MB per row
+    big = vm_of(num_attention_heads=32, num_key_value_heads=32, hidden_size=2048, num_hidden_layers=24)
+    per_row = 2 * 24 * 32 * 64 * 4 * 512
+    assert E.default_batch(big, 512) == E.KV_BUDGET_MB * 2**20 // per_row == 5
+    assert E.default_batch(big, 10**6) == 1

@@ -9,7 +9,8 @@ For every variant:
   loss in training (``data.encode`` with ``train_on_prompt=False``: the answer and its end-of-turn
   token), so it is comparable with the training eval loss: perplexity = exp(eval loss).
 
-Generation is batched by default (``batch_size=DEFAULT_BATCH`` sequences per ``generate`` call): every held-out
+Generation is batched by default (up to ``DEFAULT_BATCH`` sequences per ``generate`` call, fewer when their KV
+cache would pass ``KV_BUDGET_MB``: ``default_batch``): every held-out
 prompt of every variant is submitted at once to the model's scheduler (``scheduler.generate_many``), prompts of
 similar length together, left padding, KV cache, each sequence stopping at its own end of turn; the base and
 LoRA adapters share batches through PEFT's mixed-adapter batches, other adapter types get batches of their own.
@@ -29,8 +30,28 @@ from ..settings import DataSpec
 from .generate import BASE, GenSettings, generate_texts, get_variants, sequence_logprobs
 
 
-DEFAULT_BATCH = 16
-"""Sequences (prompts x variants) generated together by default."""
+DEFAULT_BATCH = 64
+"""Most sequences (prompts x variants) generated together by default. On a 2-core CPU the embedded model's
+decoding is compute-bound from about 16 rows on, yet 50 prompts x 2 variants still took 53.6 s in batches of 16
+and 31.2 s in batches of 50 (fewer, fuller steps; 32.3 s in one batch of 100). See BENCHMARKS.md."""
+KV_BUDGET_MB = 1024
+"""Memory the default batch's KV cache may take (larger models get fewer rows per batch)."""
+
+
+def default_batch(vm, tokens: int) -> int:
+    """``DEFAULT_BATCH``, or fewer rows so that their KV cache (``tokens`` positions each) stays in ``KV_BUDGET_MB``."""
+    model = vm.base_models()[0]
+    cfg = model.config
+    cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    heads = getattr(cfg, "num_attention_heads", None) or 1
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or (getattr(cfg, "hidden_size", 0) // heads)
+    layers = getattr(cfg, "num_hidden_layers", None) or 1
+    width = max(2, next(model.parameters()).element_size())  # 4-bit weights compute in 16-bit
+    per_row = 2 * layers * kv_heads * head_dim * width * max(1, tokens)
+    if per_row <= 0:
+        return DEFAULT_BATCH
+    return max(1, min(DEFAULT_BATCH, int(KV_BUDGET_MB * 2**20 // per_row)))
 
 
 class EvalError(WorkbenchError):
@@ -101,12 +122,17 @@ def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> fl
     return math.exp(total / count)
 
 
-def predict(vm, texts: list[str], variants: list[str], settings: GenSettings, batch_size: int) -> dict[str, list[str]]:
+def predict(vm, texts: list[str], variants: list[str], settings: GenSettings,
+            batch_size: int | None) -> dict[str, list[str]]:
     """Answers of every variant to every rendered text: {variant: [answer per text]}.
 
     ``batch_size`` 1: one prompt at a time, variant after variant (exact). More: all of them submitted at once to
     the scheduler, at most ``batch_size`` sequences per batch, prompts sorted by length so a batch pads little.
+    None: ``default_batch`` for the longest prompt plus ``max_new_tokens``.
     """
+    if batch_size is None:
+        longest = max((len(vm.encode_ids(t, settings.use_chat_template)) for t in texts), default=1)
+        batch_size = default_batch(vm, longest + settings.max_new_tokens)
     if batch_size <= 1:
         return {v: [r.text for r in generate_texts(vm, texts, v, settings)] for v in variants}
     from .scheduler import Request, generate_many
@@ -125,7 +151,7 @@ def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
     """Score "base" and every adapter on the held-out split of ``dataset`` (DataSpec, shipped name or path).
 
     ``settings`` defaults to greedy decoding with room for the longest reference (+8 tokens, at most 256).
-    ``batch_size``: sequences generated together (None: ``DEFAULT_BATCH``; 1: one by one, exact).
+    ``batch_size``: sequences generated together (None: ``default_batch``; 1: one by one, exact).
     ``progress(fraction, message)`` is called as the work advances. ``user``: see ``generate.get_variants``.
     """
     from .data import encode, render_prompt
@@ -144,7 +170,7 @@ def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
     variants = [BASE] + vm.adapter_dirs
     if progress:
         progress(0.0, f"Evaluating {len(variants)} variants on {len(examples)} examples...")
-    answers = predict(vm, texts, variants, settings, DEFAULT_BATCH if batch_size is None else batch_size)
+    answers = predict(vm, texts, variants, settings, batch_size)
     rows: list[EvalRow] = []
     for i, variant in enumerate(variants):
         if progress:

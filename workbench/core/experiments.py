@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -54,10 +53,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def max_runs() -> int:
     """The most runs one experiment may start: env WORKBENCH_MAX_EXPERIMENT_RUNS (default 12)."""
-    try:
-        return max(1, int(os.environ.get("WORKBENCH_MAX_EXPERIMENT_RUNS") or DEFAULT_MAX_RUNS))
-    except ValueError:
-        return DEFAULT_MAX_RUNS
+    from .env import env_int
+    return env_int("WORKBENCH_MAX_EXPERIMENT_RUNS", DEFAULT_MAX_RUNS, lo=1)
 
 
 def spec_error(field_name: str, msg_id: str, /, **params: Any) -> SpecError:

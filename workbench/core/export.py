@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import WorkbenchError
 from ..messages import Message
 from . import methods
+from .env import env_int
 from .models import _hub_reachable  # one reachability check for the whole engine
 
 CONFIG_FILE = "adapter_config.json"
@@ -29,7 +30,7 @@ WEIGHTS_FILE = "adapter_model.safetensors"
 LEGACY_WEIGHTS_FILE = "adapter_model.bin"
 README_FILE = "README.md"
 STANDARD_FILES = (CONFIG_FILE, WEIGHTS_FILE, README_FILE)
-MAX_UPLOAD_BYTES = int(os.environ.get("WORKBENCH_MAX_ADAPTER_BYTES", str(2 * 1024**3)))
+MAX_UPLOAD_BYTES = env_int("WORKBENCH_MAX_ADAPTER_BYTES", 2 * 1024**3)
 """Largest adapter (uncompressed) an upload may contain; env WORKBENCH_MAX_ADAPTER_BYTES."""
 MAX_ZIP_MEMBERS = 1000
 

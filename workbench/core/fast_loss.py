@@ -33,6 +33,8 @@ import os
 
 from transformers import Trainer
 
+from .env import env_int
+
 IGNORE_INDEX = -100
 CHUNK_TOKENS = 2048
 """Selected positions per head chunk: 2048 x 49k vocabulary x 4 bytes = 400 MB of float32 logits at most."""
@@ -174,7 +176,7 @@ class FastLossTrainer(Trainer):
         with self.accelerator.autocast():  # the autocast accelerate wraps model.forward in (bf16 / fp16)
             loss = selected_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
                                  num_items_in_batch=n_items, share_prefix=_flag("WORKBENCH_SHARE_PREFIX"),
-                                 chunk_tokens=int(os.environ.get("WORKBENCH_LOSS_CHUNK") or CHUNK_TOKENS))
+                                 chunk_tokens=env_int("WORKBENCH_LOSS_CHUNK", CHUNK_TOKENS))
         if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
                 and num_items_in_batch is not None):  # as Trainer.compute_loss does
             loss = loss * (self.accelerator.num_processes // self.get_tp_size())

@@ -28,10 +28,11 @@ from typing import Iterator
 
 from ..errors import WorkbenchError
 from ..settings import SpecError
+from .env import env_int
 from .batching import BASE, Row, run_batch
 from .export import AdapterInfo, check_compatible, read_adapter, rephrase_load_errors
 
-MAX_VARIANT_MODELS = int(os.environ.get("WORKBENCH_MAX_VARIANT_MODELS", "2"))
+MAX_VARIANT_MODELS = env_int("WORKBENCH_MAX_VARIANT_MODELS", 2, lo=1)
 """How many VariantModels stay loaded (least recently used goes first); env WORKBENCH_MAX_VARIANT_MODELS."""
 
 

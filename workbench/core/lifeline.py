@@ -152,10 +152,8 @@ def mark_stop_interrupted(run_dir: str | Path, reason: str) -> bool:
 
 def shutdown_grace_s(default: float) -> float:
     """Seconds the server waits for its workers on exit: env WORKBENCH_SHUTDOWN_GRACE_S, else ``default``."""
-    try:
-        return max(0.0, float(os.environ.get("WORKBENCH_SHUTDOWN_GRACE_S") or default))
-    except ValueError:
-        return default
+    from .env import env_number
+    return env_number("WORKBENCH_SHUTDOWN_GRACE_S", default, lo=0.0)
 
 
 def interrupt_workers(workers: dict[str, subprocess.Popen], queued: list[str], grace_s: float,

@@ -33,15 +33,9 @@ from pathlib import Path
 from ..messages import Message
 from ..settings import RunSpec
 from . import lifeline, runs
+from .env import env_int
 from .runs import RunError
 from .writerlock import writer_alive
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name) or default))
-    except ValueError:
-        raise RunError("runs.env_int", name=name) from None
 
 
 @dataclass
@@ -61,9 +55,9 @@ class RunManager:
 
     def __init__(self, max_concurrent: int | None = None, max_queued_per_owner: int | None = None,
                  poll_interval: float = 0.5, stop_grace_s: float | None = None, max_queued: int | None = None):
-        self.max_concurrent = max_concurrent or _env_int("WORKBENCH_MAX_CONCURRENT_RUNS", 1)
-        self.max_queued_per_owner = max_queued_per_owner or _env_int("WORKBENCH_MAX_QUEUED_PER_SESSION", 2)
-        self.max_queued = max_queued or _env_int("WORKBENCH_MAX_QUEUED", 50)
+        self.max_concurrent = max_concurrent or env_int("WORKBENCH_MAX_CONCURRENT_RUNS", 1, lo=1)
+        self.max_queued_per_owner = max_queued_per_owner or env_int("WORKBENCH_MAX_QUEUED_PER_SESSION", 2, lo=1)
+        self.max_queued = max_queued or env_int("WORKBENCH_MAX_QUEUED", 50, lo=1)
         self.poll_interval = poll_interval
         self.stop_grace_s = stop_grace_s if stop_grace_s is not None else float(
             os.environ.get("WORKBENCH_STOP_GRACE_S") or 60)
@@ -375,7 +369,7 @@ def limit_server_threads() -> int:
     small model barely gains from more threads, so one is the default.
     """
     import torch
-    n = _env_int("WORKBENCH_SERVER_THREADS", 1)
+    n = env_int("WORKBENCH_SERVER_THREADS", 1, lo=1)
     torch.set_num_threads(n)
     return n
 

@@ -21,6 +21,7 @@ import yaml
 
 from ..errors import WorkbenchError
 from ..messages import Message
+from .env import env_int
 from .paths import is_public, looks_like_hub_id, looks_like_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -353,7 +354,7 @@ class ModelCache:
     """
 
     def __init__(self, max_items: int | None = None):
-        self.max_items = max_items or int(os.environ.get("WORKBENCH_MAX_CACHED_MODELS", "2"))
+        self.max_items = max_items or env_int("WORKBENCH_MAX_CACHED_MODELS", 2, lo=1)
         self._items: dict[tuple, _Entry] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}

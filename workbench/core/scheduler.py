@@ -31,24 +31,18 @@ from typing import Iterator
 
 from ..errors import WorkbenchError
 from .batching import Row, RowResult, batch_kind, needs_equal_lengths, run_batch
+from .env import env_int, env_number
 from .generate import BASE, GenResult, GenSettings, VariantModel
 
 IDLE_S = 30.0
 """A worker with nothing to do for this long ends (the next submit starts another)."""
-_COMPUTE = threading.Semaphore(max(1, int(os.environ.get("WORKBENCH_GEN_CONCURRENCY", "1") or 1)))
+_COMPUTE = threading.Semaphore(env_int("WORKBENCH_GEN_CONCURRENCY", 1, lo=1))
 """Batches that may compute at once in this process, over all schedulers (env WORKBENCH_GEN_CONCURRENCY, default
 1): each batch uses the process's torch threads, so one at a time keeps generation within the thread budget."""
 
 
 def batching_enabled() -> bool:
     return os.environ.get("WORKBENCH_BATCHING", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def _env_number(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 @dataclass
@@ -140,8 +134,8 @@ class Scheduler:
                  max_batch: int | None = None):
         self.vm = vm
         self.batching = batching_enabled() if batching is None else batching
-        self.window_s = _env_number("WORKBENCH_BATCH_WINDOW_MS", 15) / 1000 if window_s is None else window_s
-        self.max_batch = max(1, int(max_batch or _env_number("WORKBENCH_MAX_BATCH", 16)))
+        self.window_s = env_number("WORKBENCH_BATCH_WINDOW_MS", 15.0, lo=0.0) / 1000 if window_s is None else window_s
+        self.max_batch = max(1, int(max_batch or env_int("WORKBENCH_MAX_BATCH", 16)))
         self._cv = threading.Condition()
         self._pending: list[_Item] = []
         self._thread: threading.Thread | None = None

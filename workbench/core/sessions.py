@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from .env import env_number
+
 log = logging.getLogger(__name__)
 
 
@@ -66,7 +68,7 @@ def session_left(session: str) -> int:
 
 
 def upload_ttl_s() -> float:
-    return float(os.environ.get("WORKBENCH_UPLOAD_TTL_H", "24")) * 3600
+    return env_number("WORKBENCH_UPLOAD_TTL_H", 24.0) * 3600
 
 
 def referenced_by_runs(runs_root: Path) -> set[Path]:
@@ -138,8 +140,7 @@ class Janitor(threading.Thread):
     def __init__(self, uploads_root: Path, runs_root: Path, interval_s: float | None = None):
         super().__init__(name="workbench-janitor", daemon=True)
         self.uploads_root, self.runs_root = uploads_root, runs_root
-        self.interval_s = float(os.environ.get("WORKBENCH_JANITOR_INTERVAL_S", "3600")) \
-            if interval_s is None else interval_s
+        self.interval_s = env_number("WORKBENCH_JANITOR_INTERVAL_S", 3600.0) if interval_s is None else interval_s
         self._stop_event = threading.Event()
 
     def run(self) -> None:

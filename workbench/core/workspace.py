@@ -276,22 +276,13 @@ class RunLimits:
     max_wall_seconds: float | None = None
 
 
-def _env_cap(name: str, cast):
-    v = (os.environ.get(name) or "").strip()
-    if not v:
-        return None
-    try:
-        return cast(v)
-    except ValueError:
-        raise RunError("runs.env_number", name=name, value=v) from None
-
-
 def run_limits(policy: Policy | None = None) -> RunLimits:
     """WORKBENCH_MAX_STEPS / WORKBENCH_MAX_WALL_SECONDS when set (0 = no cap); otherwise PUBLIC_MAX_STEPS /
     PUBLIC_MAX_WALL_SECONDS in public mode, and no caps locally."""
     public = (policy or Policy.from_env()).public
-    steps = _env_cap("WORKBENCH_MAX_STEPS", int)
-    wall = _env_cap("WORKBENCH_MAX_WALL_SECONDS", float)
+    from .env import env_int, env_number
+    steps = env_int("WORKBENCH_MAX_STEPS", None)
+    wall = env_number("WORKBENCH_MAX_WALL_SECONDS", None)
     steps = (PUBLIC_MAX_STEPS if public else None) if steps is None else steps
     wall = (PUBLIC_MAX_WALL_SECONDS if public else None) if wall is None else wall
     return RunLimits(max_steps=steps if steps and steps > 0 else None,

@@ -23,7 +23,6 @@ MESSAGES = {
     "runs.owner_cap": ("You already have {n} runs waiting in the queue (the limit is {limit}); wait for one to start "
                        "or stop one.",
                        "你已有 {n} 个运行在队列中等待（上限为 {limit}）；请等其中一个开始，或停止一个。"),
-    "runs.env_int": ("environment variable {name} must be an integer", "环境变量 {name} 必须是整数"),
     "runs.bad_extra_callback": ("WORKBENCH_EXTRA_CALLBACKS: {item!r} is not module:Class",
                                 "WORKBENCH_EXTRA_CALLBACKS：{item!r} 不是 module:Class 的形式"),
     "runs.env_number": ("environment variable {name} must be a number (got {value!r})",

@@ -6,6 +6,7 @@ import os
 import gradio as gr
 
 from ..core import classroom, models, workspace
+from ..core.env import env_int
 from ..core.sessions import SESSIONS, Janitor, session_left
 from ..core.storage import runs_are_ephemeral
 from .handlers import inspect as inspect_handlers
@@ -118,4 +119,4 @@ def launch_kwargs() -> dict:
 
 
 def queue(demo: gr.Blocks) -> gr.Blocks:
-    return demo.queue(default_concurrency_limit=int(os.environ.get("WORKBENCH_CONCURRENCY", "4")))
+    return demo.queue(default_concurrency_limit=env_int("WORKBENCH_CONCURRENCY", 4, lo=1))

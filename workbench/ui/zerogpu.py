@@ -20,7 +20,8 @@ def zero_gpu_enabled() -> bool:
 
 
 def gpu_duration() -> int:
-    return int(os.environ.get("WORKBENCH_GPU_DURATION", "60"))
+    from ..core.env import env_int
+    return env_int("WORKBENCH_GPU_DURATION", 60, lo=1)
 
 
 def gpu(fn):
