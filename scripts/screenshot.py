@@ -2,10 +2,12 @@
 
     python scripts/screenshot.py [URL] [OUT_DIR]
     python scripts/screenshot.py --zh [URL] [OUT_DIR]     # only the Chinese Rank-tab shot (params-zh.png)
+    python scripts/screenshot.py --experiments [URL] [OUT_DIR] [NAME]   # only the Experiments tab (experiments.png)
 
 For the Train and Compare shots, run the app with WORKBENCH_SHARE_RUNS=1 over a runs folder that holds a
 finished run: the script opens the newest run's live view and compares its adapter with the base model
-on a held-out prompt.
+on a held-out prompt. The Experiments shot opens the newest experiment whose id starts with NAME (default
+rank-sweep), e.g. one run with ``python -m workbench experiment run rank-sweep`` into the same runs folder.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots", zh_only: bool = False) -> None:
+def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots", zh_only: bool = False,
+         experiments: str | None = None) -> None:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -30,6 +33,10 @@ def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots", zh_
         page.wait_for_selector("#inspect-summary h3")
         if zh_only:
             shoot_zh(page, out_dir)
+            browser.close()
+            return
+        if experiments:
+            shoot_experiments(page, out_dir, experiments)
             browser.close()
             return
         page.wait_for_timeout(1500)
@@ -67,6 +74,17 @@ def main(url: str = "http://127.0.0.1:7860/", out: str = "docs/screenshots", zh_
         browser.close()
 
 
+def shoot_experiments(page, out_dir: Path, name: str) -> None:
+    """The Experiments tab showing a finished experiment: runs, overlaid curves, score vs trainable parameters."""
+    page.get_by_role("tab", name="5 · Experiments").click()
+    page.locator("#exp-pick input").first.click()
+    page.get_by_role("option").filter(has_text=name).first.click()
+    page.wait_for_selector("#exp-curves .js-plotly-plot")
+    page.wait_for_selector("#exp-score .js-plotly-plot")
+    page.wait_for_timeout(2500)
+    page.screenshot(path=str(out_dir / "experiments.png"), full_page=True)
+
+
 def shoot_zh(page, out_dir: Path) -> None:
     """Switch the page to 中文 and take the Rank tab: labels, chart, legend and table in Chinese."""
     page.locator("#lang-switch label", has_text="中文").click()
@@ -82,5 +100,8 @@ def shoot_zh(page, out_dir: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--zh"]:
         main(*sys.argv[2:], zh_only=True)
+    elif sys.argv[1:2] == ["--experiments"]:
+        rest = sys.argv[2:]
+        main(*rest[:2], experiments=(rest[2:3] or ["rank-sweep"])[0])
     else:
         main(*sys.argv[1:])

@@ -226,7 +226,7 @@ def test_generator_keeps_the_language_on_every_step():
     def stream():
         yield tr("ui.pushed", url="u1")
         yield tr("ui.pushed", url="u2")
-        raise WorkbenchError("ui.no_run_selected")
+        raise WorkbenchError("runs.no_run_selected")
 
     gen = stream()
 
@@ -258,7 +258,7 @@ def tiny_app():
     def stream(prompt: str, n: float = 2):
         for i in range(int(n)):
             yield tr("ui.pushed", url=f"{prompt}-{i}")
-        raise WorkbenchError("ui.no_prompt")
+        raise WorkbenchError("compare.no_prompt")
 
     def poll(run_id):  # undecorated, like the Train tab's timer: poll_run finds the request itself
         return TH.poll_run(run_id, "owner1")[0]

@@ -190,7 +190,7 @@ class Scheduler:
             raise WorkbenchError("compare.bad_prompt", kind=type(text).__name__)
         ids = vm.encode_ids(text, settings.use_chat_template)
         if not ids:
-            raise WorkbenchError("ui.no_prompt")
+            raise WorkbenchError("compare.no_prompt")
         limit = getattr(vm.base_models()[0].config, "max_position_embeddings", None)
         if limit and len(ids) + settings.max_new_tokens > limit:
             raise WorkbenchError("compare.prompt_too_long", tokens=len(ids), new=settings.max_new_tokens, limit=limit)

@@ -41,7 +41,7 @@ def check_run(spec: RunSpec, workspace: Workspace) -> Checked:
     workspace.check_limits(spec)  # public mode: the step cap, said at once
     ref = models.resolve(spec.model.name)
     if ref.kind in ("arch", "config"):
-        raise SpecError("model.name", "ui.architecture_only_train", name=spec.model.name, example=models.EMBEDDED_NAME)
+        raise SpecError("model.name", "models.architecture_only_train", name=spec.model.name, example=models.EMBEDDED_NAME)
     workspace.check_data_source(spec.data.name)
     data.load_examples(spec.data, "train")
     meta = models.MODEL_CACHE.meta(spec.model.name)

@@ -152,7 +152,7 @@ class Workspace:
         """The status of ``run_id`` if this owner may see it; RunError otherwise (no such run / another session's:
         run ids carry 24 random bits, so saying which leaks nothing worth hiding)."""
         if not run_id:
-            raise RunError("ui.no_run_selected")
+            raise RunError("runs.no_run_selected")
         st = runs.run_status(run_id)
         if not self.owns(st):
             raise RunError("runs.other_session", run_id=run_id)
@@ -185,18 +185,18 @@ class Workspace:
     def check_adapter(self, adapter_dir: str) -> str:
         """``adapter_dir`` if it is one of this owner's adapters (compared as given, never resolved from input)."""
         if adapter_dir not in {a.path for a in self.adapters()}:
-            raise RunError("ui.adapter_not_owned", path=adapter_dir)
+            raise RunError("runs.adapter_not_owned", path=adapter_dir)
         return adapter_dir
 
     def check_adapters(self, adapters: list[str] | None) -> list[str]:
         """The non-empty entries of ``adapters``, each checked; at most MAX_ADAPTERS."""
         adapters = [a for a in (adapters or []) if a]
         if len(adapters) > MAX_ADAPTERS:
-            raise RunError("ui.too_many_adapters", n=MAX_ADAPTERS)
+            raise RunError("compare.too_many_adapters", n=MAX_ADAPTERS)
         owned = {a.path for a in self.adapters()}
         for a in adapters:
             if a not in owned:
-                raise RunError("ui.adapter_not_owned", path=a)
+                raise RunError("runs.adapter_not_owned", path=a)
         return adapters
 
     # ----------------------------------------------------------------- files
@@ -225,7 +225,7 @@ class Workspace:
             return  # shipped, or a hub id (public: whatever is on disk, see core/paths.py)
         path = Path(os.path.expanduser(name))
         if not path.resolve().is_relative_to(self._data_root()):
-            raise SpecError("data.name", "ui.dataset_not_allowed", name=name, choices=", ".join(shipped))
+            raise SpecError("data.name", "data.not_allowed", name=name, choices=", ".join(shipped))
 
     def check_model_name(self, name: str) -> None:
         """Public mode: a model must be a preset, the embedded model, a hub id or a folder in the owner's uploads.

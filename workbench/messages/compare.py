@@ -108,4 +108,6 @@ MESSAGES = {
     "compare.embedding_size": ("adapter was trained for a different architecture (virtual tokens have size {size}, "
                                "{model!r} has embeddings of size {model_size}).",
                                "适配器是为另一种架构训练的（虚拟 token 的维度为 {size}，{model!r} 的嵌入维度为 {model_size}）。"),
+    "compare.too_many_adapters": ("Pick at most {n} adapters to compare at once.", "一次最多选择 {n} 个适配器进行对比。"),
+    "compare.no_prompt": ("Type a prompt (or pick a held-out example) first.", "请先输入提示（或选择一个验证集样本）。"),
 }

@@ -96,4 +96,9 @@ MESSAGES = {
     "data.json.property_name": ("Expecting property name enclosed in double quotes", "属性名必须用双引号括起来"),
     "data.json.control_character": ("Invalid control character at", "无效的控制字符"),
     "data.json.escape": ("Invalid \\escape", "无效的转义"),
+    "data.not_allowed": ("{name!r} is not a shipped dataset ({choices}) or a file uploaded in this session; "
+                         "upload the file on the Train tab (or train from the command line to use files on the "
+                         "server).",
+                         "{name!r} 既不是内置数据集（{choices}），也不是本会话上传的文件；请在“训练”页上传该文件"
+                         "（或在命令行训练，以使用服务器上的文件）。"),
 }

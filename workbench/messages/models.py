@@ -38,4 +38,7 @@ MESSAGES = {
     "models.describe_arch_from": ("architecture from {path}", "架构来自 {path}"),
     "models.describe_local": ("local checkpoint {path}", "本地检查点 {path}"),
     "models.describe_hub": ("Hugging Face Hub model {name}", "Hugging Face Hub 模型 {name}"),
+    "models.architecture_only_train": ("{name} is architecture-only (no weights); pick a model with weights to train, e.g. "
+                                       "{example}.",
+                                       "{name} 只有架构（没有权重）；请选择有权重的模型来训练，例如 {example}。"),
 }

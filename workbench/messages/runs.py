@@ -54,6 +54,9 @@ MESSAGES = {
     "runs.state.done": ("done", "已完成"),
     "runs.state.idle": ("idle", "空闲"),
     "runs.state.unknown": ("unknown", "未知"),
+    "runs.no_run_selected": ("No run selected.", "未选择运行。"),
+    "runs.adapter_not_owned": ("Adapter {path!r} is not one of this session's runs or uploads.",
+                               "适配器 {path!r} 不属于本会话的运行或上传。"),
 }
 
 

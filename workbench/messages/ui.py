@@ -3,16 +3,7 @@
 MESSAGES = {
     # ---- errors raised by handlers
     "ui.unknown_recipe": ("Unknown recipe {name!r}; choose one of {choices}.", "未知的配方 {name!r}；可选：{choices}。"),
-    "ui.dataset_not_allowed": ("{name!r} is not a shipped dataset ({choices}) or a file uploaded in this session; "
-                               "upload the file on the Train tab (or train from the command line to use files on the "
-                               "server).",
-                               "{name!r} 既不是内置数据集（{choices}），也不是本会话上传的文件；请在“训练”页上传该文件"
-                               "（或在命令行训练，以使用服务器上的文件）。"),
     "ui.no_file": ("No file was uploaded.", "没有上传文件。"),
-    "ui.architecture_only_train": ("{name} is architecture-only (no weights); pick a model with weights to train, e.g. "
-                                   "{example}.",
-                                   "{name} 只有架构（没有权重）；请选择有权重的模型来训练，例如 {example}。"),
-    "ui.no_run_selected": ("No run selected.", "未选择运行。"),
     "ui.notebook_pick_adapter": ("Pick an adapter first (under \"Inside the adapter\").",
                                  "请先选择一个适配器（在“适配器内部”下）。"),
     "ui.notebook_no_run": ("{path} was uploaded, not trained here: there is no run to write a notebook for.",
@@ -25,10 +16,6 @@ MESSAGES = {
                               "{field}：必须是 1 到 {hi:,} 之间的整数（当前为 {value!r}）"),
     "ui.too_many_ranks": ("ranks: chart at most {n} ranks at once (got {got}).", "ranks：一次最多绘制 {n} 个秩（当前为 {got} 个）。"),
     "ui.no_target_set": ("Choose at least one target set to chart.", "请至少选择一个要绘制的目标集合。"),
-    "ui.adapter_not_owned": ("Adapter {path!r} is not one of this session's runs or uploads.",
-                             "适配器 {path!r} 不属于本会话的运行或上传。"),
-    "ui.too_many_adapters": ("Pick at most {n} adapters to compare at once.", "一次最多选择 {n} 个适配器进行对比。"),
-    "ui.no_prompt": ("Type a prompt (or pick a held-out example) first.", "请先输入提示（或选择一个验证集样本）。"),
     "ui.generate_first": ("Generate with at least one adapter first.", "请先用至少一个适配器生成。"),
     "ui.nothing_to_explain": ("No adapted answer to explain yet.", "还没有可以解释的适配器回答。"),
     "ui.pick_adapter": ("Pick an adapter to look inside.", "请选择要查看的适配器。"),

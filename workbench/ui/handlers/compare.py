@@ -76,7 +76,7 @@ def compare_stream(model_name: str, adapters: list[str], prompt: str, owner: str
                    temperature=0.7, top_p=0.9, repetition_penalty=1.0, seed=0, use_chat_template=True):
     """Yield [base text, adapter 1 text, ...] as tokens arrive (same prompt and settings for every column)."""
     if not (prompt or "").strip():
-        raise WorkbenchError("ui.no_prompt")
+        raise WorkbenchError("compare.no_prompt")
     adapters = _checked(owner, model_name, adapters=adapters)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
     from ...core import scheduler  # every column in one batched generation, each streaming
@@ -92,7 +92,7 @@ def compare(model_name: str, adapters: list[str], prompt: str, owner: str, max_n
             temperature=0.7, top_p=0.9, repetition_penalty=1.0, seed=0, use_chat_template=True) -> list[dict]:
     """Non-streaming compare for the API: [{variant, text, tokens}, ...]."""
     if not (prompt or "").strip():
-        raise WorkbenchError("ui.no_prompt")
+        raise WorkbenchError("compare.no_prompt")
     adapters = _checked(owner, model_name, adapters=adapters)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
     from ...core import scheduler
