@@ -414,3 +414,19 @@ def test_report_with_subspace_section(tmp_path, runs_dir, tiny_config_factory):
     assert "## Subspace similarity: r=2 vs r=4" in report and "| i \\ j | 1 | 2 | 4 |" in report
     assert "Best held-out json_match: r=4 (0.500" in report and "2 of 2 runs beat it" in report
     assert {"subspace.html", "score_vs_params.html", "loss_curves.html", "results.csv"} <= set(files)
+
+
+def test_an_experiment_runs_estimate_counts_the_base_it_copies_from(tiny_llama_dir, monkeypatch):
+    """The experiment's process keeps the cached base besides each run's copy: its measured peak includes it, so the
+    run's memory estimate adds ``SharedBase.resident_mb`` (the cached weights, shared storage counted once)."""
+    from workbench.core import models
+    from workbench.core.experiment_run import SharedBase
+    cache = models.ModelCache(max_items=2)
+    monkeypatch.setattr(models, "MODEL_CACHE", cache)
+    assert SharedBase().resident_mb() == 0
+    model, _ = cache.get(tiny_llama_dir)
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
+                for t in list(model.parameters()) + list(model.buffers())}
+    assert SharedBase().resident_mb() == pytest.approx(sum(storages.values()) / 2**20)
+    assert sum(storages.values()) < sum(t.nbytes for t in model.state_dict().values()) or \
+        not model.config.tie_word_embeddings  # tied embeddings are counted once

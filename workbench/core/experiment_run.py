@@ -55,6 +55,12 @@ class SharedBase:
         model, tok = MODEL_CACHE.get(spec.model.name, dtype=spec.model.dtype, device=dev)
         return train.load_for_training(spec, device, base=(copy.deepcopy(model), tok))
 
+    def resident_mb(self) -> float:
+        """MB this process keeps besides a run's own model: the cached base weights the runs are copied from (and
+        the evaluation shares). A run's memory estimate adds it, since its measured peak includes it."""
+        from .models import MODEL_CACHE
+        return MODEL_CACHE.resident_mb()
+
     def build_datasets(self, data_spec, tokenizer):
         from . import data
         key = (repr(data_spec), getattr(tokenizer, "name_or_path", ""), len(tokenizer))

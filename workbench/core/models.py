@@ -390,6 +390,19 @@ class ModelCache:
                 del self._meta[next(iter(self._meta))]
         return model
 
+    def resident_mb(self) -> float:
+        """MB of the cached models' weights (distinct parameter and buffer storage, counted once)."""
+        with self._lock:
+            models = [e.value[0] for e in self._items.values()]
+        seen, total = set(), 0
+        for model in models:
+            for t in list(model.parameters()) + list(model.buffers()):
+                storage = t.untyped_storage()
+                if storage.data_ptr() not in seen:
+                    seen.add(storage.data_ptr())
+                    total += storage.nbytes()
+        return total / 2**20
+
     def loaded(self) -> list[tuple]:
         with self._lock:
             return list(self._items)

@@ -233,7 +233,10 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             runs.update_status(run_dir, device=device, dtype=_dtype_label(model, spec),
                                trainable_params=int(trainable), total_params=int(total),
                                n_train=bundle.n_train, n_eval=bundle.n_eval)
-            runs.update_status(run_dir, est_mem_mb=memory.run_estimate_mb(spec, device, bundle.train))
+            est = memory.run_estimate_mb(spec, device, bundle.train)
+            if shared is not None and est is not None:  # the experiment's process also keeps the base it copies
+                est = round(est + shared.resident_mb(), 1)
+            runs.update_status(run_dir, est_mem_mb=est)
         args = training_arguments(spec, run_dir, device, max_steps, has_eval=bundle.eval is not None)
         pick_attention(model, device, args.bf16, max(bundle.train["length"]))
         cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)
