@@ -189,6 +189,16 @@ def test_wall_clock_cap_and_step_cap(tiny_llama_dir, runs_dir, monkeypatch):
     assert (Path(st.adapter_dir) / "adapter_config.json").is_file()
 
 
+@pytest.mark.parametrize("eval_steps, eval_rows", [(2, [2, 4]), (3, [3, 4])])
+def test_held_out_loss_at_the_end_is_computed_once(tiny_llama_dir, runs_dir, eval_steps, eval_rows):
+    """eval_at_end reuses the held-out loss eval_steps just computed at the last step (no second pass)."""
+    st = train.run_training(new_run(tiny_spec(tiny_llama_dir, eval_steps=eval_steps, eval_at_end=True)))
+    log = [json.loads(x) for x in (runs_dir / st.run_id / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in log if "eval_loss" in r]
+    assert [r["step"] for r in evals] == eval_rows
+    assert st.status == "done" and st.eval_loss == pytest.approx(evals[-1]["eval_loss"])
+
+
 def test_describe_error_for_out_of_memory():
     assert "out of memory" in str(train.describe_error(torch.OutOfMemoryError("CUDA out of memory. Tried ...")))
     assert "out of memory" in str(train.describe_error(MemoryError()))

@@ -254,7 +254,11 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             final["status"] = "stopped"
         else:
             if spec.train.eval_at_end and bundle.eval is not None:
-                final["eval_loss"] = float(trainer.evaluate()["eval_loss"])
+                last = next((h for h in reversed(trainer.state.log_history) if "eval_loss" in h), None)
+                if last is not None and last.get("step") == step:  # eval_steps evaluated this very step already
+                    final["eval_loss"] = float(last["eval_loss"])
+                else:
+                    final["eval_loss"] = float(trainer.evaluate()["eval_loss"])
             final["status"] = "done"
         if args.bf16 or args.fp16:  # accelerate wrapped forward in autocast: hand back a plain model
             model = trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
