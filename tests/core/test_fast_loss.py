@@ -200,3 +200,28 @@ def test_gradient_checkpointing_runs_without_the_shared_prefix(tmp_path, monkeyp
                         or orig(body, ids, att, prefix))
     assert_same(model, chat_batch(shared=6), tmp_path, monkeypatch)
     assert calls == [0]
+
+
+@pytest.mark.parametrize("kind", ["lora", "ia3"])
+def test_held_out_loss_is_the_same_and_keeps_no_logits(kind, tmp_path):
+    """Evaluation (prediction_loss_only, as runs evaluate) takes the fast path and gives Trainer's own eval loss."""
+    from transformers import Trainer, TrainingArguments
+
+    from workbench.core.fast_loss import FastLossTrainer
+    model = tiny_model(kind)
+    model.eval()
+    batch = chat_batch(shared=6)
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[], prediction_loss_only=True)
+    ref = Trainer(model=model, args=args).prediction_step(model, dict(batch), True)
+    fast_trainer = FastLossTrainer(model=model, args=args)
+    calls = []
+    real = model.base_model.model.lm_head.forward
+    model.base_model.model.lm_head.forward = lambda h: calls.append(h.shape) or real(h)
+    try:
+        loss, logits, labels = fast_trainer.prediction_step(model, dict(batch), True)
+    finally:
+        model.base_model.model.lm_head.forward = real
+    assert logits is None and labels is None
+    assert torch.allclose(loss, ref[0], atol=1e-5, rtol=1e-5), (float(loss), float(ref[0]))
+    labelled = int((batch["labels"][:, 1:] != -100).sum())
+    assert calls and sum(s[0] for s in calls) == labelled  # the head ran at the labelled positions only

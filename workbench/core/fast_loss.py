@@ -159,8 +159,9 @@ def selected_loss(model, input_ids, attention_mask, labels, num_items_in_batch=N
 class FastLossTrainer(Trainer):
     """transformers.Trainer with the training loss of ``selected_loss`` (see the module docstring)."""
 
-    def _fast_path_ok(self, model, inputs: dict, return_outputs: bool) -> bool:
-        if return_outputs or not model.training or self.label_smoother is not None or self.compute_loss_func:
+    def _fast_path_ok(self, model, inputs: dict, return_outputs: bool, evaluating: bool = False) -> bool:
+        if return_outputs or (not model.training and not evaluating) or self.label_smoother is not None \
+                or self.compute_loss_func:
             return False
         if set(inputs) - {"input_ids", "attention_mask", "labels"} or inputs.get("labels") is None:
             return False
@@ -181,3 +182,17 @@ class FastLossTrainer(Trainer):
                 and num_items_in_batch is not None):  # as Trainer.compute_loss does
             loss = loss * (self.accelerator.num_processes // self.get_tp_size())
         return loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """The held-out loss alone (runs evaluate with ``prediction_loss_only``): the same selected loss as training,
+        under no_grad, so evaluation neither runs the vocabulary head at every position nor keeps the logits.
+        Anything else is Trainer's own prediction_step."""
+        import torch
+        inputs = self._prepare_inputs(inputs)
+        if not prediction_loss_only or not self._fast_path_ok(model, inputs, False, evaluating=True):
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        with torch.no_grad(), self.accelerator.autocast():
+            loss = selected_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
+                                 share_prefix=_flag("WORKBENCH_SHARE_PREFIX"),
+                                 chunk_tokens=env_int("WORKBENCH_LOSS_CHUNK", CHUNK_TOKENS))
+        return loss.detach(), None, None

@@ -153,6 +153,7 @@ def training_arguments(spec: RunSpec, run_dir: Path, device: str, max_steps: int
         gradient_accumulation_steps=t.grad_accum, logging_steps=t.logging_steps,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=2,
         eval_strategy="steps" if eval_steps else "no", eval_steps=eval_steps,
+        prediction_loss_only=True,  # the held-out loss is all a run reads: no logits kept across the eval set
         seed=t.seed, train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         report_to=[], remove_unused_columns=False, dataloader_num_workers=0, label_names=["labels"],
         include_num_input_tokens_seen="non_padding", bf16=bf16, fp16=fp16, use_cpu=device == "cpu",
