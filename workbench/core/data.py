@@ -23,9 +23,8 @@ from ..messages import Message
 from ..settings import DataSpec
 from .datafiles import (MAX_CHARS, SUFFIXES, DataError, Example, Problems, RawRow,  # noqa: F401 (re-exported)
                         read_rows, rows_to_examples)
-from .paths import is_public, looks_like_hub_id, looks_like_path
+from .paths import REPO_ROOT, is_public, looks_like_hub_id, looks_like_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS_DIR = REPO_ROOT / "presets" / "datasets"
 HOLDOUT_FRACTION = 0.1
 """Share of an uploaded file held out for evaluation when it has no test split (at least 1 row)."""

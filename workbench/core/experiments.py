@@ -41,7 +41,7 @@ import yaml
 
 from ..messages import Message
 from ..settings import AdapterSpec, DataSpec, ModelSpec, RunSpec, SpecError, TrainSpec
-from .runs import REPO_ROOT
+from .paths import REPO_ROOT
 
 EXPERIMENTS_DIR = REPO_ROOT / "presets" / "experiments"
 DEFAULT_MAX_RUNS = 12

@@ -22,9 +22,8 @@ import yaml
 from ..errors import WorkbenchError
 from ..messages import Message
 from .env import env_int
-from .paths import is_public, looks_like_hub_id, looks_like_path
+from .paths import REPO_ROOT, is_public, looks_like_hub_id, looks_like_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PRESETS_FILE = REPO_ROOT / "presets" / "models.yaml"
 EMBEDDED_NAME = "smollm2-135m-instruct"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout the package runs from: shipped presets, datasets and the default runs folder are found from it."""
 PATH_PREFIXES = ("/", "./", "../", "~", "\\", ".\\", "..\\")
 FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
 

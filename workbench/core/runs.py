@@ -28,12 +28,12 @@ from typing import Any
 from ..errors import WorkbenchError
 from ..messages import Message
 from ..settings import RunSpec
+from .paths import REPO_ROOT
 from .storage import default_runs_root
 from .writerlock import writer_alive
 from .status import (ACTIVE, STATUS_VERSION, STATUSES, TERMINAL, RunStatus, read_status,  # noqa: F401
                      update_status, write_json_atomic)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERRUPTED = "interrupted (server restarted)"  # English text of runs.interrupted_restart
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
