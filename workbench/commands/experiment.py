@@ -21,6 +21,8 @@ import datetime
 import json
 import sys
 
+from ..core.experiment_report import fmt
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("experiment", help="plan, run, list or show experiments (many runs side by side)",
@@ -41,18 +43,6 @@ def _positive(flag: str, value) -> None:
         raise WorkbenchError("experiments.bad_flag", flag=flag, value=value)
 
 
-def _fmt(v, digits: int = 3) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, list):
-        return ",".join(v)
-    return str(v)
-
-
 def run(args) -> int:
     from ..core import experiments
     from ..errors import WorkbenchError
@@ -71,8 +61,8 @@ def run(args) -> int:
             return 0
         print(f"{'RUN':<34} {'METHOD':<14} {'R':>4} {'TOKENS':>6} {'TRAINABLE':>11} {'%':>8}  TARGETS / NOTE")
         for r in rows:
-            print(f"{r.label[:34]:<34} {r.method:<14} {_fmt(r.r):>4} {_fmt(r.num_virtual_tokens):>6} "
-                  f"{r.trainable:>11,} {r.percent:>8.4f}  {_fmt(r.target_modules)}{'  ' + r.note if r.note else ''}")
+            print(f"{r.label[:34]:<34} {r.method:<14} {fmt(r.r):>4} {fmt(r.num_virtual_tokens):>6} "
+                  f"{r.trainable:>11,} {r.percent:>8.4f}  {fmt(r.target_modules)}{'  ' + r.note if r.note else ''}")
         return 0
     if args.action in ("run", "resume"):
         return _run(args, experiments.load(args.target) if args.action == "run" else None)
@@ -128,8 +118,8 @@ def _run(args, spec) -> int:
 def _print_table(result) -> None:
     print(f"{'RUN':<30} {'METHOD':<14} {'TRAINABLE':>11} {'SCORE':>6} {'EVAL':>7} {'WALL S':>7}  STATUS")
     for r in result.rows:
-        print(f"{r.label[:30]:<30} {r.method:<14} {r.trainable:>11,} {_fmt(r.score):>6} {_fmt(r.eval_loss):>7} "
-              f"{_fmt(r.wall_s, 1):>7}  {r.status}{' (' + r.error + ')' if r.error else ''}")
+        print(f"{r.label[:30]:<30} {r.method:<14} {r.trainable:>11,} {fmt(r.score):>6} {fmt(r.eval_loss):>7} "
+              f"{fmt(r.wall_s, 1):>7}  {r.status}{' (' + r.error + ')' if r.error else ''}")
     if result.base is not None:
         b = result.base
-        print(f"{'base':<30} {'-':<14} {'-':>11} {_fmt(b.score):>6} {_fmt(b.eval_loss):>7} {'-':>7}")
+        print(f"{'base':<30} {'-':<14} {'-':>11} {fmt(b.score):>6} {fmt(b.eval_loss):>7} {'-':>7}")

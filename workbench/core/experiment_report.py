@@ -138,7 +138,8 @@ def jsonl_text(result) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
+def fmt(v: Any, digits: int = 3) -> str:
+    """A value as the report and the CLI tables print it ("-" for none, thousands separators, target grammar)."""
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -192,9 +193,9 @@ def _quantized_lines(result) -> list[str]:
         if not full:
             continue
         if m.get("base_precision") == "4-bit":
-            lines.append(f"- {r.label}: scored on the 4-bit base it was trained on: {_fmt(m.get('score'))} "
-                         f"(held-out loss {_fmt(m.get('eval_loss'))}); on the full-precision base: "
-                         f"{_fmt(full.get('score'))} (held-out loss {_fmt(full.get('eval_loss'))}).")
+            lines.append(f"- {r.label}: scored on the 4-bit base it was trained on: {fmt(m.get('score'))} "
+                         f"(held-out loss {fmt(m.get('eval_loss'))}); on the full-precision base: "
+                         f"{fmt(full.get('score'))} (held-out loss {fmt(full.get('eval_loss'))}).")
         else:
             lines.append(f"- {r.label}: could not be scored on its 4-bit base ({m.get('four_bit_error')}); the "
                          f"table shows the full-precision base.")
@@ -209,22 +210,22 @@ def report_text(result) -> str:
         out += [spec.text("description"), ""]
     first = result.rows[0] if result.rows else None
     out += [f"Experiment `{result.experiment_id}` ({result.status}); "
-            f"wall time {_fmt(result.wall_s, 1)} s." if result.wall_s is not None else
+            f"wall time {fmt(result.wall_s, 1)} s." if result.wall_s is not None else
             f"Experiment `{result.experiment_id}` ({result.status}).", ""]
     if first is not None:
         out += ["| run | method | r | tokens | targets | trainable | % | score | held-out loss | train loss | "
                 "wall s | tok/s | peak MB | est. MB | status |",
                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in result.rows:
-            out.append(f"| {r.label} | {r.method} | {_fmt(r.r)} | {_fmt(r.num_virtual_tokens)} | "
-                       f"{_fmt(r.target_modules)} | {_fmt(r.trainable)} | {_fmt(r.percent, 4)} | {_fmt(r.score)} | "
-                       f"{_fmt(r.eval_loss)} | {_fmt(r.train_loss)} | {_fmt(r.wall_s, 1)} | "
-                       f"{_fmt(r.tokens_per_s, 0)} | {_fmt(r.peak_mem_mb, 0)} | {_fmt(r.est_mem_mb, 0)} | "
+            out.append(f"| {r.label} | {r.method} | {fmt(r.r)} | {fmt(r.num_virtual_tokens)} | "
+                       f"{fmt(r.target_modules)} | {fmt(r.trainable)} | {fmt(r.percent, 4)} | {fmt(r.score)} | "
+                       f"{fmt(r.eval_loss)} | {fmt(r.train_loss)} | {fmt(r.wall_s, 1)} | "
+                       f"{fmt(r.tokens_per_s, 0)} | {fmt(r.peak_mem_mb, 0)} | {fmt(r.est_mem_mb, 0)} | "
                        f"{r.status}{' (' + r.error + ')' if r.error else ''} |")
     if result.base is not None:
         b = result.base
-        out += ["", f"Base model (no adapter): {b.metric or 'metric'} {_fmt(b.score)}, held-out loss "
-                f"{_fmt(b.eval_loss)}" + (f" (error: {b.error})" if b.error else "") + "."]
+        out += ["", f"Base model (no adapter): {b.metric or 'metric'} {fmt(b.score)}, held-out loss "
+                f"{fmt(b.eval_loss)}" + (f" (error: {b.error})" if b.error else "") + "."]
     out += _quantized_lines(result)
     out += ["", "## Reading", "", reading(result)]
     sub = result.subspace
