@@ -205,8 +205,9 @@ def test_experiment_journey(page, tiny_llama_dir):
     legend = page.locator("#exp-curves .legendtext").all_text_contents()
     assert any("r=1" in t for t in legend) and any("r=2" in t for t in legend), legend
     page.wait_for_selector("#exp-score .js-plotly-plot")
-    assert "Best held-out" in page.locator("#exp-reading").inner_text()
-    assert "adapter.r" in page.locator("#exp-diff").inner_text()
+    for elem, text in (("exp-reading", "Best held-out"), ("exp-diff", "adapter.r")):  # filled by the same update
+        page.wait_for_function("([id, text]) => { const e = document.getElementById(id);"
+                               " return e && e.innerText.includes(text); }", arg=[elem, text], timeout=60_000)
     _shot(page, "experiments")
     header = page.locator("#exp-header").inner_text()
     # a reload shows the same experiment again (its id lives in the browser's local storage)
