@@ -102,8 +102,14 @@ def heldout(spec: DataSpec, limit: int | None = None) -> list:
 
 
 def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> float:
-    """exp(total NLL / total loss tokens) of ``encoded`` (``data.encode`` outputs) under one variant."""
+    """exp(total NLL / total loss tokens) of ``encoded`` (``data.encode`` outputs) under one variant.
+
+    Injected adapters and the base compute the vocabulary head only at the answer tokens (``fast_loss.selected_loss``:
+    the same numbers, a fraction of the head's work); prompt-learning adapters, whose virtual tokens only PEFT's own
+    forward adds, take the full forward."""
     import torch
+
+    from .fast_loss import selected_loss
     total, count = 0.0, 0
     pad = vm.tokenizer.pad_token_id or 0
     for start in range(0, len(encoded), batch_size):
@@ -112,10 +118,14 @@ def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> fl
         ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in chunk])
         mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in chunk])
         labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in chunk])
-        with vm.activate(variant) as model, torch.no_grad():
-            logp = sequence_logprobs(model, ids.to(vm.device), mask.to(vm.device)).cpu()
         keep = labels[:, 1:] != -100
-        total += float(-(logp[keep]).double().sum())
+        with vm.activate(variant) as model, torch.no_grad():
+            if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+                logp = sequence_logprobs(model, ids.to(vm.device), mask.to(vm.device)).cpu()
+                total += float(-(logp[keep]).double().sum())
+            else:  # the vocabulary head only at the answer tokens (fast_loss); summed, not averaged
+                total += float(selected_loss(model, ids.to(vm.device), mask.to(vm.device), labels.to(vm.device),
+                                             num_items_in_batch=1))
         count += int(keep.sum())
     if count == 0:
         raise EvalError("compare.all_truncated")
