@@ -7,8 +7,8 @@ compares with the training curve's eval loss). The result goes to ``<run>/metric
 in the run status. ``score_base(model, data, limit)`` gives the same numbers for the base model alone (the row
 every experiment compares against).
 
-Cost on the embedded model (2 cores): generation dominates (~0.3-0.6 s per prompt in batches of 8 on a quiet
-machine); the loss over the 50 held-out examples is a few seconds.
+Cost on the embedded model (2 cores): generation dominates (~0.3-0.6 s per prompt in one batch of 16 on a quiet
+machine); the loss over the 50 held-out examples is a few seconds (the vocabulary head only at the answer tokens).
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from ..errors import WorkbenchError
 from ..settings import DataSpec, RunSpec
 
 METRICS_FILE = "metrics.json"
-DEFAULT_BATCH = 8
-"""Held-out prompts generated together (left padding). The same for every run, so scores stay comparable."""
+DEFAULT_BATCH = 16
+"""Held-out prompts generated together (left padding). The same for every run, so scores stay comparable; 16 is
+the default number of prompts a run scores (``train.score_prompts``), so that is one batch."""
 
 
 @dataclass
