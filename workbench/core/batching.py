@@ -177,7 +177,7 @@ def run_batch(vm, rows: list[Row], settings) -> list[RowResult]:
         if len(variants) == 1:
             with vm.activate(rows[0].variant) as model:
                 _seed(settings)
-                model.generate(**enc, **kw)
+                generate(model, enc, kw)
         else:
             group = mixing_group(vm)
             names = [MIXED_BASE if r.variant == BASE else vm._slot(r.variant)[1] for r in rows]
@@ -186,6 +186,36 @@ def run_batch(vm, rows: list[Row], settings) -> list[RowResult]:
                 group.model.generate(**enc, **kw, adapter_names=names)
     tracker.end()
     return list(tracker.results)
+
+
+def generate(model, enc: dict, kw: dict):
+    """``model.generate(**enc, **kw)``, except for prompt-learning adapters.
+
+    With transformers 5.24 and PEFT 0.21, PEFT's own ``generate`` re-inserts the virtual tokens at every cached
+    decoding step (prompt tuning, P-tuning: each step runs num_virtual_tokens + 1 positions and the answer differs
+    from greedy decoding with the adapter's forward) or drops the learned prefix (prefix tuning: "Both
+    ``past_key_values`` and ``cache`` are set ... ignoring"). Here the base model generates instead, with its KV
+    cache: after the virtual-token embeddings (prompt / P-tuning: ``get_prompt`` prepended to the prompt's
+    embeddings), or from the learned prefix as its cache (prefix tuning: placeholder ids stand for the prefix's
+    positions, so the prompt continues at the positions the adapter's forward gives it). Left padding stays
+    between the virtual tokens and the prompt, masked. tests/core/test_batching.py checks both against greedy
+    decoding with PEFT's forward, one row and a padded batch."""
+    import torch
+    cfg = getattr(model, "active_peft_config", None)
+    if not getattr(cfg, "is_prompt_learning", False):
+        return model.generate(**enc, **kw)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    rows, base = ids.shape[0], model.get_base_model()
+    prompt = model.get_prompt(batch_size=rows)
+    if str(getattr(cfg.peft_type, "value", cfg.peft_type)) == "PREFIX_TUNING":
+        n = prompt.get_seq_length()
+        ones = torch.ones(rows, n, dtype=mask.dtype, device=mask.device)
+        return base.generate(input_ids=torch.cat([torch.zeros_like(ones, dtype=ids.dtype), ids], 1),
+                             attention_mask=torch.cat([ones, mask], 1), past_key_values=prompt, **kw)
+    embeds = base.get_input_embeddings()(ids)
+    ones = torch.ones(rows, prompt.shape[1], dtype=mask.dtype, device=mask.device)
+    return base.generate(inputs_embeds=torch.cat([prompt.to(embeds.dtype), embeds], 1),
+                         attention_mask=torch.cat([ones, mask], 1), **kw)
 
 
 def _seed(settings) -> None:

@@ -29,6 +29,7 @@ from typing import Iterator
 from ..errors import WorkbenchError
 from ..settings import SpecError
 from .env import env_int
+from . import batching
 from .batching import BASE, Row, run_batch
 from .export import AdapterInfo, check_compatible, read_adapter, rephrase_load_errors
 
@@ -346,8 +347,8 @@ def stream(vm: VariantModel, prompt: str, variant: str = BASE, settings: GenSett
         try:
             with vm.activate(variant) as model, torch.no_grad():
                 _seed(settings)
-                model.generate(**enc, **settings.generate_kwargs(vm.tokenizer), streamer=streamer,
-                               stopping_criteria=StoppingCriteriaList([_Stop()]))
+                batching.generate(model, enc, dict(settings.generate_kwargs(vm.tokenizer), streamer=streamer,
+                                                   stopping_criteria=StoppingCriteriaList([_Stop()])))
         except BaseException as e:  # surface it in the consumer instead of hanging it
             errors.append(e)
             streamer.end()
