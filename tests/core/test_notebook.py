@@ -157,3 +157,26 @@ def test_download_notebook_buttons_serve_only_this_sessions_runs(runs_dir):
         takehome.adapter_notebook(str(adapter), "someone-else")
     with pytest.raises(gr.Error, match="Pick an adapter"):
         takehome.adapter_notebook("", "me")
+
+
+def test_the_notebooks_answers_for_a_prompt_learning_adapter_match_the_workbench(tiny_llama_dir, tmp_path):
+    """The notebook's answer() (greedy by forward for prompt-learning adapters) gives what the Compare tab gives,
+    for the adapter and for the base under disable_adapter()."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.core.adapter_factory import make_adapter
+    from workbench.core import generate as G
+    from workbench.core.notebook import _EVAL
+    adapter = make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), adapter).eval()
+    ns = {"torch": torch, "model": model, "tokenizer": tok, "USE_CHAT_TEMPLATE": True}
+    exec(_EVAL.split("heldout = ")[0], ns)  # the notebook's helper functions
+    vm = G.get_variants(tiny_llama_dir, [adapter])
+    settings = G.GenSettings(max_new_tokens=6)
+    text = vm.render("Write one word about the sea.")
+    assert ns["answer"](text, 6) == G.generate(vm, "Write one word about the sea.", adapter, settings).text.strip()
+    with model.disable_adapter():
+        assert ns["answer"](text, 6) == G.generate(vm, "Write one word about the sea.", "base", settings).text.strip()

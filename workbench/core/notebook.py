@@ -204,9 +204,26 @@ def prompt_text(row):
     return render(row["messages"][:-1], True)
 
 @torch.no_grad()
+def greedy_by_forward(ids, max_new_tokens):
+    """Greedy decoding with the model's own forward, one token at a time (no KV cache). Prompt-learning adapters
+    need it with peft 0.21 + transformers 5.24, whose generate mishandles their virtual tokens with the cache."""
+    eos = model.generation_config.eos_token_id
+    stop = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+    new = []
+    for _ in range(max_new_tokens):
+        nxt = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].argmax()
+        new.append(int(nxt))
+        if int(nxt) in stop:
+            break
+        ids = torch.cat([ids, nxt.view(1, 1)], dim=1)
+    return tokenizer.decode(new, skip_special_tokens=True).strip()
+
+@torch.no_grad()
 def answer(prompt, max_new_tokens):
     enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=not (USE_CHAT_TEMPLATE and tokenizer.chat_template))
     enc = {k: v.to(model.device) for k, v in enc.items()}
+    if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+        return greedy_by_forward(enc["input_ids"], max_new_tokens)
     out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
