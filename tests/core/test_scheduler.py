@@ -176,3 +176,28 @@ def test_sampled_columns_repeat_and_stay_in_their_submission(tiny_llama_dir, ada
     b = sched.submit(S._columns(vm, PROMPT, vm.variants, s, "u2"))
     ta, tb = [h.result(120).text for h in a], [h.result(120).text for h in b]
     assert ta == tb and sched.batch_sizes == [2, 2]
+
+
+def test_a_process_exits_only_after_its_batches_end(tiny_llama_dir, adapters, fresh_env):
+    """A short row's result arrives while its batch still generates the long row; the exit hook waits for the batch
+    (otherwise a CLI that printed its answers could abort at exit with 'terminate called without an active
+    exception')."""
+    import time
+
+    vm = G.get_variants(tiny_llama_dir, [])
+    sched = S.Scheduler(vm, batching=True, window_s=0.2)
+    release = threading.Event()
+    real = batching.run_batch
+
+    def slow_tail(vm_, rows, settings):
+        out = real(vm_, rows, settings)  # every row's on_done has fired: the handles have their results
+        release.wait(5)  # ... while the worker thread is still inside the batch
+        return out
+    fresh_env.setattr(S, "run_batch", slow_tail)
+    h = sched.submit([S.Request("base", G.GenSettings(max_new_tokens=2), prompt="Hi")])[0]
+    assert h.result().tokens >= 1
+    assert not sched.wait_idle(timeout=0.2)  # the batch is still running
+    threading.Timer(0.5, release.set).start()
+    t0 = time.monotonic()
+    S._finish_batches_before_exit()
+    assert sched.wait_idle(timeout=0) and time.monotonic() - t0 >= 0.3

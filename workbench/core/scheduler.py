@@ -22,10 +22,12 @@ the Compare columns one after another (the path before this scheduler). ``WORKBE
 """
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -142,6 +144,13 @@ class Scheduler:
         self._submissions = 0
         self.batch_sizes: list[int] = []
         """How many requests each batch held (for tests and benchmarks)."""
+        self._running = 0
+        _LIVE.add(self)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no batch is generating and none is waiting (True) or ``timeout`` seconds pass (False)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: not self._running and not self._pending, timeout)
 
     # ------------------------------------------------------------------ submitting
 
@@ -218,6 +227,7 @@ class Scheduler:
                     while len(self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
                         self._cv.wait(left)
                 batch = self._take()
+                self._running += 1  # under the lock: wait_idle never sees an empty queue and nothing running here
             self._run(batch)
 
     def _take(self) -> list[_Item]:
@@ -246,6 +256,14 @@ class Scheduler:
         return batch
 
     def _run(self, batch: list[_Item]) -> None:
+        try:
+            self._run_batch(batch)
+        finally:
+            with self._cv:
+                self._running -= 1
+                self._cv.notify_all()
+
+    def _run_batch(self, batch: list[_Item]) -> None:
         live = [it for it in batch if not it.handle.cancelled]
         for it in batch:
             if it.handle.cancelled:
@@ -279,6 +297,18 @@ class Scheduler:
 
 def _result(handle: Handle, row: RowResult) -> GenResult:
     return GenResult(handle.request.variant, row.text, len(row.ids))
+
+
+_LIVE: "weakref.WeakSet[Scheduler]" = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_batches_before_exit() -> None:
+    """A request's result arrives as soon as its row ends, while the rest of its batch may still be generating in
+    the worker thread. A process that exits then (a CLI command that printed its answers) would tear torch down
+    under that thread and abort ("terminate called without an active exception", exit -6): let the batches end."""
+    for sched in list(_LIVE):
+        sched.wait_idle(timeout=60)
 
 
 # --------------------------------------------------------------------------- one scheduler per VariantModel
