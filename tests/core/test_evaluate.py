@@ -195,3 +195,19 @@ def test_default_batch_keeps_the_kv_cache_in_budget():
     per_row = 2 * 24 * 32 * 64 * 4 * 512
     assert E.default_batch(big, 512) == E.KV_BUDGET_MB * 2**20 // per_row == 5
     assert E.default_batch(big, 10**6) == 1
+
+
+def test_perplexity_of_an_architecture_without_the_fast_loss(tmp_path, tokenizer, dataset, monkeypatch):
+    """GPT-2 is not a plain-head type for fast_loss: perplexity takes the full forward and is still exact."""
+    from transformers import AutoModelForCausalLM
+
+    from tests.conftest import tiny_config
+    from workbench.core.fast_loss import unsupported_reason
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(tiny_config("gpt2", vocab_size=len(tokenizer))).eval()
+    assert unsupported_reason(model) is not None
+    model.save_pretrained(tmp_path / "gpt2")
+    tokenizer.save_pretrained(tmp_path / "gpt2")
+    monkeypatch.setattr(E, "predict", lambda vm, texts, variants, settings, batch_size: {v: [""] * 3 for v in variants})
+    (row,) = E.evaluate(str(tmp_path / "gpt2"), [], dataset)
+    assert row.perplexity == pytest.approx(_independent_ppl(model, tokenizer), rel=1e-5)

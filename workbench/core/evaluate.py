@@ -104,12 +104,12 @@ def heldout(spec: DataSpec, limit: int | None = None) -> list:
 def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> float:
     """exp(total NLL / total loss tokens) of ``encoded`` (``data.encode`` outputs) under one variant.
 
-    Injected adapters and the base compute the vocabulary head only at the answer tokens (``fast_loss.selected_loss``:
-    the same numbers, a fraction of the head's work); prompt-learning adapters, whose virtual tokens only PEFT's own
-    forward adds, take the full forward."""
+    Where the fast loss is exact (``fast_loss.unsupported_reason`` is None: a plain-head architecture, no virtual
+    tokens) the vocabulary head runs only at the answer tokens (``fast_loss.selected_loss``: the same numbers, a
+    fraction of the head's work); everything else (prompt-learning adapters, other heads) takes the full forward."""
     import torch
 
-    from .fast_loss import selected_loss
+    from .fast_loss import selected_loss, unsupported_reason
     total, count = 0.0, 0
     pad = vm.tokenizer.pad_token_id or 0
     for start in range(0, len(encoded), batch_size):
@@ -120,7 +120,7 @@ def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> fl
         labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in chunk])
         keep = labels[:, 1:] != -100
         with vm.activate(variant) as model, torch.no_grad():
-            if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+            if unsupported_reason(model) is not None:
                 logp = sequence_logprobs(model, ids.to(vm.device), mask.to(vm.device)).cpu()
                 total += float(-(logp[keep]).double().sum())
             else:  # the vocabulary head only at the answer tokens (fast_loss); summed, not averaged
