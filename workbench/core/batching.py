@@ -198,7 +198,7 @@ def generate(model, enc: dict, kw: dict):
     cache: after the virtual-token embeddings (prompt / P-tuning: ``get_prompt`` prepended to the prompt's
     embeddings), or from the learned prefix as its cache (prefix tuning: placeholder ids stand for the prefix's
     positions, so the prompt continues at the positions the adapter's forward gives it). Left padding stays
-    between the virtual tokens and the prompt, masked. tests/core/test_batching.py checks both against greedy
+    between the virtual tokens and the prompt, masked. tests/core/test_generate.py checks both against greedy
     decoding with PEFT's forward, one row and a padded batch."""
     import torch
     cfg = getattr(model, "active_peft_config", None)

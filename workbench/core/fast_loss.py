@@ -174,14 +174,17 @@ class FastLossTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         n_items = num_items_in_batch if self.model_accepts_loss_kwargs else None
-        with self.accelerator.autocast():  # the autocast accelerate wraps model.forward in (bf16 / fp16)
-            loss = selected_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
-                                 num_items_in_batch=n_items, share_prefix=_flag("WORKBENCH_SHARE_PREFIX"),
-                                 chunk_tokens=env_int("WORKBENCH_LOSS_CHUNK", CHUNK_TOKENS))
+        loss = self._selected_loss(model, inputs, n_items)
         if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
                 and num_items_in_batch is not None):  # as Trainer.compute_loss does
             loss = loss * (self.accelerator.num_processes // self.get_tp_size())
         return loss
+
+    def _selected_loss(self, model, inputs: dict, num_items_in_batch=None):
+        with self.accelerator.autocast():  # the autocast accelerate wraps model.forward in (bf16 / fp16)
+            return selected_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
+                                 num_items_in_batch=num_items_in_batch, share_prefix=_flag("WORKBENCH_SHARE_PREFIX"),
+                                 chunk_tokens=env_int("WORKBENCH_LOSS_CHUNK", CHUNK_TOKENS))
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """The held-out loss alone (runs evaluate with ``prediction_loss_only``): the same selected loss as training,
@@ -191,8 +194,6 @@ class FastLossTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         if not prediction_loss_only or not self._fast_path_ok(model, inputs, False, evaluating=True):
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
-        with torch.no_grad(), self.accelerator.autocast():
-            loss = selected_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
-                                 share_prefix=_flag("WORKBENCH_SHARE_PREFIX"),
-                                 chunk_tokens=env_int("WORKBENCH_LOSS_CHUNK", CHUNK_TOKENS))
+        with torch.no_grad():
+            loss = self._selected_loss(model, inputs)
         return loss.detach(), None, None
