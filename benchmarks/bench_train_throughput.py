@@ -5,7 +5,7 @@ batch size (8), steps, learning-rate schedule and seed, each in a fresh process 
 
   competent script   what a careful user writes: chat template with loss on the response only, PEFT +
                      transformers Trainer, ``DataCollatorForSeq2Seq`` dynamic padding (random order), ``bf16=True``
-                     where the CPU has native bf16 (AVX-512 BF16 / AMX, ``train.cpu_has_native_bf16``) or the GPU
+                     where the CPU has native bf16 (AVX-512 BF16 / AMX, ``models.cpu_has_native_bf16``) or the GPU
                      supports it, SDPA attention. The goal's baseline.
   workbench          ``presets/recipes/lora-quick.yaml`` through ``workbench.core.train`` (checkpoints off, the
                      held-out loss at the end kept): length-grouped batches, bf16 autocast where native, eager
@@ -117,7 +117,7 @@ def child_competent(steps: int, warm: int, opts: dict) -> dict:
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     from workbench.core.models import embedded_checkpoint_dir
-    from workbench.core.train import cpu_has_native_bf16
+    from workbench.core.models import cpu_has_native_bf16
     ckpt = embedded_checkpoint_dir()
     cfg = yaml.safe_load(RECIPE.read_text())
     t_cfg, a_cfg = cfg["train"], cfg["adapter"]

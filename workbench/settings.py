@@ -91,8 +91,9 @@ class AdapterSpec:
     """QLoRA: 4-bit data type, nf4 (normal float, QLoRA's choice) or fp4."""
     bnb_4bit_use_double_quant: bool = True
     """QLoRA: quantise the quantisation constants too (~0.37 bits/param saved)."""
-    bnb_4bit_compute_dtype: str = "bfloat16"
-    """QLoRA: dtype the 4-bit weights are dequantised to for matmuls."""
+    bnb_4bit_compute_dtype: str = "auto"
+    """QLoRA: dtype the 4-bit weights are dequantised to for matmuls (auto = bfloat16 where the GPU or CPU runs it
+    natively, float16 on other GPUs, float32 on other CPUs)."""
 
     def __post_init__(self):
         _require(self.method in methods.names(), "adapter.method",
@@ -116,8 +117,9 @@ class AdapterSpec:
                  "settings.either", choices="MLP", last="LSTM", value=self.encoder_reparameterization_type)
         _require(self.bnb_4bit_quant_type in ("nf4", "fp4"), "adapter.bnb_4bit_quant_type",
                  "settings.either", choices="nf4", last="fp4", value=self.bnb_4bit_quant_type)
-        _require(self.bnb_4bit_compute_dtype in ("bfloat16", "float16", "float32"), "adapter.bnb_4bit_compute_dtype",
-                 "settings.either", choices="bfloat16, float16", last="float32", value=self.bnb_4bit_compute_dtype)
+        _require(self.bnb_4bit_compute_dtype in ("auto", "bfloat16", "float16", "float32"),
+                 "adapter.bnb_4bit_compute_dtype", "settings.either", choices="auto, bfloat16, float16", last="float32",
+                 value=self.bnb_4bit_compute_dtype)
         if isinstance(self.target_modules, list):
             _require(all(isinstance(t, str) and t for t in self.target_modules), "adapter.target_modules",
                      "settings.module_names")

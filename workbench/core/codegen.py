@@ -22,6 +22,17 @@ def _kwargs_text(kw: dict) -> str:
     return "\n".join(items)
 
 
+def bnb_config_code(a) -> str:
+    """The BitsAndBytesConfig line of a QLoRA run (``a``: its AdapterSpec), shared by the script and the notebook.
+    A compute dtype of auto is written as what it resolves to on this machine."""
+    from .models import pick_compute_dtype, pick_device
+    compute = pick_compute_dtype(a.bnb_4bit_compute_dtype, pick_device("auto"))
+    note = "  # auto on this machine" if a.bnb_4bit_compute_dtype == "auto" else ""
+    return (f"bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type={a.bnb_4bit_quant_type!r},\n"
+            f"                         bnb_4bit_use_double_quant={a.bnb_4bit_use_double_quant},\n"
+            f"                         bnb_4bit_compute_dtype=torch.{compute}){note}")
+
+
 def python_snippet(spec: RunSpec) -> str:
     """A self-contained script using transformers + peft directly (no workbench code)."""
     from transformers import AutoConfig
@@ -37,9 +48,7 @@ def python_snippet(spec: RunSpec) -> str:
     load_kw = ""
     prep = ""
     if a.is_quantized:
-        quant = (f"bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type={a.bnb_4bit_quant_type!r},\n"
-                 f"                         bnb_4bit_use_double_quant={a.bnb_4bit_use_double_quant},\n"
-                 f"                         bnb_4bit_compute_dtype=torch.{a.bnb_4bit_compute_dtype})\n")
+        quant = bnb_config_code(a) + "\n"
         load_kw = ", quantization_config=bnb"
         prep = "model = prepare_model_for_kbit_training(model)\n"
     note = ""

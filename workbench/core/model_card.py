@@ -66,6 +66,11 @@ def loss_table(log_rows: list[dict[str, Any]], max_rows: int = MAX_CURVE_ROWS) -
     return "\n".join(lines)
 
 
+def _compute_dtype(pref: str) -> str:
+    from .models import pick_compute_dtype, pick_device
+    return pref if pref != "auto" else f"auto ({pick_compute_dtype(pref, pick_device('auto'))} here)"
+
+
 def _hyperparameters(spec: RunSpec) -> list[tuple[str, Any]]:
     a, t, d = spec.adapter, spec.train, spec.data
     rows: list[tuple[str, Any]] = [("method", a.method)]
@@ -75,7 +80,7 @@ def _hyperparameters(spec: RunSpec) -> list[tuple[str, Any]]:
                  ("use_dora", a.use_dora or a.method == "dora")]
         if a.is_quantized:
             rows += [("4-bit quant type", a.bnb_4bit_quant_type), ("double quant", a.bnb_4bit_use_double_quant),
-                     ("compute dtype", a.bnb_4bit_compute_dtype)]
+                     ("compute dtype", _compute_dtype(a.bnb_4bit_compute_dtype))]
     elif a.is_prompt_learning:
         rows += [("num_virtual_tokens", a.num_virtual_tokens)]
     elif a.target_modules is not None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..settings import RunSpec
 from . import metrics
+from .codegen import bnb_config_code
 from .data import load_examples, read_meta
 from .datafiles import MESSAGE_NAMES, PROMPT_NAMES, RESPONSE_NAMES
 from .models import EMBEDDED_NAME, cache_dir, resolve
@@ -332,9 +333,7 @@ def _model_code(spec: RunSpec, cls_name: str, peft_kw: dict[str, Any]) -> str:
     lines = ["tokenizer = AutoTokenizer.from_pretrained(MODEL)",
              "if tokenizer.pad_token is None:\n    tokenizer.pad_token = tokenizer.eos_token"]
     if a.is_quantized:
-        lines += [f"bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type={a.bnb_4bit_quant_type!r},\n"
-                  f"                         bnb_4bit_use_double_quant={a.bnb_4bit_use_double_quant},\n"
-                  f"                         bnb_4bit_compute_dtype=torch.{a.bnb_4bit_compute_dtype})",
+        lines += [bnb_config_code(a),
                   "model = AutoModelForCausalLM.from_pretrained(MODEL, quantization_config=bnb)",
                   "model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=DEVICE == \"cuda\")"]
     else:

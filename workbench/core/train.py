@@ -94,24 +94,13 @@ def load_for_training(spec: RunSpec, device: str, base=None):
     return peft.get_peft_model(model, cfg), tok
 
 
-def cpu_has_native_bf16() -> bool:
-    """True on x86 CPUs with AVX-512 BF16 or AMX, where bf16 matmuls run ~2x faster than fp32."""
-    import torch
-    cpu = getattr(torch, "cpu", None)
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        try:
-            if getattr(cpu, probe)():
-                return True
-        except Exception:  # private torch probes: absent or failing means "no"
-            continue
-    return False
-
-
 def mixed_precision(precision: str, device: str, quantized: bool = False) -> tuple[bool, bool]:
     """(bf16, fp16) Trainer flags. auto = bf16 on GPUs that support it and on CPUs with native bf16
     (AVX-512 BF16 / AMX; measured 1.4-1.6x faster steps, see BENCHMARKS.md), fp32 elsewhere.
     4-bit (QLoRA) runs keep auto = no autocast: their compute dtype is set by the quantisation config."""
     import torch
+
+    from .models import cpu_has_native_bf16
     if precision == "auto":
         if device == "cuda":
             return torch.cuda.is_bf16_supported(), False
@@ -350,7 +339,9 @@ def _close_progress_bars(trainer) -> None:
 def _dtype_label(model, spec: RunSpec) -> str:
     base = str(getattr(model, "dtype", "")).replace("torch.", "")
     if spec.adapter.is_quantized:
-        return f"4-bit {spec.adapter.bnb_4bit_quant_type} (compute {spec.adapter.bnb_4bit_compute_dtype})"
+        q = getattr(getattr(model, "config", None), "quantization_config", None)
+        compute = str(getattr(q, "bnb_4bit_compute_dtype", spec.adapter.bnb_4bit_compute_dtype)).replace("torch.", "")
+        return f"4-bit {spec.adapter.bnb_4bit_quant_type} (compute {compute})"
     return base
 
 
