@@ -127,6 +127,12 @@ class Plan:
     summary: str
 
 
+@in_page_language
+def empty_plan() -> pd.DataFrame:
+    """The plan table before anything is planned: its headers in the page's language (not Gradio's "1 2 3")."""
+    return _frame([], PLAN_COLUMNS)
+
+
 @user_errors
 def plan(experiment_yaml: str, max_steps: float | None = None) -> Plan:
     """The runs the experiment would start with their trainable counts (meta models only: nothing trains)."""

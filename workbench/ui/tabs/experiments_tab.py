@@ -155,10 +155,10 @@ def build(owner: gr.BrowserState, config: gr.Code):
             gr.update(choices=choices, value=adapter)
 
     def _load(own, exp_id):
-        return [*_refresh(own, exp_id), *_view(exp_id, own, "step", 0.0, [])]
+        return [*_refresh(own, exp_id), *_view(exp_id, own, "step", 0.0, []), experiment_handlers.empty_plan()]
 
     return {"compare_btn": compare_btn, "finished_pick": finished_pick, "open_compare": open_compare,
-            "load": _load, "load_in": [owner, current], "load_out": [pick, run_pick] + view_out}
+            "load": _load, "load_in": [owner, current], "load_out": [pick, run_pick] + view_out + [plan_df]}
 
 
 def wire(demo: gr.Blocks, tabs: gr.Tabs, owner: gr.BrowserState, parts: dict, train_parts: dict,
