@@ -108,3 +108,13 @@ def test_upload_dataset_names_bad_lines(tmp_path, runs_dir):
     good.write_text("\n".join('{"prompt": "p%d", "response": "r%d"}' % (i, i) for i in range(20)))
     name, md = TH.upload_dataset(str(good), "me")
     assert name.startswith(str(Workspace("me").uploads_dir)) and "18 training rows" in md
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_precision_help_says_what_auto_means_on_this_cpu(monkeypatch, native):
+    """The precision control says whether auto means bf16 or fp32 here, and why fp32 where bf16 is emulated."""
+    from workbench.core import models
+    monkeypatch.setattr(models, "pick_device", lambda pref="auto": "cpu")
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: native)
+    text = TH.precision_summary()
+    assert ("bf16 mixed precision here" in text) if native else ("fp32 here" in text and "emulated" in text), text

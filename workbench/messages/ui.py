@@ -64,6 +64,12 @@ MESSAGES = {
     "ui.minutes_seconds": ("{minutes}m {seconds:02d}s", "{minutes} 分 {seconds:02d} 秒"),
     "ui.seconds": ("{seconds}s", "{seconds} 秒"),
     "ui.cpu_cores": ("CPU ({cores} cores)", "CPU（{cores} 核）"),
+    "ui.precision_bf16_native": ("auto = bf16 mixed precision here: this machine runs bf16 natively",
+                                 "auto = 本机使用 bf16 混合精度：本机原生支持 bf16"),
+    "ui.precision_bf16_emulated": ("auto = fp32 here: this CPU has no native bf16, so bf16 would be emulated (a LoRA "
+                                   "step took 74 s in bf16 vs 4 s in fp32 on such a CPU)",
+                                   "auto = 本机使用 fp32：这颗 CPU 没有原生 bf16，bf16 只能模拟（在这样的 CPU 上一步 LoRA 训练 bf16 "
+                                   "用了 74 秒，fp32 只要 4 秒）"),
     # ---- Compare tab
     "ui.uploaded_adapter": ("uploaded · {name}", "已上传 · {name}"),
     "ui.adapter_on": ("🟢 ADAPTER ON · {method}{params}", "🟢 适配器开启 · {method}{params}"),

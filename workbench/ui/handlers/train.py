@@ -225,6 +225,16 @@ def run_status(run_id: str, owner: str) -> dict:
     return st
 
 
+def precision_summary() -> str:
+    """What precision auto means on this machine, in the page's language."""
+    from ...core.train import mixed_precision
+    dev = models.pick_device("auto")
+    bf16, _ = mixed_precision("auto", dev)
+    if bf16:
+        return tr("ui.precision_bf16_native")
+    return tr("ui.precision_bf16_emulated") if dev == "cpu" else ""
+
+
 def device_summary() -> str:
     """What training will run on here (CUDA, then MPS, then CPU), in the page's language."""
     dev = models.pick_device("auto")

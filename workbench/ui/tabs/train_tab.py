@@ -104,7 +104,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                     f["train.eval_steps"] = gr.Number(initial["train.eval_steps"], label=t("held-out loss every (0 = at end)"), precision=0)
                     f["train.seed"] = gr.Number(initial["train.seed"], label=t("seed"), precision=0)
                     f["train.precision"] = gr.Dropdown(["auto", "fp32", "bf16", "fp16"], value=initial["train.precision"],
-                                                       label=t("precision"))
+                                                       label=t("precision"), info=train_handlers.precision_summary())
                     f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value=initial["train.device"],
                                                     label=t("device"), info=train_handlers.device_summary())
             with gr.Accordion(t("Config (YAML) · show code"), open=False):
