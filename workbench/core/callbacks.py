@@ -62,12 +62,27 @@ def reset_peak_memory() -> None:
     allocation, and on Linux the peak RSS (VmHWM, reset by writing 5 to /proc/self/clear_refs). In a sweep the process
     also holds the base the runs share, so a run's CPU peak includes that copy (a separate ``workbench train`` would
     not)."""
+    import gc
+
     import torch
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.reset_peak_memory_stats()
+    gc.collect()
+    _return_free_heap()  # else the heap an earlier, bigger run left behind counts in this run's peak
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:  # not Linux, or not allowed: the peak then covers the whole process
+        pass
+
+
+def _return_free_heap() -> None:
+    """glibc keeps freed heap mapped; ``malloc_trim`` gives it back to the OS so the resident size is what is in use.
+    (Measured: a QLoRA run after a prompt-tuning run in one experiment peaked at 4.1 GB, alone at 2.8 GB.)"""
+    import ctypes
+    import ctypes.util
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to give back this way
         pass
 
 
