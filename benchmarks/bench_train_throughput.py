@@ -5,7 +5,7 @@ batch size (8), steps, learning-rate schedule and seed, each in a fresh process 
 
   competent script   what a careful user writes: chat template with loss on the response only, PEFT +
                      transformers Trainer, ``DataCollatorForSeq2Seq`` dynamic padding (random order), ``bf16=True``
-                     where the CPU has native bf16 (AVX-512 BF16 / AMX, ``models.cpu_has_native_bf16``) or the GPU
+                     where the CPU has native bf16 (AVX-512 BF16 / AMX, ``models.native_bf16``) or the GPU
                      supports it, SDPA attention. The goal's baseline.
   workbench          ``presets/recipes/lora-quick.yaml`` through ``workbench.core.train`` (checkpoints off, the
                      held-out loss at the end kept): length-grouped batches, bf16 autocast where native, eager
@@ -116,8 +116,7 @@ def child_competent(steps: int, warm: int, opts: dict) -> dict:
     from datasets import Dataset
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from workbench.core.models import embedded_checkpoint_dir
-    from workbench.core.models import cpu_has_native_bf16
+    from workbench.core.models import embedded_checkpoint_dir, native_bf16
     ckpt = embedded_checkpoint_dir()
     cfg = yaml.safe_load(RECIPE.read_text())
     t_cfg, a_cfg = cfg["train"], cfg["adapter"]
@@ -130,7 +129,7 @@ def child_competent(steps: int, warm: int, opts: dict) -> dict:
     eval_ds = Dataset.from_dict({"input_ids": e_ids, "attention_mask": [[1] * len(x) for x in e_ids],
                                  "labels": e_labels})
     cuda = torch.cuda.is_available()
-    bf16 = torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16()
+    bf16 = native_bf16("cuda" if cuda else "cpu")
     model = _lora_model(ckpt, a_cfg, t_cfg["seed"])
     timer = step_timer()
     shapes = ShapeLog(DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100))

@@ -201,13 +201,14 @@ def generate(model, enc: dict, kw: dict):
     between the virtual tokens and the prompt, masked. tests/core/test_generate.py checks both against greedy
     decoding with PEFT's forward, one row and a padded batch."""
     import torch
+    from peft import PeftType
     cfg = getattr(model, "active_peft_config", None)
     if not getattr(cfg, "is_prompt_learning", False):
         return model.generate(**enc, **kw)
     ids, mask = enc["input_ids"], enc["attention_mask"]
     rows, base = ids.shape[0], model.get_base_model()
     prompt = model.get_prompt(batch_size=rows)
-    if str(getattr(cfg.peft_type, "value", cfg.peft_type)) == "PREFIX_TUNING":
+    if cfg.peft_type == PeftType.PREFIX_TUNING:
         n = prompt.get_seq_length()
         ones = torch.ones(rows, n, dtype=mask.dtype, device=mask.device)
         return base.generate(input_ids=torch.cat([torch.zeros_like(ones, dtype=ids.dtype), ids], 1),

@@ -25,8 +25,8 @@ def _kwargs_text(kw: dict) -> str:
 def bnb_config_code(a) -> str:
     """The BitsAndBytesConfig line of a QLoRA run (``a``: its AdapterSpec), shared by the script and the notebook.
     A compute dtype of auto is written as what it resolves to on this machine."""
-    from .models import pick_compute_dtype, pick_device
-    compute = pick_compute_dtype(a.bnb_4bit_compute_dtype, pick_device("auto"))
+    from .models import pick_compute_dtype
+    compute = pick_compute_dtype(a.bnb_4bit_compute_dtype)
     note = "  # auto on this machine" if a.bnb_4bit_compute_dtype == "auto" else ""
     return (f"bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type={a.bnb_4bit_quant_type!r},\n"
             f"                         bnb_4bit_use_double_quant={a.bnb_4bit_use_double_quant},\n"

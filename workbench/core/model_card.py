@@ -67,8 +67,8 @@ def loss_table(log_rows: list[dict[str, Any]], max_rows: int = MAX_CURVE_ROWS) -
 
 
 def _compute_dtype(pref: str) -> str:
-    from .models import pick_compute_dtype, pick_device
-    return pref if pref != "auto" else f"auto ({pick_compute_dtype(pref, pick_device('auto'))} here)"
+    from .models import pick_compute_dtype
+    return pref if pref != "auto" else f"auto ({pick_compute_dtype(pref)} here)"
 
 
 def _hyperparameters(spec: RunSpec) -> list[tuple[str, Any]]:

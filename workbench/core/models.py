@@ -301,16 +301,26 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def pick_compute_dtype(pref: str, device: str) -> str:
-    """The dtype 4-bit (QLoRA) weights are dequantised to for each matmul. auto = bfloat16 on GPUs that support it
-    and on CPUs with native bf16, float16 on other GPUs, float32 on other CPUs: there bf16 is emulated and a 4-bit
-    forward of the embedded model took 52 s in bf16 vs 14 s in fp32 (BENCHMARKS.md)."""
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` runs bf16 natively: a GPU that supports it, or a CPU with AVX-512 BF16 / AMX. Elsewhere bf16
+    is emulated and slow (BENCHMARKS.md). The one answer behind precision auto and QLoRA's compute dtype auto."""
+    if device == "cuda":
+        import torch
+        return torch.cuda.is_bf16_supported()
+    return device == "cpu" and cpu_has_native_bf16()
+
+
+def pick_compute_dtype(pref: str, device: str = "auto") -> str:
+    """The dtype 4-bit (QLoRA) weights are dequantised to for each matmul. auto = bfloat16 where ``device`` (auto:
+    the one training would pick) runs it natively, float16 on other GPUs, float32 on other CPUs: there bf16 is
+    emulated and a 4-bit forward of the embedded model took 52 s in bf16 vs 14 s in fp32 (BENCHMARKS.md)."""
     if pref != "auto":
         return pref
-    import torch
-    if device == "cuda":
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "bfloat16" if device == "cpu" and cpu_has_native_bf16() else "float32"
+    if device == "auto":
+        device = pick_device("auto")
+    if native_bf16(device):
+        return "bfloat16"
+    return "float16" if device == "cuda" else "float32"
 
 
 def pick_dtype(pref: str, device: str):

@@ -98,13 +98,9 @@ def mixed_precision(precision: str, device: str, quantized: bool = False) -> tup
     """(bf16, fp16) Trainer flags. auto = bf16 on GPUs that support it and on CPUs with native bf16
     (AVX-512 BF16 / AMX; measured 1.4-1.6x faster steps, see BENCHMARKS.md), fp32 elsewhere.
     4-bit (QLoRA) runs keep auto = no autocast: their compute dtype is set by the quantisation config."""
-    import torch
-
-    from .models import cpu_has_native_bf16
+    from .models import native_bf16
     if precision == "auto":
-        if device == "cuda":
-            return torch.cuda.is_bf16_supported(), False
-        return (device == "cpu" and not quantized and cpu_has_native_bf16()), False
+        return native_bf16(device) and (device == "cuda" or not quantized), False
     if precision == "fp16" and device == "cpu":
         raise WorkbenchError("training.fp16_needs_gpu")
     return precision == "bf16", precision == "fp16"
