@@ -46,12 +46,20 @@ def test_columns_are_one_batch_with_one_by_one_tokens(tiny_llama_dir, adapters, 
     want = [_alone(vm, PROMPT, v) for v in vm.variants]
     assert [(r.variant, r.text, r.tokens) for r in got] == [(r.variant, r.text, r.tokens) for r in want]
     assert len({r.text for r in got}) == 4  # the adapters really differ
-    # the mixed batch really uses PEFT's adapter_names: one row per variant
+    # the mixed batch really uses PEFT's adapter_names: one row per variant, in every decoding step
     calls = []
+    real = vm.groups[0].model.forward
+    fresh_env.setattr(vm.groups[0].model, "forward", lambda *a, **k: calls.append(k.get("adapter_names")) or real(*a, **k))
+    S.generate_columns(vm, PROMPT, settings=SETTINGS)
+    assert calls[0] == ["__base__"] + vm.groups[0].names and len(calls) == SETTINGS.max_new_tokens
+    # ... and so does generate when continuous batching is off
+    fresh_env.setenv("WORKBENCH_CONTINUOUS", "0")
+    calls.clear()
     real = vm.groups[0].model.generate
     fresh_env.setattr(vm.groups[0].model, "generate", lambda *a, **k: calls.append(k.get("adapter_names")) or real(*a, **k))
-    S.generate_columns(vm, PROMPT, settings=SETTINGS)
+    got_off = S.generate_columns(vm, PROMPT, settings=SETTINGS)
     assert calls == [["__base__"] + vm.groups[0].names]
+    assert [r.text for r in got_off] == [r.text for r in got]
 
 
 def test_other_peft_types_get_their_own_batches(tiny_llama_dir, adapters, fresh_env):
@@ -142,6 +150,13 @@ def test_an_exception_in_a_batch_reaches_only_its_request(tiny_llama_dir, adapte
             raise RuntimeError("broken row")
         return real(vm_, rows, settings)
     fresh_env.setattr(S, "run_batch", fragile)
+    real_admit = S.decoding.RunningBatch.admit
+
+    def fragile_admit(self, rows):
+        if any("BOOM" in self.vm.tokenizer.decode(r.ids) for r in rows):
+            raise RuntimeError("broken row")
+        return real_admit(self, rows)
+    fresh_env.setattr(S.decoding.RunningBatch, "admit", fragile_admit)
     sched = S.scheduler_for(vm)
     sched.batch_sizes.clear()
     handles = sched.submit([S.Request("base", SETTINGS, prompt=PROMPT),
@@ -187,13 +202,12 @@ def test_a_process_exits_only_after_its_batches_end(tiny_llama_dir, adapters, fr
     vm = G.get_variants(tiny_llama_dir, [])
     sched = S.Scheduler(vm, batching=True, window_s=0.2)
     release = threading.Event()
-    real = batching.run_batch
+    real = sched._generate
 
-    def slow_tail(vm_, rows, settings):
-        out = real(vm_, rows, settings)  # every row's on_done has fired: the handles have their results
+    def slow_tail(items):
+        real(items)  # every row's on_done has fired: the handles have their results
         release.wait(5)  # ... while the worker thread is still inside the batch
-        return out
-    fresh_env.setattr(S, "run_batch", slow_tail)
+    sched._generate = slow_tail
     h = sched.submit([S.Request("base", G.GenSettings(max_new_tokens=2), prompt="Hi")])[0]
     assert h.result().tokens >= 1
     assert not sched.wait_idle(timeout=0.2)  # the batch is still running

@@ -156,12 +156,12 @@ def test_server_restart_mid_run_marks_interrupted_and_resumes(rel_tmp, tiny_llam
         assert st_b["status"] == "stopped" and st_b["stop_reason"] == SERVER_LOST and st_b.get("error") is None, st_b
 
         ck = R.last_checkpoint(da)
-        c2.predict(a, "owner-a", api_name="/resume_run")
+        c2.predict(a, "owner-a", api_name="/resume_run")  # both at once (two runs may train together here)
+        c2.predict(b, "owner-b", api_name="/resume_run")
         st_a = wait_status(c2, a, "owner-a", timeout=180)
         assert st_a["status"] == "done" and st_a["step"] == 20 and st_a["resumed_from"] == ck.name, st_a
         assert _loss_steps(da) == list(range(1, 21))
-        c2.predict(b, "owner-b", api_name="/resume_run")
-        st_b = wait_status(c2, b, "owner-b", timeout=120)
+        st_b = wait_status(c2, b, "owner-b", timeout=180)
         assert st_b["status"] == "done" and st_b["step"] == 40, st_b
     finally:
         if s2 is not None:

@@ -92,6 +92,49 @@ def eos_ids(vm) -> set[int]:
     return out
 
 
+class RowProgress:
+    """One row's answer as its tokens arrive: stops it at an end-of-turn token or its ``max_new_tokens``, streams
+    the growing text (``on_text``) and hands the result over once (``on_done``). ``run_batch``'s tracker and
+    ``decoding.RunningBatch`` both report through it."""
+
+    def __init__(self, tok, row: Row, eos: set[int]):
+        self.tok, self.row, self.eos = tok, row, eos
+        self.ids: list[int] = []
+        self.text = ""
+        self.result: RowResult | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def cancelled(self) -> bool:
+        return self.row.cancelled is not None and self.row.cancelled()
+
+    def add(self, token: int) -> bool:
+        """Take the next token; True when the row has ended (and has been finished)."""
+        if self.done:
+            return True
+        self.ids.append(int(token))
+        if token in self.eos or len(self.ids) >= self.row.max_new_tokens:
+            self.finish()
+            return True
+        if self.row.on_text is not None:
+            text = self.tok.decode(self.ids, skip_special_tokens=True)
+            if text != self.text and not text.endswith("\ufffd"):  # wait for a whole character
+                self.text = text
+                self.row.on_text(text)
+        return False
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.result = RowResult(self.ids, self.tok.decode(self.ids, skip_special_tokens=True))
+        if self.row.on_text is not None and self.result.text != self.text:
+            self.row.on_text(self.result.text)
+        if self.row.on_done is not None:
+            self.row.on_done(self.result)
+
+
 def _tracker_classes():
     from transformers import StoppingCriteria
     from transformers.generation.streamers import BaseStreamer
@@ -100,51 +143,30 @@ def _tracker_classes():
         """Streamer (sees every new token of every row) and stopping criterion (stops rows one by one)."""
 
         def __init__(self, tok, rows: list[Row], eos: set[int]):
-            self.tok, self.rows, self.eos = tok, rows, eos
-            self.ids: list[list[int]] = [[] for _ in rows]
-            self.done = [False] * len(rows)
-            self.texts = [""] * len(rows)
-            self.results: list[RowResult | None] = [None] * len(rows)
+            self.rows = [RowProgress(tok, r, eos) for r in rows]
             self._prompt_seen = False
+
+        @property
+        def results(self) -> list[RowResult]:
+            return [r.result for r in self.rows]
 
         def put(self, value):
             if not self._prompt_seen:  # generate hands the prompt over first
                 self._prompt_seen = True
                 return
-            for i, token in enumerate(value.reshape(-1).tolist()):
-                if self.done[i]:
-                    continue
-                row = self.rows[i]
-                self.ids[i].append(int(token))
-                if token in self.eos or len(self.ids[i]) >= row.max_new_tokens:
-                    self._finish(i)
-                elif row.on_text is not None:
-                    text = self.tok.decode(self.ids[i], skip_special_tokens=True)
-                    if text != self.texts[i] and not text.endswith("\ufffd"):  # wait for a whole character
-                        self.texts[i] = text
-                        row.on_text(text)
-
-        def _finish(self, i: int) -> None:
-            self.done[i] = True
-            result = RowResult(self.ids[i], self.tok.decode(self.ids[i], skip_special_tokens=True))
-            self.results[i] = result
-            row = self.rows[i]
-            if row.on_text is not None and result.text != self.texts[i]:
-                row.on_text(result.text)
-            if row.on_done is not None:
-                row.on_done(result)
+            for row, token in zip(self.rows, value.reshape(-1).tolist()):
+                row.add(token)
 
         def end(self):
-            for i in range(len(self.rows)):
-                if not self.done[i]:
-                    self._finish(i)
+            for row in self.rows:
+                row.finish()
 
         def __call__(self, input_ids, scores, **kwargs):
             import torch
-            for i, row in enumerate(self.rows):
-                if not self.done[i] and row.cancelled is not None and row.cancelled():
-                    self._finish(i)
-            return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+            for row in self.rows:
+                if not row.done and row.cancelled():
+                    row.finish()
+            return torch.tensor([r.done for r in self.rows], dtype=torch.bool, device=input_ids.device)
 
     return Tracker
 
@@ -181,9 +203,9 @@ def run_batch(vm, rows: list[Row], settings) -> list[RowResult]:
         else:
             group = mixing_group(vm)
             names = [MIXED_BASE if r.variant == BASE else vm._slot(r.variant)[1] for r in rows]
-            with vm.lock:
+            with vm.mixed(group) as model:
                 _seed(settings)
-                group.model.generate(**enc, **kw, adapter_names=names)
+                model.generate(**enc, **kw, adapter_names=names)
     tracker.end()
     return list(tracker.results)
 

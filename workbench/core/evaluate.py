@@ -30,10 +30,11 @@ from ..settings import DataSpec
 from .generate import BASE, GenSettings, generate_texts, get_variants, sequence_logprobs
 
 
-DEFAULT_BATCH = 64
+DEFAULT_BATCH = 128
 """Most sequences (prompts x variants) generated together by default. On a 2-core CPU the embedded model's
-decoding is compute-bound from about 16 rows on, yet 50 prompts x 2 variants still took 53.6 s in batches of 16
-and 31.2 s in batches of 50 (fewer, fuller steps; 32.3 s in one batch of 100). See BENCHMARKS.md."""
+decoding is compute-bound from about 16 rows on, yet fewer, fuller steps still win: 50 prompts x 2 variants took
+53.6 s in batches of 16 and 31.2 s in batches of 50; with continuous batching (``decoding``) 31.3 s with 64 rows at
+a time and 29.2 s in one batch of 100. See BENCHMARKS.md."""
 KV_BUDGET_MB = 1024
 """Memory the default batch's KV cache may take (larger models get fewer rows per batch)."""
 
@@ -157,12 +158,13 @@ def predict(vm, texts: list[str], variants: list[str], settings: GenSettings,
 
 def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
              settings: GenSettings | None = None, progress=None, batch_size: int | None = None,
-             user: str | None = None) -> list[EvalRow]:
+             user: str | None = None, with_perplexity: bool = True) -> list[EvalRow]:
     """Score "base" and every adapter on the held-out split of ``dataset`` (DataSpec, shipped name or path).
 
     ``settings`` defaults to greedy decoding with room for the longest reference (+8 tokens, at most 256).
     ``batch_size``: sequences generated together (None: ``default_batch``; 1: one by one, exact).
     ``progress(fraction, message)`` is called as the work advances. ``user``: see ``generate.get_variants``.
+    ``with_perplexity=False`` skips the perplexity pass (NaN in the rows): the task scores only.
     """
     from .data import encode, render_prompt
     from .metrics import metric_for
@@ -187,7 +189,7 @@ def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
             progress(0.8 + 0.2 * i / len(variants), f"Perplexity of {variant}...")
         preds = answers[variant]
         score = sum(metric.score(p, r) for p, r in zip(preds, refs)) / len(refs)
-        ppl = perplexity(vm, variant, encoded)
+        ppl = perplexity(vm, variant, encoded) if with_perplexity else math.nan
         rows.append(EvalRow(variant, metric.name, float(score), float(ppl), len(examples), preds))
     if progress:
         progress(1.0, "Evaluation done.")

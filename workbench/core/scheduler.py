@@ -3,8 +3,12 @@
 A request is (prompt, variant, settings, owner). ``Scheduler.submit`` checks each request on its own (settings,
 variant, prompt type and length) and fails a bad one at once, alone; the good ones wait in a queue. One worker
 thread per scheduler takes the oldest waiting request, waits up to ``WORKBENCH_BATCH_WINDOW_MS`` (default 15 ms)
-for others to arrive, and runs every compatible waiting request with it as ONE batch (``batching.run_batch``),
-taking requests from each submission in turn so that a long evaluation cannot shut a Compare click out:
+for others to arrive, and runs every compatible waiting request with it as ONE batch, taking requests from each
+submission in turn so that a long evaluation cannot shut a Compare click out. Greedy batches decode continuously
+(``decoding.RunningBatch``): a finished row leaves at once, and compatible requests that arrive while the batch
+decodes join it between two steps (up to the batch cap, and only while no request of another kind waits: that
+one starts when the batch drains). Sampled and prompt-learning batches run through ``generate``
+(``batching.run_batch``); ``WORKBENCH_CONTINUOUS=0`` sends every batch there.
 
 - compatible = same batch kind (the base and the LoRA adapters of one base copy mix; DoRA, IA3 and prompt-learning
   adapters run per variant) and the same decoding settings; ``max_new_tokens`` may differ (each row stops on its
@@ -12,7 +16,8 @@ taking requests from each submission in turn so that a long evaluation cannot sh
   comparison repeats exactly.
 - each request streams through its own queue (``Handle``: iterate for the growing text, or ``result()``), and is
   finished as soon as its own row ends.
-- an exception in a batch is retried request by request, so it reaches only the request that causes it.
+- an exception in a batch is retried request by request (those not finished yet), so it reaches only the request
+  that causes it.
 
 ``WORKBENCH_BATCHING=0`` turns batching across requests off: each request then runs alone, in arrival order, and
 the Compare columns one after another (the path before this scheduler). ``WORKBENCH_MAX_BATCH`` caps a batch
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import WorkbenchError
+from . import decoding
 from .batching import Row, RowResult, batch_kind, needs_equal_lengths, run_batch
 from .env import env_int, env_number
 from .generate import BASE, GenResult, GenSettings, VariantModel
@@ -41,6 +47,18 @@ IDLE_S = 30.0
 _COMPUTE = threading.Semaphore(env_int("WORKBENCH_GEN_CONCURRENCY", 1, lo=1))
 """Batches that may compute at once in this process, over all schedulers (env WORKBENCH_GEN_CONCURRENCY, default
 1): each batch uses the process's torch threads, so one at a time keeps generation within the thread budget."""
+
+
+def max_batch_default() -> int:
+    """Most requests in one batch (env WORKBENCH_MAX_BATCH, default 16). The web server lets as many generation
+    calls wait in the scheduler at once (their Gradio concurrency limit), so that they can share a batch."""
+    return env_int("WORKBENCH_MAX_BATCH", 16, lo=1)
+
+
+def continuous_enabled() -> bool:
+    """``WORKBENCH_CONTINUOUS=0`` decodes every batch with ``generate`` (``batching.run_batch``) instead of
+    ``decoding.RunningBatch``: rows then neither leave a batch early nor join a running one."""
+    return os.environ.get("WORKBENCH_CONTINUOUS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def batching_enabled() -> bool:
@@ -137,13 +155,16 @@ class Scheduler:
         self.vm = vm
         self.batching = batching_enabled() if batching is None else batching
         self.window_s = env_number("WORKBENCH_BATCH_WINDOW_MS", 15.0, lo=0.0) / 1000 if window_s is None else window_s
-        self.max_batch = max(1, int(max_batch or env_int("WORKBENCH_MAX_BATCH", 16)))
+        self.max_batch = max(1, int(max_batch or max_batch_default()))
         self._cv = threading.Condition()
         self._pending: list[_Item] = []
         self._thread: threading.Thread | None = None
         self._submissions = 0
         self.batch_sizes: list[int] = []
-        """How many requests each batch held (for tests and benchmarks)."""
+        """How many requests each batch started with (for tests and benchmarks)."""
+        self.joined = 0
+        """Requests that joined a batch already decoding (continuous batching)."""
+        self.continuous = continuous_enabled()
         self._running = 0
         _LIVE.add(self)
 
@@ -283,16 +304,70 @@ class Scheduler:
                     except Exception as single:
                         it.handle._fail(single)
 
+    def _row(self, it: _Item) -> Row:
+        h = it.handle
+        return Row(it.ids, h.request.variant, h.request.settings.max_new_tokens, on_text=h._text,
+                   on_done=lambda r, h=h: h._finish(_result(h, r)), cancelled=lambda h=h: h.cancelled)
+
     def _generate(self, items: list[_Item]) -> None:
         settings = items[0].handle.request.settings
         self.batch_sizes.append(len(items))
-
-        def row(it: _Item) -> Row:
-            h = it.handle
-            return Row(it.ids, h.request.variant, h.request.settings.max_new_tokens, on_text=h._text,
-                       on_done=lambda r, h=h: h._finish(_result(h, r)), cancelled=lambda h=h: h.cancelled)
+        if self.continuous and decoding.supported(self.vm, items[0].handle.request.variant, settings):
+            self._decode(items)
+            return
         with _COMPUTE:
-            run_batch(self.vm, [row(it) for it in items], settings)
+            run_batch(self.vm, [self._row(it) for it in items], settings)
+
+    def _decode(self, items: list[_Item]) -> None:
+        """Continuous batching (``decoding.RunningBatch``): compatible requests that arrive while these decode join
+        between steps, up to the batch cap, unless a request of another kind is waiting (it then runs as soon as
+        this batch has drained). A failure fails the batch's unfinished requests over to one at a time."""
+        head = items[0]
+        batch = decoding.RunningBatch(self.vm, head.handle.request.variant, head.handle.request.settings)
+        held, cap = list(items), min(it.cap for it in items)
+        try:
+            with _COMPUTE:
+                batch.admit([self._row(it) for it in items])
+            while batch.live:
+                with _COMPUTE:
+                    batch.step()
+                joiners = self._joiners(head, cap, batch.live)
+                if joiners:
+                    held += joiners
+                    cap = min([cap] + [it.cap for it in joiners])
+                    self.joined += len(joiners)
+                    with _COMPUTE:
+                        batch.admit([self._row(it) for it in joiners])
+        except Exception as e:
+            undone = [it for it in held if not it.handle.done]
+            if len(held) == 1:
+                held[0].handle._fail(e)
+                return
+            for it in undone:  # which request broke it? each alone
+                try:
+                    self._generate([it])
+                except Exception as single:
+                    it.handle._fail(single)
+
+    def _joiners(self, head: _Item, cap: int, live: int) -> list[_Item]:
+        """Waiting requests that may join the running batch of ``head`` now (taken off the queue)."""
+        with self._cv:
+            if not self._pending or not live or live >= cap:  # a drained batch ends: the queue starts the next
+                return []
+            if any(it.key != head.key for it in self._pending):  # another kind waits: let this batch drain
+                return []
+            room, out = cap - live, []
+            for it in self._pending:
+                if len(out) >= room:
+                    break
+                if it.handle.cancelled or it.cap <= live + len(out):
+                    continue
+                if not self.batching and it.submission != head.submission:
+                    continue
+                out.append(it)
+            taken = {id(it) for it in out}
+            self._pending = [it for it in self._pending if id(it) not in taken]
+            return out
 
 
 def _result(handle: Handle, row: RowResult) -> GenResult:
@@ -320,7 +395,7 @@ def scheduler_for(vm: VariantModel) -> Scheduler:
     """The scheduler of ``vm`` (made on first use; it lives as long as the VariantModel)."""
     with _LOCK:
         sched = vm.__dict__.get("_scheduler")
-        if sched is None or sched.batching != batching_enabled():
+        if sched is None or sched.batching != batching_enabled() or sched.continuous != continuous_enabled():
             sched = vm.__dict__["_scheduler"] = Scheduler(vm)
         return sched
 

@@ -11,7 +11,7 @@ import pandas as pd
 from gradio import OAuthProfile, OAuthToken
 
 from ... import plots
-from ...core import analysis, data, evaluate, export, generate, runs
+from ...core import analysis, data, evaluate, export, generate, runs, scheduler
 from ...core.workspace import MAX_ADAPTERS, Workspace  # noqa: F401 (MAX_ADAPTERS: the tab's columns)
 from ...errors import WorkbenchError
 from ...settings import DataSpec
@@ -79,7 +79,7 @@ def compare_stream(model_name: str, adapters: list[str], prompt: str, owner: str
         raise WorkbenchError("compare.no_prompt")
     adapters = _checked(owner, model_name, adapters=adapters)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
-    from ...core import scheduler  # every column in one batched generation, each streaming
+    # every column in one batched generation, each streaming
     vm = generate.get_variants(model_name, adapters, user=owner)
     texts = [""] * (1 + len(adapters))
     for texts in scheduler.stream_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner):
@@ -95,7 +95,6 @@ def compare(model_name: str, adapters: list[str], prompt: str, owner: str, max_n
         raise WorkbenchError("compare.no_prompt")
     adapters = _checked(owner, model_name, adapters=adapters)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
-    from ...core import scheduler
     vm = generate.get_variants(model_name, adapters, user=owner)
     results = scheduler.generate_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner)
     return [{"variant": r.variant if r.variant == generate.BASE else _short(r.variant), "text": r.text,
@@ -261,3 +260,9 @@ def push(adapter: str, repo_id: str, token: str, owner: str,
     url = export.push_to_hub(adapter, (repo_id or "").strip(), secret)
     done = tr("ui.pushed", url=url)
     return f"{note}\n\n{done}" if note else done
+
+
+def generation_slots() -> int:
+    """How many generation calls (Compare button, /compare) may run at once: one scheduler batch's worth, since
+    they mostly wait for the scheduler, which batches them (``scheduler.max_batch_default``)."""
+    return scheduler.max_batch_default()

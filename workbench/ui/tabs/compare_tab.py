@@ -120,7 +120,10 @@ def build(owner: gr.BrowserState):
         n = len(args[1] or [])
         for texts in compare_handlers.compare_stream(*args):
             yield texts + [gr.update()] * (compare_handlers.MAX_ADAPTERS - n)
-    go.click(gpu(_stream), gen_inputs, outs, api_name=False)
+    # Generation calls mostly wait for the engine's scheduler, which batches them: let up to one batch's worth
+    # of them in at once (the other events keep the app's default concurrency).
+    gen_slots = dict(concurrency_id="generation", concurrency_limit=compare_handlers.generation_slots())
+    go.click(gpu(_stream), gen_inputs, outs, api_name=False, **gen_slots)
     def explain_first(model, adapters, prompt, owner, response, use_chat_template):
         return compare_handlers.token_view(model, (adapters or [None])[0], prompt, response, owner, use_chat_template)
     tok_btn.click(gpu(explain_first), [base, adapters, prompt, owner, outs[1], chat], tok_view, api_name=False)
@@ -142,6 +145,6 @@ def build(owner: gr.BrowserState):
     def list_adapters(owner):
         return compare_handlers.adapter_choices(owner)
     gr.Button(visible=False).click(gpu(compare), [base, api_adapters, prompt, api_owner, max_new], api_out,
-                                   api_name="compare")
+                                   api_name="compare", **gen_slots)
     gr.Button(visible=False).click(list_adapters, api_owner, api_out, api_name="list_adapters")
     return {"refresh": _refresh, "adapters": adapters, "inside_pick": inside_pick, "base": base}
