@@ -29,3 +29,17 @@ def test_a_bad_value_names_the_variable(monkeypatch, raw):
         experiments.max_runs()
     assert str(e.value) == f"environment variable WORKBENCH_MAX_EXPERIMENT_RUNS must be a number (got {raw!r})"
     assert e.value.render("zh-CN").startswith("环境变量 WORKBENCH_MAX_EXPERIMENT_RUNS")
+
+
+def test_env_flag_switches(monkeypatch):
+    from workbench.core.env import env_flag
+    monkeypatch.delenv("WORKBENCH_SOME_SWITCH", raising=False)
+    assert env_flag("WORKBENCH_SOME_SWITCH") is True and env_flag("WORKBENCH_SOME_SWITCH", False) is False
+    for off in ("0", "false", "No", " OFF "):
+        monkeypatch.setenv("WORKBENCH_SOME_SWITCH", off)
+        assert env_flag("WORKBENCH_SOME_SWITCH") is False, off
+    for on in ("1", "yes", "true"):
+        monkeypatch.setenv("WORKBENCH_SOME_SWITCH", on)
+        assert env_flag("WORKBENCH_SOME_SWITCH", False) is True, on
+    monkeypatch.setenv("WORKBENCH_SOME_SWITCH", "")
+    assert env_flag("WORKBENCH_SOME_SWITCH") is True  # empty = unset, as for the number knobs

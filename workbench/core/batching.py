@@ -171,11 +171,17 @@ def _tracker_classes():
     return Tracker
 
 
-def pad_left(rows: list[Row], pad_id: int, device) -> dict:
+def pad_id(tok) -> int:
+    """The id padding positions get (masked, so any id would do): the tokenizer's pad token, else its eos."""
+    return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+def pad_left(seqs: list[list[int]], pad: int, device) -> dict:
+    """Token id lists, left-padded to the longest: ``input_ids`` and ``attention_mask`` (0 on padding)."""
     import torch
-    width = max(len(r.ids) for r in rows)
-    ids = torch.tensor([[pad_id] * (width - len(r.ids)) + r.ids for r in rows], device=device)
-    mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in rows], device=device)
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in seqs], device=device)
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
     return {"input_ids": ids, "attention_mask": mask}
 
 
@@ -189,8 +195,7 @@ def run_batch(vm, rows: list[Row], settings) -> list[RowResult]:
     if len(kinds) != 1:
         raise ValueError(f"rows of different kinds cannot share a batch: {sorted(map(str, kinds))}")
     tok = vm.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    enc = pad_left(rows, pad, vm.device)
+    enc = pad_left([r.ids for r in rows], pad_id(tok), vm.device)
     tracker = _tracker_classes()(tok, rows, eos_ids(vm))
     kw = settings.generate_kwargs(tok)
     kw.update(max_new_tokens=max(r.max_new_tokens for r in rows), streamer=tracker, stopping_criteria=StoppingCriteriaList([tracker]))

@@ -26,9 +26,9 @@ other users' work on the same model out.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .batching import BASE, MIXED_BASE, Row, RowProgress, batch_kind, eos_ids
+from .batching import BASE, MIXED_BASE, Row, RowProgress, batch_kind, eos_ids, mixing_group, pad_id, pad_left
 
 PREFIX_MIN = 8
 """Shortest shared prompt prefix worth prefilling once (shorter ones are prefilled with each row)."""
@@ -83,8 +83,6 @@ class _Live:
     progress: RowProgress
     name: str | None
     """The adapter name of this row in a mixed batch (``__base__`` for the base); None in other batches."""
-    seq: list[int] = field(default_factory=list)
-    """Prompt and generated ids (the repetition penalty's tokens)."""
 
 
 class RunningBatch:
@@ -109,7 +107,6 @@ class RunningBatch:
         """[rows] the position of that token."""
         self._prefix: dict[str, tuple[tuple[int, ...], list]] = {}
         """name -> (prefix ids, [(keys, values) per layer] of one row): the shared prefix's cache, per variant."""
-        self.steps = 0
         self.prefilled_tokens = 0
         """Prompt tokens run through the model (a shared prefix counts once per variant)."""
 
@@ -131,8 +128,7 @@ class RunningBatch:
                   logits_to_keep=1)
         with torch.no_grad():
             if self.kind[0] == "mixed" and len(set(names)) > 1:  # per-row adapters (PEFT's mixed batches)
-                group = next(g for g in self.vm.groups if id(g) == self.kind[1])
-                with self.vm.mixed(group) as model:
+                with self.vm.mixed(mixing_group(self.vm)) as model:
                     out = model(**kw, adapter_names=list(names))
             else:  # one variant: as generate runs it (no per-row routing in every adapted layer)
                 variant = self.variant if self.kind[0] != "mixed" else BASE if names[0] == MIXED_BASE else names[0]
@@ -160,15 +156,13 @@ class RunningBatch:
             tails = [r.ids[p:] for r in rows]
         else:
             p, layers, tails = 0, None, [r.ids for r in rows]
-        width = max(len(t) for t in tails)
-        pad = self.vm.tokenizer.pad_token_id if self.vm.tokenizer.pad_token_id is not None else 0
-        ids = torch.tensor([[pad] * (width - len(t)) + list(t) for t in tails], device=dev)
-        own = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails], device=dev)
+        enc = pad_left(tails, pad_id(self.vm.tokenizer), dev)
+        ids, own = enc["input_ids"], enc["attention_mask"]
         mask = torch.cat([torch.ones(len(rows), p, dtype=own.dtype, device=dev), own], 1)
         pos = (p + own.cumsum(-1) - 1).masked_fill(own == 0, 0)
         logits, cache = self._forward(ids, mask, pos, self._new_cache(layers), names)
         self.prefilled_tokens += int(own.sum())
-        lives = [_Live(RowProgress(self.vm.tokenizer, r, self.eos), n, list(r.ids)) for r, n in zip(rows, names)]
+        lives = [_Live(RowProgress(self.vm.tokenizer, r, self.eos), n) for r, n in zip(rows, names)]
         tokens = self._pick(logits, lives)
         going = [i for i, (lv, t) in enumerate(zip(lives, tokens)) if not lv.progress.add(t)]
         if not going:
@@ -237,7 +231,6 @@ class RunningBatch:
             self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], 1)
             logits, self.cache = self._forward(self.last, self.mask, self.pos[:, None], self.cache,
                                                [lv.name for lv in self.rows])
-            self.steps += 1
             tokens = self._pick(logits, self.rows)
             for i, (lv, t) in enumerate(zip(self.rows, tokens)):
                 if i not in ended and lv.progress.add(t):
@@ -251,7 +244,8 @@ class RunningBatch:
 
     def _drop(self, ended: list[int]) -> None:
         import torch
-        going = [i for i in range(len(self.rows)) if i not in set(ended)]
+        ended = set(ended)
+        going = [i for i in range(len(self.rows)) if i not in ended]
         if not going:
             self.rows, self.cache, self.mask, self.last, self.pos = [], None, None, None, None
             return
@@ -270,14 +264,11 @@ class RunningBatch:
         import torch
         penalty = float(self.settings.repetition_penalty)
         if penalty != 1.0:
-            for i, lv in enumerate(lives):
-                seen = torch.tensor(sorted(set(lv.seq)), device=logits.device)
+            for i, lv in enumerate(lives):  # the row's prompt and the answer so far
+                seen = torch.tensor(sorted(set(lv.progress.row.ids) | set(lv.progress.ids)), device=logits.device)
                 s = logits[i, seen]
                 logits[i, seen] = torch.where(s < 0, s * penalty, s / penalty)
-        tokens = logits.argmax(-1).tolist()
-        for lv, t in zip(lives, tokens):
-            lv.seq.append(t)
-        return tokens
+        return logits.argmax(-1).tolist()
 
 
 def _pad_left(cache, width: int) -> list:

@@ -23,3 +23,10 @@ def env_number(name: str, default, cast=float, lo=None):
 def env_int(name: str, default, lo=None):
     """``env_number`` for whole numbers."""
     return env_number(name, default, int, lo)
+
+
+def env_flag(name: str, default: bool = True) -> bool:
+    """An on/off switch: ``0``, ``false``, ``no`` or ``off`` (any case) turn it off, any other value on;
+    ``default`` when unset or empty."""
+    raw = (os.environ.get(name) or "").strip().lower()
+    return default if not raw else raw not in ("0", "false", "no", "off")

@@ -17,8 +17,9 @@ batch sizes). ``WORKBENCH_FAST_LINEAR=0`` turns it off. benchmarks/bench_compare
 """
 from __future__ import annotations
 
-import os
 import types
+
+from .env import env_flag
 
 MAX_ROWS = 128
 """Most rows for the transposed product with 2+ threads (measured: ahead or equal up to 128 rows, behind from 256)."""
@@ -29,7 +30,7 @@ WIDE = 16384
 
 
 def enabled() -> bool:
-    return os.environ.get("WORKBENCH_FAST_LINEAR", "1").strip().lower() not in ("0", "false", "no", "off")
+    return env_flag("WORKBENCH_FAST_LINEAR")
 
 
 def install(model) -> int:

@@ -49,6 +49,11 @@ def _flag(name: str, default: bool = True) -> bool:
     return default if v is None else v.strip().lower() not in ("0", "false", "no", "off", "")
 
 
+def enabled() -> bool:
+    """The ``WORKBENCH_FAST_LOSS`` switch (on unless set to 0 / false / no / off / empty)."""
+    return _flag("WORKBENCH_FAST_LOSS")
+
+
 def unsupported_reason(model) -> str | None:
     """Why ``model`` (a PeftModel or a plain CausalLM) must use the standard loss path; None when it need not."""
     cfg_of = getattr(model, "active_peft_config", None)
@@ -68,7 +73,7 @@ def unsupported_reason(model) -> str | None:
 
 def trainer_class(model) -> type[Trainer]:
     """FastLossTrainer where it is exact for ``model`` (and not switched off), else transformers' Trainer."""
-    if not _flag("WORKBENCH_FAST_LOSS") or unsupported_reason(model) is not None:
+    if not enabled() or unsupported_reason(model) is not None:
         return Trainer
     return FastLossTrainer
 

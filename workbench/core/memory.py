@@ -408,9 +408,8 @@ def run_precision(spec: RunSpec, device: str) -> str:
 
 
 def _uses_fast_loss(model: nn.Module, spec: RunSpec) -> bool:
-    import os
-    from .fast_loss import PLAIN_HEAD_TYPES
-    if os.environ.get("WORKBENCH_FAST_LOSS", "1").strip().lower() in ("0", "false", "no", "off", ""):
+    from .fast_loss import PLAIN_HEAD_TYPES, enabled
+    if not enabled():
         return False
     if methods.get(spec.adapter.method).is_prompt_learning:
         return False

@@ -28,7 +28,6 @@ the Compare columns one after another (the path before this scheduler). ``WORKBE
 from __future__ import annotations
 
 import atexit
-import os
 import queue
 import threading
 import time
@@ -39,7 +38,7 @@ from typing import Iterator
 from ..errors import WorkbenchError
 from . import decoding
 from .batching import Row, RowResult, batch_kind, needs_equal_lengths, run_batch
-from .env import env_int, env_number
+from .env import env_flag, env_int, env_number
 from .generate import BASE, GenResult, GenSettings, VariantModel
 
 IDLE_S = 30.0
@@ -58,11 +57,11 @@ def max_batch_default() -> int:
 def continuous_enabled() -> bool:
     """``WORKBENCH_CONTINUOUS=0`` decodes every batch with ``generate`` (``batching.run_batch``) instead of
     ``decoding.RunningBatch``: rows then neither leave a batch early nor join a running one."""
-    return os.environ.get("WORKBENCH_CONTINUOUS", "1").strip().lower() not in ("0", "false", "no", "off")
+    return env_flag("WORKBENCH_CONTINUOUS")
 
 
 def batching_enabled() -> bool:
-    return os.environ.get("WORKBENCH_BATCHING", "1").strip().lower() not in ("0", "false", "no", "off")
+    return env_flag("WORKBENCH_BATCHING")
 
 
 @dataclass
