@@ -31,10 +31,6 @@ from __future__ import annotations
 import inspect
 import os
 
-from transformers import Trainer
-
-from .env import env_int
-
 IGNORE_INDEX = -100
 CHUNK_TOKENS = 2048
 """Selected positions per head chunk: 2048 x 49k vocabulary x 4 bytes = 400 MB of float32 logits at most."""
@@ -71,10 +67,12 @@ def unsupported_reason(model) -> str | None:
     return None
 
 
-def trainer_class(model) -> type[Trainer]:
+def trainer_class(model):
     """FastLossTrainer where it is exact for ``model`` (and not switched off), else transformers' Trainer."""
     if not enabled() or unsupported_reason(model) is not None:
+        from transformers import Trainer
         return Trainer
+    from .fast_loss_trainer import FastLossTrainer
     return FastLossTrainer
 
 
@@ -161,44 +159,8 @@ def selected_loss(model, input_ids, attention_mask, labels, num_items_in_batch=N
     return total / keep.sum()
 
 
-class FastLossTrainer(Trainer):
-    """transformers.Trainer with the training loss of ``selected_loss`` (see the module docstring)."""
-
-    def _fast_path_ok(self, model, inputs: dict, return_outputs: bool, evaluating: bool = False) -> bool:
-        if return_outputs or (not model.training and not evaluating) or self.label_smoother is not None \
-                or self.compute_loss_func:
-            return False
-        if set(inputs) - {"input_ids", "attention_mask", "labels"} or inputs.get("labels") is None:
-            return False
-        if model is not self.accelerator.unwrap_model(model):  # DDP & co. need their own forward
-            return False
-        return bool((inputs["labels"][:, 1:] != IGNORE_INDEX).any())
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not self._fast_path_ok(model, inputs, return_outputs):
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
-        n_items = num_items_in_batch if self.model_accepts_loss_kwargs else None
-        loss = self._selected_loss(model, inputs, n_items)
-        if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
-                and num_items_in_batch is not None):  # as Trainer.compute_loss does
-            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
-        return loss
-
-    def _selected_loss(self, model, inputs: dict, num_items_in_batch=None):
-        with self.accelerator.autocast():  # the autocast accelerate wraps model.forward in (bf16 / fp16)
-            return selected_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
-                                 num_items_in_batch=num_items_in_batch, share_prefix=_flag("WORKBENCH_SHARE_PREFIX"),
-                                 chunk_tokens=env_int("WORKBENCH_LOSS_CHUNK", CHUNK_TOKENS))
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        """The held-out loss alone (runs evaluate with ``prediction_loss_only``): the same selected loss as training,
-        under no_grad, so evaluation neither runs the vocabulary head at every position nor keeps the logits.
-        Anything else is Trainer's own prediction_step."""
-        import torch
-        inputs = self._prepare_inputs(inputs)
-        if not prediction_loss_only or not self._fast_path_ok(model, inputs, False, evaluating=True):
-            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
-        with torch.no_grad():
-            loss = self._selected_loss(model, inputs)
-        return loss.detach(), None, None
+def __getattr__(name: str):
+    if name == "FastLossTrainer":  # in its own module, so that the loss alone does not import transformers' Trainer
+        from .fast_loss_trainer import FastLossTrainer
+        return FastLossTrainer
+    raise AttributeError(name)
