@@ -6,8 +6,9 @@ order: the path before the scheduler). Each time BENCH_USERS users (default 30, 
 threads) call /compare BENCH_ROUNDS times (default 3) with the base model, a prompt of their own and
 BENCH_GEN_TOKENS new tokens (default 16), all starting together after one warm-up call. Reports p50 / p95 / max
 latency per mode and the ratio p95(off) / p95(on) (goal: >= 3x). The generation events' Gradio concurrency
-limit (one scheduler batch: WORKBENCH_MAX_BATCH, default 16) bounds how many /compare calls reach the scheduler
-at once; with batching on, a call that arrives while a batch decodes joins it (continuous batching).
+limit bounds how many /compare calls reach the scheduler at once: one scheduler batch (WORKBENCH_MAX_BATCH,
+default 32) with batching on, where a call that arrives while a batch decodes joins it (continuous batching);
+the app's default limit (4) with batching off, as before the scheduler.
 
     .venv/bin/python benchmarks/bench_compare_load.py
     BENCH_USERS=3 BENCH_ROUNDS=1 BENCH_GEN_TOKENS=4 .venv/bin/python benchmarks/bench_compare_load.py   # a smoke run

@@ -11,6 +11,7 @@ import torch
 
 from adapter_factory import make_adapter
 from workbench.core import evaluate as E
+from workbench.core.generate import GenResult
 from workbench.settings import DataSpec
 
 ROWS = [("Capital of France?", "Paris"), ("2 + 2 =", "4"), ("Colour of the sky?", "Blue")]
@@ -53,11 +54,12 @@ def test_scores_and_perplexity_by_hand(tiny_llama_dir, lora, dataset, monkeypatc
     from transformers import AutoModelForCausalLM, AutoTokenizer
     answers = {"base": ["Paris", "5", "blue"], lora: ["Paris", " 4 ", "Blue"]}  # exact match: 1/3 and 3/3
 
-    def fake_predict(vm, texts, variants, settings, batch_size):
+    def fake_answer(vm, texts, variants, settings, batch_size, score_ids=None):
         assert len(texts) == 3 and all(t.endswith("<|im_start|>assistant\n") for t in texts)
-        assert variants == ["base", lora] and batch_size is None  # predict sizes the default batch
-        return {v: answers[v] for v in variants}
-    monkeypatch.setattr(E, "predict", fake_predict)
+        assert variants == ["base", lora] and batch_size is None  # answer sizes the default batch
+        assert score_ids and all(score_ids)  # every reference answer can be scored in its prompt's prefill
+        return {v: [GenResult(v, a, 1) for a in answers[v]] for v in variants}  # not scored: a perplexity pass
+    monkeypatch.setattr(E, "answer", fake_answer)
     rows = E.evaluate(tiny_llama_dir, [lora], dataset)
     assert [(r.variant, r.metric, r.n) for r in rows] == [("base", "exact_match", 3), (lora, "exact_match", 3)]
     assert rows[0].score == pytest.approx(1 / 3) and rows[1].score == pytest.approx(1.0)
@@ -80,8 +82,12 @@ def test_real_generation_limit_and_batching(tiny_llama_dir, lora, dataset, monke
     batched = E.evaluate(tiny_llama_dir, [lora], spec)  # the default: batched, base and adapter mixed
     assert not calls
     assert [r.predictions[:2] for r in batched] == [r.predictions for r in one]
+    passes = []
+    real_nll = E.nll_sum
+    monkeypatch.setattr(E, "nll_sum", lambda *a, **k: passes.append(1) or real_nll(*a, **k))
     assert [r.perplexity for r in E.evaluate(tiny_llama_dir, [lora], spec, limit=2)] == pytest.approx(
-        [r.perplexity for r in one], rel=1e-6)
+        [r.perplexity for r in one], rel=1e-5)
+    assert not passes  # batched: the reference answers were scored in the prompts' prefill, no second pass
 
 
 def test_batched_rows_share_batches_and_match_one_by_one(tiny_llama_dir, lora, tmp_path):
@@ -106,7 +112,8 @@ def test_prompt_tuning_perplexity(tiny_llama_dir, dataset, tmp_path, monkeypatch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
     d = make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")
-    monkeypatch.setattr(E, "predict", lambda vm, texts, variants, s, b: {v: [""] * 3 for v in variants})
+    monkeypatch.setattr(E, "answer", lambda vm, texts, variants, s, b, ids=None: {v: [GenResult(v, "", 0)] * 3
+                                                                                  for v in variants})
     rows = E.evaluate(tiny_llama_dir, [d], dataset)
     pm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), d).eval()
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)

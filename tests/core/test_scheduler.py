@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from adapter_factory import make_adapter
-from workbench.core import batching
+from workbench.core import batching, fast_mixed
 from workbench.core import generate as G
 from workbench.core import scheduler as S
 from workbench.errors import WorkbenchError
@@ -46,10 +46,11 @@ def test_columns_are_one_batch_with_one_by_one_tokens(tiny_llama_dir, adapters, 
     want = [_alone(vm, PROMPT, v) for v in vm.variants]
     assert [(r.variant, r.text, r.tokens) for r in got] == [(r.variant, r.text, r.tokens) for r in want]
     assert len({r.text for r in got}) == 4  # the adapters really differ
-    # the mixed batch really uses PEFT's adapter_names: one row per variant, in every decoding step
+    # the mixed batch really has an adapter per row (PEFT's adapter_names, handed to the layers by fast_mixed), in
+    # every decoding step
     calls = []
-    real = vm.groups[0].model.forward
-    fresh_env.setattr(vm.groups[0].model, "forward", lambda *a, **k: calls.append(k.get("adapter_names")) or real(*a, **k))
+    real_rows = fast_mixed.forward_rows
+    fresh_env.setattr(fast_mixed, "forward_rows", lambda m, names, **k: calls.append(list(names)) or real_rows(m, names, **k))
     S.generate_columns(vm, PROMPT, settings=SETTINGS)
     assert calls[0] == ["__base__"] + vm.groups[0].names and len(calls) == SETTINGS.max_new_tokens
     # ... and so does generate when continuous batching is off

@@ -33,8 +33,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from dataclasses import asdict
-
     from ..core.generate import GenSettings, get_variants
     from ..core.scheduler import generate_columns
     settings = GenSettings(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
@@ -44,7 +42,8 @@ def run(args) -> int:
     vm = get_variants(args.model, args.adapter)
     results = generate_columns(vm, args.prompt, vm.variants, settings)  # all columns in one batch
     if args.json:
-        print(json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=2))
+        out = [{"variant": r.variant, "text": r.text, "tokens": r.tokens} for r in results]
+        print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         for r in results:
             print(f"=== {r.variant} ({r.tokens} tokens)\n{r.text}\n")

@@ -34,6 +34,9 @@ class Row:
     """Called once when this row is finished, possibly before the rest of its batch."""
     cancelled: Callable[[], bool] | None = None
     """Polled after each step: True stops this row (its consumer has gone)."""
+    score_ids: list[int] | None = None
+    """A reference answer's tokens to score: ``decoding`` runs them after the prompt in the same prefill and the
+    result gets their negative log-likelihood (``RowResult.nll``); other paths ignore them."""
 
 
 @dataclass
@@ -42,6 +45,10 @@ class RowResult:
     """The generated token ids (ending with the end-of-turn token when the row stopped there)."""
     text: str
     """The decoded answer (special tokens removed)."""
+    nll: float | None = None
+    """Summed negative log-likelihood of the row's ``score_ids`` given its prompt (None: not scored)."""
+    nll_tokens: int = 0
+    """How many tokens ``nll`` sums over."""
 
 
 def batch_kind(vm, variant: str) -> tuple:
@@ -102,6 +109,8 @@ class RowProgress:
         self.ids: list[int] = []
         self.text = ""
         self.result: RowResult | None = None
+        self.nll: tuple[float, int] | None = None
+        """(summed NLL, tokens) of the row's ``score_ids``, when they were scored."""
 
     @property
     def done(self) -> bool:
@@ -128,7 +137,8 @@ class RowProgress:
     def finish(self) -> None:
         if self.done:
             return
-        self.result = RowResult(self.ids, self.tok.decode(self.ids, skip_special_tokens=True))
+        nll, n = self.nll or (None, 0)
+        self.result = RowResult(self.ids, self.tok.decode(self.ids, skip_special_tokens=True), nll, n)
         if self.row.on_text is not None and self.result.text != self.text:
             self.row.on_text(self.result.text)
         if self.row.on_done is not None:

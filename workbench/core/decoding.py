@@ -13,6 +13,11 @@ forward pass per step over the rows still going:
   instruction are the first 37-42 of the shipped datasets' 54-60 prompt tokens. The prefix's KV cache is kept
   (the latest prefix, per variant) and later rows that start with it reuse it.
 
+- **reference answers are scored in the prefill** (``Row.score_ids``, for held-out evaluation): the answer's tokens
+  follow the prompt in the same forward pass, their negative log-likelihood comes from the final hidden states
+  (the vocabulary head only at those positions), the first generated token from the prompt's last position, and
+  the answer's columns stay in the cache masked out. Perplexity then needs no second pass over the prompts.
+
 Each row's positions count only its own tokens (``position_ids``: the padding between a shared prefix and a row's
 own tokens, or before a short row, is masked and not counted), so every row computes what it would alone, up to
 the rounding of batched matmuls (tests/core/test_decoding.py compares the tokens with one-by-one ``generate``).
@@ -26,10 +31,14 @@ other users' work on the same model out.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from . import fast_mixed
 from .batching import BASE, MIXED_BASE, Row, RowProgress, batch_kind, eos_ids, mixing_group, pad_id, pad_left
 
+SCORE_CHUNK = 1024
+"""Scored positions per vocabulary-head call (1024 x a 49k vocabulary: 200 MB of float32 logits)."""
 PREFIX_MIN = 8
 """Shortest shared prompt prefix worth prefilling once (shorter ones are prefilled with each row)."""
 
@@ -121,18 +130,19 @@ class RunningBatch:
             return None
         return MIXED_BASE if variant == BASE else self.vm._slot(variant)[1]
 
-    def _forward(self, ids, mask, pos, cache, names):
-        """Logits of each row's last position (float32) and the grown cache."""
+    def _forward(self, ids, mask, pos, cache, names, hidden: list | None = None):
+        """Logits of each row's last position (float32) and the grown cache. ``hidden``: a list that gets the final
+        hidden states of every position ([rows, positions, width]) and the model's vocabulary head."""
         import torch
         kw = dict(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
                   logits_to_keep=1)
         with torch.no_grad():
             if self.kind[0] == "mixed" and len(set(names)) > 1:  # per-row adapters (PEFT's mixed batches)
-                with self.vm.mixed(mixing_group(self.vm)) as model:
-                    out = model(**kw, adapter_names=list(names))
+                with self.vm.mixed(mixing_group(self.vm)) as model, _capture(model, hidden):
+                    out = fast_mixed.forward_rows(model, names, **kw)
             else:  # one variant: as generate runs it (no per-row routing in every adapted layer)
                 variant = self.variant if self.kind[0] != "mixed" else BASE if names[0] == MIXED_BASE else names[0]
-                with self.vm.activate(variant) as model:
+                with self.vm.activate(variant) as model, _capture(model, hidden):
                     out = model(**kw)
         return out.logits[:, -1, :].float(), out.cache
 
@@ -156,13 +166,20 @@ class RunningBatch:
             tails = [r.ids[p:] for r in rows]
         else:
             p, layers, tails = 0, None, [r.ids for r in rows]
-        enc = pad_left(tails, pad_id(self.vm.tokenizer), dev)
+        scores = [list(r.score_ids or ()) for r in rows] if self._scorable() else [[] for _ in rows]
+        enc = pad_left([t + sc for t, sc in zip(tails, scores)], pad_id(self.vm.tokenizer), dev)
         ids, own = enc["input_ids"], enc["attention_mask"]
         mask = torch.cat([torch.ones(len(rows), p, dtype=own.dtype, device=dev), own], 1)
         pos = (p + own.cumsum(-1) - 1).masked_fill(own == 0, 0)
-        logits, cache = self._forward(ids, mask, pos, self._new_cache(layers), names)
+        hidden = [] if any(scores) else None
+        logits, cache = self._forward(ids, mask, pos, self._new_cache(layers), names, hidden)
         self.prefilled_tokens += int(own.sum())
         lives = [_Live(RowProgress(self.vm.tokenizer, r, self.eos), n) for r, n in zip(rows, names)]
+        if hidden:  # the answer's first token comes from the prompt's last position, before the scored tokens
+            logits = self._score(hidden, scores, lives)
+            for i, sc in enumerate(scores):
+                if sc:  # the scored tokens stay in the cache, masked: later steps do not see them
+                    mask[i, mask.shape[1] - len(sc):] = 0
         tokens = self._pick(logits, lives)
         going = [i for i, (lv, t) in enumerate(zip(lives, tokens)) if not lv.progress.add(t)]
         if not going:
@@ -172,6 +189,35 @@ class RunningBatch:
             cache.batch_select_indices(keep)
         self._join(cache, mask[keep], torch.tensor([[tokens[i]] for i in going], device=dev),
                    torch.tensor([len(rows[i].ids) for i in going], device=dev), [lives[i] for i in going])
+
+    def _scorable(self) -> bool:
+        """Whether reference answers can be scored in the prefill: a plain vocabulary head, as for the fast loss."""
+        ok = self.vm.__dict__.get("_scorable")
+        if ok is None:
+            from .fast_loss import unsupported_reason
+            ok = self.vm.__dict__["_scorable"] = unsupported_reason(self.vm.base_models()[0]) is None
+        return ok
+
+    def _score(self, hidden: list, scores: list[list[int]], lives: list[_Live]):
+        """Each row's next-token logits from its prompt's last position, and the NLL of its scored tokens (into its
+        progress): the same float32 log-softmax as the held-out perplexity (``fast_loss``)."""
+        import torch
+        import torch.nn.functional as F
+        states, head = hidden
+        width = states.shape[1]
+        rows = torch.arange(len(scores), device=states.device)
+        last = torch.tensor([width - 1 - len(sc) for sc in scores], device=states.device)
+        logits = head(states[rows, last]).float()
+        picks = [(i, width - 1 - len(sc) + k, t) for i, sc in enumerate(scores) for k, t in enumerate(sc)]
+        sums = torch.zeros(len(scores), dtype=torch.float64)
+        for start in range(0, len(picks), SCORE_CHUNK):
+            part = torch.tensor(picks[start:start + SCORE_CHUNK], device=states.device)
+            nll = F.cross_entropy(head(states[part[:, 0], part[:, 1]]).float(), part[:, 2], reduction="none")
+            sums.index_add_(0, part[:, 0].cpu(), nll.double().cpu())
+        for i, sc in enumerate(scores):
+            if sc:
+                lives[i].progress.nll = (float(sums[i]), len(sc))
+        return logits
 
     def _shared_prefix(self, rows: list[Row], names: list) -> tuple[int, ...]:
         """The prompt prefix these rows share and that is worth prefilling once ((): none)."""
@@ -269,6 +315,21 @@ class RunningBatch:
                 s = logits[i, seen]
                 logits[i, seen] = torch.where(s < 0, s * penalty, s / penalty)
         return logits.argmax(-1).tolist()
+
+
+@contextmanager
+def _capture(model, hidden: list | None):
+    """While set, ``hidden`` gets [final hidden states, vocabulary head] of ``model``'s next forward."""
+    if hidden is None:
+        yield
+        return
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    handle = base.get_decoder().register_forward_hook(
+        lambda _m, _a, out: hidden.extend([out[0] if isinstance(out, tuple) else out.last_hidden_state, base.lm_head]))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _pad_left(cache, width: int) -> list:

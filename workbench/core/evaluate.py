@@ -17,8 +17,13 @@ LoRA adapters share batches through PEFT's mixed-adapter batches, other adapter 
 ``batch_size=1`` is the exact one-by-one mode (``workbench eval --one-by-one``): what the Generate tab shows.
 Padded, mixed batches round differently from one prompt alone and can in principle flip a greedy near-tie;
 tests/core/test_evaluate.py checks that both modes give the same scores on the first 16 held-out prompts of
-every shipped dataset (embedded model, base + a LoRA adapter). Perplexity is always computed in batches (right
-padding only changes rounding, at the 1e-6 level).
+every shipped dataset (embedded model, base + a LoRA adapter).
+
+Perplexity: where the batch decodes continuously (greedy, plain vocabulary head: ``decoding``), each reference
+answer is scored in the same forward pass that prefills its prompt, so the prompts run through the model once
+(``answer(..., score_ids)``); everything else (the one-by-one mode, prompt-learning adapters, ...) gets a batched
+forward pass of its own (``nll_sum``: right padding, examples sorted by length). Both give the same numbers up to
+float rounding (1e-6 relative; tests/core/test_evaluate.py).
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ..errors import WorkbenchError
 from ..settings import DataSpec
-from .generate import BASE, GenSettings, generate_texts, get_variants, sequence_logprobs
+from .generate import BASE, GenResult, GenSettings, generate_texts, get_variants, sequence_logprobs
 
 
 DEFAULT_BATCH = 128
@@ -35,6 +40,14 @@ DEFAULT_BATCH = 128
 decoding is compute-bound from about 16 rows on, yet fewer, fuller steps still win: 50 prompts x 2 variants took
 53.6 s in batches of 16 and 31.2 s in batches of 50; with continuous batching (``decoding``) 31.3 s with 64 rows at
 a time and 29.2 s in one batch of 100. See BENCHMARKS.md."""
+PPL_BATCH_TOKENS = 8192
+"""Padded positions per perplexity forward pass. Larger batches share the prompt prefix more and run fuller matmuls:
+the embedded model's perplexity of 50 held-out examples took 12.2 s in batches of 8, 9.8 s of 16, 8.1 s of 50
+(2-core CPU; see BENCHMARKS.md). Only answer positions go through the vocabulary head, in chunks (``fast_loss``).
+"""
+PPL_FULL_BATCH_TOKENS = 1024
+"""The same where the forward computes the logits of every position (prompt-learning adapters, other heads):
+1024 positions x a 49k vocabulary are 200 MB of float32 logits."""
 KV_BUDGET_MB = 1024
 """Memory the default batch's KV cache may take (larger models get fewer rows per batch)."""
 
@@ -102,8 +115,16 @@ def heldout(spec: DataSpec, limit: int | None = None) -> list:
     return examples[:limit] if limit else examples
 
 
-def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> float:
-    """exp(total NLL / total loss tokens) of ``encoded`` (``data.encode`` outputs) under one variant.
+def perplexity(vm, variant: str, encoded: list[dict], batch_tokens: int | None = None) -> float:
+    """exp(total NLL / total loss tokens) of ``encoded`` (``data.encode`` outputs) under one variant (``nll_sum``)."""
+    total, count = nll_sum(vm, variant, encoded, batch_tokens)
+    if count == 0:
+        raise EvalError("compare.all_truncated")
+    return math.exp(total / count)
+
+
+def nll_sum(vm, variant: str, encoded: list[dict], batch_tokens: int | None = None) -> tuple[float, int]:
+    """(total NLL, loss tokens) of ``encoded`` (``data.encode`` outputs) under one variant.
 
     Where the fast loss is exact (``fast_loss.unsupported_reason`` is None: a plain-head architecture, no virtual
     tokens) the vocabulary head runs only at the answer tokens (``fast_loss.selected_loss``: the same numbers, a
@@ -113,47 +134,93 @@ def perplexity(vm, variant: str, encoded: list[dict], batch_size: int = 8) -> fl
     from .fast_loss import selected_loss, unsupported_reason
     total, count = 0.0, 0
     pad = vm.tokenizer.pad_token_id or 0
-    for start in range(0, len(encoded), batch_size):
-        chunk = encoded[start:start + batch_size]
+    with vm.activate(variant) as model:
+        full = unsupported_reason(model) is not None
+    budget = batch_tokens or (PPL_FULL_BATCH_TOKENS if full else PPL_BATCH_TOKENS)
+    for chunk in _length_batches(encoded, budget):
         width = max(len(e["input_ids"]) for e in chunk)
         ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in chunk])
         mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in chunk])
         labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in chunk])
         keep = labels[:, 1:] != -100
         with vm.activate(variant) as model, torch.no_grad():
-            if unsupported_reason(model) is not None:
+            if full:
                 logp = sequence_logprobs(model, ids.to(vm.device), mask.to(vm.device)).cpu()
                 total += float(-(logp[keep]).double().sum())
             else:  # the vocabulary head only at the answer tokens (fast_loss); summed, not averaged
                 total += float(selected_loss(model, ids.to(vm.device), mask.to(vm.device), labels.to(vm.device),
                                              num_items_in_batch=1))
         count += int(keep.sum())
+    return total, count
+
+
+def _perplexity(vm, variant: str, encoded: list[dict], results: list) -> float:
+    """The perplexity of one variant, from the NLL its results carry (scored in the prefill) and a forward pass
+    (``nll_sum``) for the examples whose results carry none."""
+    total = sum(r.nll for r in results if getattr(r, "nll", None) is not None)
+    count = sum(r.nll_tokens for r in results if getattr(r, "nll", None) is not None)
+    rest = [e for e, r in zip(encoded, results) if getattr(r, "nll", None) is None]
+    if rest:
+        t, c = nll_sum(vm, variant, rest)
+        total, count = total + t, count + c
     if count == 0:
         raise EvalError("compare.all_truncated")
     return math.exp(total / count)
 
 
+def _length_batches(encoded: list[dict], budget: int) -> list[list[dict]]:
+    """``encoded`` sorted by length and cut into batches of at most ``budget`` padded positions (at least one row)."""
+    out: list[list[dict]] = []
+    for e in sorted(encoded, key=lambda e: len(e["input_ids"])):
+        if out and len(e["input_ids"]) * (len(out[-1]) + 1) <= budget:
+            out[-1].append(e)
+        else:
+            out.append([e])
+    return out
+
+
 def predict(vm, texts: list[str], variants: list[str], settings: GenSettings,
             batch_size: int | None) -> dict[str, list[str]]:
-    """Answers of every variant to every rendered text: {variant: [answer per text]}.
+    """Answers of every variant to every rendered text: {variant: [answer per text]} (see ``answer``)."""
+    return {v: [r.text for r in results] for v, results in answer(vm, texts, variants, settings, batch_size).items()}
+
+
+def answer(vm, texts: list[str], variants: list[str], settings: GenSettings, batch_size: int | None,
+           score_ids: list | None = None) -> dict[str, list[GenResult]]:
+    """Every variant's result for every rendered text: {variant: [GenResult per text]}.
 
     ``batch_size`` 1: one prompt at a time, variant after variant (exact). More: all of them submitted at once to
     the scheduler, at most ``batch_size`` sequences per batch, prompts sorted by length so a batch pads little.
-    None: ``default_batch`` for the longest prompt plus ``max_new_tokens``.
+    None: ``default_batch`` for the longest prompt plus ``max_new_tokens``. ``score_ids``: per text, the reference
+    answer's tokens (or None); where the scheduler decodes continuously they are scored in the prompt's prefill and
+    the result's ``nll`` is set (``scheduler.Request.score_ids``).
     """
     if batch_size is None:
         longest = max((len(vm.encode_ids(t, settings.use_chat_template)) for t in texts), default=1)
         batch_size = default_batch(vm, longest + settings.max_new_tokens)
     if batch_size <= 1:
-        return {v: [r.text for r in generate_texts(vm, texts, v, settings)] for v in variants}
+        return {v: generate_texts(vm, texts, v, settings) for v in variants}
     from .scheduler import Request, generate_many
+    scores = score_ids or [None] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: len(vm.encode_ids(texts[i], settings.use_chat_template)))
     pairs = [(i, v) for i in order for v in variants]
-    results = generate_many(vm, [Request(v, settings, text=texts[i]) for i, v in pairs], max_batch=batch_size)
-    out = {v: [""] * len(texts) for v in variants}
+    results = generate_many(vm, [Request(v, settings, text=texts[i], score_ids=scores[i]) for i, v in pairs],
+                            max_batch=batch_size)
+    out: dict[str, list] = {v: [None] * len(texts) for v in variants}
     for (i, v), r in zip(pairs, results):
-        out[v][i] = r.text
+        out[v][i] = r
     return out
+
+
+def _score_ids(vm, text: str, use_chat_template: bool, encoded: dict) -> tuple[int, ...] | None:
+    """The tokens the perplexity counts for one example, when they follow exactly the prompt that is generated
+    from (then they can be scored in that prompt's prefill); None otherwise."""
+    prompt = vm.encode_ids(text, use_chat_template)
+    ids, labels = encoded["input_ids"], encoded["labels"]
+    n = len(prompt)
+    if len(ids) <= n or ids[:n] != prompt or any(x != -100 for x in labels[:n]) or labels[n:] != ids[n:]:
+        return None
+    return tuple(ids[n:])
 
 
 def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
@@ -182,14 +249,16 @@ def evaluate(model_name: str, adapter_dirs, dataset, limit: int | None = None,
     variants = [BASE] + vm.adapter_dirs
     if progress:
         progress(0.0, f"Evaluating {len(variants)} variants on {len(examples)} examples...")
-    answers = predict(vm, texts, variants, settings, batch_size)
+    score_ids = [_score_ids(vm, t, spec.use_chat_template, e) for t, e in zip(texts, encoded)] \
+        if with_perplexity and batch_size != 1 else None
+    results = answer(vm, texts, variants, settings, batch_size, score_ids)
     rows: list[EvalRow] = []
     for i, variant in enumerate(variants):
         if progress:
             progress(0.8 + 0.2 * i / len(variants), f"Perplexity of {variant}...")
-        preds = answers[variant]
+        preds = [r.text for r in results[variant]]
         score = sum(metric.score(p, r) for p, r in zip(preds, refs)) / len(refs)
-        ppl = perplexity(vm, variant, encoded) if with_perplexity else math.nan
+        ppl = _perplexity(vm, variant, encoded, results[variant]) if with_perplexity else math.nan
         rows.append(EvalRow(variant, metric.name, float(score), float(ppl), len(examples), preds))
     if progress:
         progress(1.0, "Evaluation done.")

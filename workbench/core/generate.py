@@ -15,8 +15,8 @@ with ``models.load_model``, never taken from ``MODEL_CACHE``, because PEFT mutat
 Batches: ``generate_texts`` runs its rows through ``batching.run_batch`` (left padding, per-row stop); several
 variants in one batch and requests of many users go through ``scheduler`` (which imports this module), which
 decodes greedy batches continuously (``decoding``). The models of a VariantModel get ``fast_linear``'s layers for
-batched decoding steps on a CPU; adapters are switched on and off only when the next call needs another state
-(``VariantModel._switch``).
+batched decoding steps on a CPU and ``fast_mixed``'s mixed-adapter LoRA layers; adapters are switched on and off
+only when the next call needs another state (``VariantModel._switch``).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from typing import Iterator
 from ..errors import WorkbenchError
 from ..settings import SpecError
 from .env import env_int
-from . import batching, fast_linear
+from . import batching, fast_linear, fast_mixed
 from .batching import BASE, Row, run_batch
 from .export import AdapterInfo, check_compatible, read_adapter, rephrase_load_errors
 
@@ -90,6 +90,9 @@ class GenResult:
     """The generated continuation (special tokens removed)."""
     tokens: int
     """How many tokens were generated."""
+    nll: float | None = None
+    """Summed negative log-likelihood of the request's ``score_ids`` (``scheduler.Request``), when scored."""
+    nll_tokens: int = 0
 
 
 @dataclass
@@ -135,6 +138,8 @@ class VariantModel:
                 self._add(label, info, _adapter_name(i, label), load_model)
         for model in self.base_models():  # batched decoding steps on a CPU (one-row decoding is unchanged)
             fast_linear.install(model)
+        for group in self.groups:  # mixed-adapter LoRA batches in two matmuls per layer
+            fast_mixed.install(group.model)
 
     def _new_group(self, label: str, info: AdapterInfo, name: str, load_model) -> None:
         from peft import PeftModel

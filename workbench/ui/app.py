@@ -6,10 +6,10 @@ import os
 import gradio as gr
 
 from ..core import classroom, models, workspace
-from ..core.env import env_int
 from ..core.sessions import SESSIONS, Janitor, session_left
 from ..core.storage import runs_are_ephemeral
 from .handlers import inspect as inspect_handlers
+from .handlers.compare import default_concurrency
 from .tabs import admin_tab, compare_tab, experiments_tab, inspect_tab, params_tab, train_tab
 from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, page_text, t
 
@@ -119,4 +119,4 @@ def launch_kwargs() -> dict:
 
 
 def queue(demo: gr.Blocks) -> gr.Blocks:
-    return demo.queue(default_concurrency_limit=env_int("WORKBENCH_CONCURRENCY", 4, lo=1))
+    return demo.queue(default_concurrency_limit=default_concurrency())

@@ -12,6 +12,7 @@ from gradio import OAuthProfile, OAuthToken
 
 from ... import plots
 from ...core import analysis, data, evaluate, export, generate, runs, scheduler
+from ...core.env import env_int
 from ...core.workspace import MAX_ADAPTERS, Workspace  # noqa: F401 (MAX_ADAPTERS: the tab's columns)
 from ...errors import WorkbenchError
 from ...settings import DataSpec
@@ -264,5 +265,13 @@ def push(adapter: str, repo_id: str, token: str, owner: str,
 
 def generation_slots() -> int:
     """How many generation calls (Compare button, /compare) may run at once: one scheduler batch's worth, since
-    they mostly wait for the scheduler, which batches them (``scheduler.max_batch_default``)."""
+    they mostly wait for the scheduler, which batches them (``scheduler.max_batch_default``). With batching off
+    (``WORKBENCH_BATCHING=0``) the scheduler runs one call at a time, and the app's default limit applies."""
+    if not scheduler.batching_enabled():
+        return default_concurrency()
     return scheduler.max_batch_default()
+
+
+def default_concurrency() -> int:
+    """Gradio's concurrency limit for the app's events (env WORKBENCH_CONCURRENCY, default 4)."""
+    return env_int("WORKBENCH_CONCURRENCY", 4, lo=1)
