@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -85,9 +86,14 @@ def test_real_generation_limit_and_batching(tiny_llama_dir, lora, dataset, monke
     passes = []
     real_nll = E.nll_sum
     monkeypatch.setattr(E, "nll_sum", lambda *a, **k: passes.append(1) or real_nll(*a, **k))
-    assert [r.perplexity for r in E.evaluate(tiny_llama_dir, [lora], spec, limit=2)] == pytest.approx(
-        [r.perplexity for r in one], rel=1e-5)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        scored = E.evaluate(tiny_llama_dir, [lora], spec, limit=2)
+        base_only = E.evaluate(tiny_llama_dir, [], spec, limit=2)  # the shared base copy's weights require grad
+    assert [r.perplexity for r in scored] == pytest.approx([r.perplexity for r in one], rel=1e-5)
     assert not passes  # batched: the reference answers were scored in the prompts' prefill, no second pass
+    assert not [w for w in seen if "requires_grad" in str(w.message)]  # scoring builds no autograd graph
+    assert base_only[0].perplexity == pytest.approx(scored[0].perplexity, rel=1e-5)
 
 
 def test_batched_rows_share_batches_and_match_one_by_one(tiny_llama_dir, lora, tmp_path):

@@ -207,13 +207,14 @@ class RunningBatch:
         width = states.shape[1]
         rows = torch.arange(len(scores), device=states.device)
         last = torch.tensor([width - 1 - len(sc) for sc in scores], device=states.device)
-        logits = head(states[rows, last]).float()
         picks = [(i, width - 1 - len(sc) + k, t) for i, sc in enumerate(scores) for k, t in enumerate(sc)]
         sums = torch.zeros(len(scores), dtype=torch.float64)
-        for start in range(0, len(picks), SCORE_CHUNK):
-            part = torch.tensor(picks[start:start + SCORE_CHUNK], device=states.device)
-            nll = F.cross_entropy(head(states[part[:, 0], part[:, 1]]).float(), part[:, 2], reduction="none")
-            sums.index_add_(0, part[:, 0].cpu(), nll.double().cpu())
+        with torch.no_grad():  # the inference copies' weights may require grad; nothing here needs it
+            logits = head(states[rows, last]).float()
+            for start in range(0, len(picks), SCORE_CHUNK):
+                part = torch.tensor(picks[start:start + SCORE_CHUNK], device=states.device)
+                nll = F.cross_entropy(head(states[part[:, 0], part[:, 1]]).float(), part[:, 2], reduction="none")
+                sums.index_add_(0, part[:, 0].cpu(), nll.double().cpu())
         for i, sc in enumerate(scores):
             if sc:
                 lives[i].progress.nll = (float(sums[i]), len(sc))
