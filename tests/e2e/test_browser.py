@@ -97,8 +97,10 @@ def test_rank_chart_journey(page):
 
 
 def _progress(page) -> tuple[int, str]:
-    el = page.locator("#train-progress")
-    return int(el.get_attribute("data-step") or 0), el.get_attribute("data-status") or ""
+    # both attributes in one read: the poll replaces the element, and two reads could take the step of one poll
+    # and the status of the next (a "stopped" run at the step of the "stopping" poll before it)
+    step, status = page.eval_on_selector("#train-progress", "e => [e.dataset.step, e.dataset.status]")
+    return int(step or 0), status or ""
 
 
 def test_train_and_stop_journey(page, tiny_llama_dir):
