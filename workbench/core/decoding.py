@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from . import fast_mixed
 from .batching import BASE, MIXED_BASE, Row, RowProgress, batch_kind, eos_ids, mixing_group, pad_id, pad_left
 
-SCORE_CHUNK = 1024
-"""Scored positions per vocabulary-head call (1024 x a 49k vocabulary: 200 MB of float32 logits)."""
+SCORE_LOGITS_MB = 256
+"""Float32 logits one vocabulary-head call for scored positions may make (1365 positions of a 49k vocabulary)."""
 PREFIX_MIN = 8
 """Shortest shared prompt prefix worth prefilling once (shorter ones are prefilled with each row)."""
 
@@ -209,10 +209,11 @@ class RunningBatch:
         last = torch.tensor([width - 1 - len(sc) for sc in scores], device=states.device)
         picks = [(i, width - 1 - len(sc) + k, t) for i, sc in enumerate(scores) for k, t in enumerate(sc)]
         sums = torch.zeros(len(scores), dtype=torch.float64)
+        chunk = max(1, SCORE_LOGITS_MB * 2**20 // (4 * head.weight.shape[0]))  # positions per head call
         with torch.no_grad():  # the inference copies' weights may require grad; nothing here needs it
             logits = head(states[rows, last]).float()
-            for start in range(0, len(picks), SCORE_CHUNK):
-                part = torch.tensor(picks[start:start + SCORE_CHUNK], device=states.device)
+            for start in range(0, len(picks), chunk):
+                part = torch.tensor(picks[start:start + chunk], device=states.device)
                 nll = F.cross_entropy(head(states[part[:, 0], part[:, 1]]).float(), part[:, 2], reduction="none")
                 sums.index_add_(0, part[:, 0].cpu(), nll.double().cpu())
         for i, sc in enumerate(scores):

@@ -23,7 +23,7 @@ Perplexity: where the batch decodes continuously (greedy, plain vocabulary head:
 answer is scored in the same forward pass that prefills its prompt, so the prompts run through the model once
 (``answer(..., score_ids)``); everything else (the one-by-one mode, prompt-learning adapters, ...) gets a batched
 forward pass of its own (``nll_sum``: right padding, examples sorted by length). Both give the same numbers up to
-float rounding (1e-6 relative; tests/core/test_evaluate.py).
+float rounding (within 1e-5 relative; tests/core/test_evaluate.py).
 """
 from __future__ import annotations
 
@@ -157,9 +157,9 @@ def nll_sum(vm, variant: str, encoded: list[dict], batch_tokens: int | None = No
 def _perplexity(vm, variant: str, encoded: list[dict], results: list) -> float:
     """The perplexity of one variant, from the NLL its results carry (scored in the prefill) and a forward pass
     (``nll_sum``) for the examples whose results carry none."""
-    total = sum(r.nll for r in results if getattr(r, "nll", None) is not None)
-    count = sum(r.nll_tokens for r in results if getattr(r, "nll", None) is not None)
-    rest = [e for e, r in zip(encoded, results) if getattr(r, "nll", None) is None]
+    total = sum(r.nll for r in results if r.nll is not None)
+    count = sum(r.nll_tokens for r in results if r.nll is not None)
+    rest = [e for e, r in zip(encoded, results) if r.nll is None]
     if rest:
         t, c = nll_sum(vm, variant, rest)
         total, count = total + t, count + c
@@ -195,9 +195,10 @@ def answer(vm, texts: list[str], variants: list[str], settings: GenSettings, bat
     answer's tokens (or None); where the scheduler decodes continuously they are scored in the prompt's prefill and
     the result's ``nll`` is set (``scheduler.Request.score_ids``).
     """
-    if batch_size is None:
+    if batch_size is None:  # scored answers stay in the KV cache (masked) while the rows decode
         longest = max((len(vm.encode_ids(t, settings.use_chat_template)) for t in texts), default=1)
-        batch_size = default_batch(vm, longest + settings.max_new_tokens)
+        scored = max((len(ids) for ids in score_ids or () if ids), default=0)
+        batch_size = default_batch(vm, longest + scored + settings.max_new_tokens)
     if batch_size <= 1:
         return {v: generate_texts(vm, texts, v, settings) for v in variants}
     from .scheduler import Request, generate_many
