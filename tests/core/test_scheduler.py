@@ -216,3 +216,13 @@ def test_a_process_exits_only_after_its_batches_end(tiny_llama_dir, adapters, fr
     t0 = time.monotonic()
     S._finish_batches_before_exit()
     assert sched.wait_idle(timeout=0) and time.monotonic() - t0 >= 0.3
+
+
+def test_generation_slots_are_a_batch_with_batching_and_the_app_limit_without(monkeypatch):
+    monkeypatch.delenv("WORKBENCH_MAX_BATCH", raising=False)
+    monkeypatch.delenv("WORKBENCH_BATCHING", raising=False)
+    assert S.generation_slots(4) == S.max_batch_default() == 32
+    monkeypatch.setenv("WORKBENCH_MAX_BATCH", "8")
+    assert S.generation_slots(4) == 8
+    monkeypatch.setenv("WORKBENCH_BATCHING", "0")  # one call at a time: more waiting calls only add threads
+    assert S.generation_slots(4) == 4

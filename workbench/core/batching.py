@@ -34,7 +34,7 @@ class Row:
     """Called once when this row is finished, possibly before the rest of its batch."""
     cancelled: Callable[[], bool] | None = None
     """Polled after each step: True stops this row (its consumer has gone)."""
-    score_ids: list[int] | None = None
+    score_ids: tuple[int, ...] | None = None
     """A reference answer's tokens to score: ``decoding`` runs them after the prompt in the same prefill and the
     result gets their negative log-likelihood (``RowResult.nll``); other paths ignore them."""
 

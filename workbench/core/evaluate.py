@@ -195,15 +195,15 @@ def answer(vm, texts: list[str], variants: list[str], settings: GenSettings, bat
     answer's tokens (or None); where the scheduler decodes continuously they are scored in the prompt's prefill and
     the result's ``nll`` is set (``scheduler.Request.score_ids``).
     """
+    lengths = [len(vm.encode_ids(t, settings.use_chat_template)) for t in texts]
     if batch_size is None:  # scored answers stay in the KV cache (masked) while the rows decode
-        longest = max((len(vm.encode_ids(t, settings.use_chat_template)) for t in texts), default=1)
         scored = max((len(ids) for ids in score_ids or () if ids), default=0)
-        batch_size = default_batch(vm, longest + scored + settings.max_new_tokens)
+        batch_size = default_batch(vm, max(lengths, default=1) + scored + settings.max_new_tokens)
     if batch_size <= 1:
         return {v: generate_texts(vm, texts, v, settings) for v in variants}
     from .scheduler import Request, generate_many
     scores = score_ids or [None] * len(texts)
-    order = sorted(range(len(texts)), key=lambda i: len(vm.encode_ids(texts[i], settings.use_chat_template)))
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
     pairs = [(i, v) for i in order for v in variants]
     results = generate_many(vm, [Request(v, settings, text=texts[i], score_ids=scores[i]) for i, v in pairs],
                             max_batch=batch_size)

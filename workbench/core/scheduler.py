@@ -49,10 +49,16 @@ _COMPUTE = threading.Semaphore(env_int("WORKBENCH_GEN_CONCURRENCY", 1, lo=1))
 
 
 def max_batch_default() -> int:
-    """Most requests in one batch (env WORKBENCH_MAX_BATCH, default 32: a 30-person room fits one batch). The web
-    server lets as many generation calls wait in the scheduler at once (their Gradio concurrency limit), so that
-    they can share a batch. On the 30-user load benchmark 32 gave a /compare p95 of 10.3 s, 16 gave 12.6 s."""
+    """Most requests in one batch (env WORKBENCH_MAX_BATCH, default 32: a 30-person room fits one batch; see
+    ``generation_slots``). On the 30-user load benchmark 32 gave a /compare p95 of 10.3 s, 16 gave 12.6 s."""
     return env_int("WORKBENCH_MAX_BATCH", 32, lo=1)
+
+
+def generation_slots(default: int) -> int:
+    """How many generation calls the web server lets wait in the scheduler at once: a batch's worth
+    (``max_batch_default``), so that they can share it; with batching off the scheduler runs one call at a time,
+    and ``default`` (the app's limit for its other events) applies."""
+    return max_batch_default() if batching_enabled() else default
 
 
 def continuous_enabled() -> bool:
@@ -311,7 +317,7 @@ class Scheduler:
         h = it.handle
         return Row(it.ids, h.request.variant, h.request.settings.max_new_tokens, on_text=h._text,
                    on_done=lambda r, h=h: h._finish(_result(h, r)), cancelled=lambda h=h: h.cancelled,
-                   score_ids=list(h.request.score_ids) if h.request.score_ids else None)
+                   score_ids=h.request.score_ids)
 
     def _generate(self, items: list[_Item]) -> None:
         settings = items[0].handle.request.settings

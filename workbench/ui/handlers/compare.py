@@ -264,12 +264,8 @@ def push(adapter: str, repo_id: str, token: str, owner: str,
 
 
 def generation_slots() -> int:
-    """How many generation calls (Compare button, /compare) may run at once: one scheduler batch's worth, since
-    they mostly wait for the scheduler, which batches them (``scheduler.max_batch_default``). With batching off
-    (``WORKBENCH_BATCHING=0``) the scheduler runs one call at a time, and the app's default limit applies."""
-    if not scheduler.batching_enabled():
-        return default_concurrency()
-    return scheduler.max_batch_default()
+    """How many generation calls (Compare button, /compare) may run at once (``scheduler.generation_slots``)."""
+    return scheduler.generation_slots(default_concurrency())
 
 
 def default_concurrency() -> int:
