@@ -1,7 +1,7 @@
 """Shared child-process code for the training benchmarks: time a workbench run step by step.
 
 ``run_workbench(recipe, steps, warm, overrides)`` trains ``recipe`` (a presets/recipes YAML) through
-``workbench.core.train.run_training`` in this process, with checkpoints and the final eval switched off,
+``workbench.core.training.trainer.run_training`` in this process, with checkpoints and the final eval switched off,
 and returns steady-state figures plus what the loaded model occupies (parameters + buffers + 4-bit
 quantisation constants) and the process RSS right after loading.
 """
@@ -55,7 +55,7 @@ class ShapeLog:
     def __call__(self, features):
         import torch.nn.functional as F
 
-        from workbench.core.fast_loss import IGNORE_INDEX, shared_prefix_length
+        from workbench.core.kernels.selected_loss import IGNORE_INDEX, shared_prefix_length
         b = self.collate(features)
         ids = b["input_ids"]
         self.processed.append(int(ids.numel()))
@@ -148,13 +148,16 @@ def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
     import transformers
     import yaml
 
-    from workbench.core import data, train
-    from workbench.core.models import embedded_checkpoint_dir
+    from workbench.core.data import datasets as data
+    from workbench.core.training import trainer as train
+    from workbench.core.model.memory_estimate import EAGER_MAX_TOKENS
+    from workbench.core.model.precision import mixed_precision
+    from workbench.core.model.loading import embedded_checkpoint_dir
     embedded_checkpoint_dir()  # converted once, outside the timing
     rss_before = rss_mb()
     cfg = yaml.safe_load(Path(recipe).read_text())
     cfg["train"].update(save_steps=10_000, eval_at_end=bool(overrides.get("_eval")), max_steps=steps)
-    keep_sdpa = overrides.get("_keep_sdpa", False)  # benchmark switch: skip train.pick_attention
+    keep_sdpa = overrides.get("_keep_sdpa", False)  # benchmark switch: skip trainer.pick_attention
     for dotted, v in overrides.items():
         if dotted.startswith("_"):
             continue
@@ -198,9 +201,9 @@ def run_workbench(recipe: Path, steps: int, warm: int, overrides: dict) -> dict:
         transformers.Trainer.__init__ = orig_init
         train.pick_attention = orig_pick
         data.make_collator = orig_collator
-    bf16, _ = train.mixed_precision(cfg["train"].get("precision", "auto"), status.device or "cpu",
-                                    quantized=cfg["adapter"]["method"] == "qlora")
-    attn = "sdpa" if keep_sdpa or not bf16 or max(shapes[0].lengths) > train.EAGER_MAX_TOKENS else "eager"
+    bf16, _ = mixed_precision(cfg["train"].get("precision", "auto"), status.device or "cpu",
+                              quantized=cfg["adapter"]["method"] == "qlora")
+    attn = "sdpa" if keep_sdpa or not bf16 or max(shapes[0].lengths) > EAGER_MAX_TOKENS else "eager"
     dtype = str(status.dtype) + (" + bf16 autocast" if bf16 and "4-bit" not in str(status.dtype) else "")
     fast = bool(trainer_cls) and trainer_cls[0] == "FastLossTrainer"
     share = os.environ.get("WORKBENCH_SHARE_PREFIX", "1") not in ("0", "false", "no", "off", "")

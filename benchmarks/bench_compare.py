@@ -2,7 +2,7 @@
 
 Three LoRA adapters (r=8 on q_proj,v_proj, lora_B perturbed so each changes the output) are made with PEFT
 directly and saved in a temporary folder. Each measurement runs in its own process:
-  variant   workbench.core.generate.VariantModel(model, [a1, a2, a3]): memory growth from before loading,
+  variant   workbench.core.generation.variants.VariantModel(model, [a1, a2, a3]): memory growth from before loading,
             latency of 40 greedy tokens for base and each adapter (set_adapter / disable_adapter each time)
   copies    4 separate load_model() copies, 3 of them wrapped by PeftModel.from_pretrained: memory, latency
 Memory: bytes of distinct parameter/buffer storage, and RSS / PSS growth measured after generating (so every
@@ -10,7 +10,7 @@ weight page was touched). The fp32 safetensors checkpoint is memory-mapped, so R
 once per mapping while PSS counts it once: separate copies cost little physical memory until they are written
 (merging, quantising, a dtype change or a GPU copy would make them real).
   merge     one adapter unmerged (PeftModel) vs merged (merge_and_unload): the same 40 greedy tokens
-  batched   the Compare tab's path (scheduler.generate_columns): base + 3 adapters in ONE batched generation
+  batched   the Compare tab's path (columns.generate_columns): base + 3 adapters in ONE batched generation
             (PEFT mixed-adapter batch) vs the base column alone vs the 4 columns one after another, same prompt and
             settings (greedy, each column stopping at its own end of turn); the tokens of each column must equal
             its one-by-one answer. Goal: batched <= 1.6x the base column alone, at the issue's 128 new tokens with
@@ -54,7 +54,7 @@ def make_adapters(out: Path, n: int = 3) -> list[str]:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from workbench.core.models import load_model
+    from workbench.core.model.loading import load_model
     dirs = []
     for i in range(n):
         model, _ = load_model(NAME)
@@ -120,8 +120,8 @@ def _warm_torch() -> None:
 
 
 def child_variant(dirs: list[str], repeats: int) -> dict:
-    from workbench.core.generate import VariantModel
-    from workbench.core.models import load_tokenizer
+    from workbench.core.generation.variants import VariantModel
+    from workbench.core.model.loading import load_tokenizer
     load_tokenizer(NAME)
     _warm_torch()
     r0 = _settle()
@@ -152,7 +152,7 @@ def child_variant(dirs: list[str], repeats: int) -> dict:
 def child_copies(dirs: list[str], repeats: int) -> dict:
     from peft import PeftModel
 
-    from workbench.core.models import load_model, load_tokenizer
+    from workbench.core.model.loading import load_model, load_tokenizer
     tok = load_tokenizer(NAME)
     _warm_torch()
     r0 = _settle()
@@ -174,7 +174,7 @@ def child_copies(dirs: list[str], repeats: int) -> dict:
 def child_merge(dirs: list[str], repeats: int) -> dict:
     from peft import PeftModel
 
-    from workbench.core.models import load_model
+    from workbench.core.model.loading import load_model
     model, tok = load_model(NAME)
     pm = PeftModel.from_pretrained(model, dirs[0])
     pm.eval()
@@ -191,11 +191,13 @@ def child_merge(dirs: list[str], repeats: int) -> dict:
 
 
 def child_batched(dirs: list[str], repeats: int) -> dict:
-    from workbench.core import scheduler
-    from workbench.core.generate import GenSettings, VariantModel, generate
+    from workbench.core.generation import scheduler
+    from workbench.core.generation.answers import GenSettings, generate
+    from workbench.core.generation.columns import generate_columns
+    from workbench.core.generation.variants import VariantModel
     vm = VariantModel(NAME, dirs)
     settings, prompt = GenSettings(max_new_tokens=TOKENS), _prompt()
-    scheduler.generate_columns(vm, prompt, ["base"], settings)  # warm-up
+    generate_columns(vm, prompt, ["base"], settings)  # warm-up
 
     def best(fn) -> tuple[float, list]:
         times, out = [], None
@@ -204,8 +206,8 @@ def child_batched(dirs: list[str], repeats: int) -> dict:
             out = fn()
             times.append(time.perf_counter() - t0)
         return statistics.median(times), out
-    t_base, base = best(lambda: scheduler.generate_columns(vm, prompt, ["base"], settings))
-    t_batched, cols = best(lambda: scheduler.generate_columns(vm, prompt, vm.variants, settings))
+    t_base, base = best(lambda: generate_columns(vm, prompt, ["base"], settings))
+    t_batched, cols = best(lambda: generate_columns(vm, prompt, vm.variants, settings))
     t_one, one = best(lambda: [generate(vm, prompt, v, settings) for v in vm.variants])
     return {"base_s": t_base, "batched_s": t_batched, "one_by_one_s": t_one,
             "tokens": [r.tokens for r in cols], "base_tokens": base[0].tokens,

@@ -53,7 +53,7 @@ def make_adapter(out: Path) -> str:
     code = (
         "import os, sys, torch\n"
         "from peft import LoraConfig, get_peft_model\n"
-        "from workbench.core.models import load_model\n"
+        "from workbench.core.model.loading import load_model\n"
         f"model, _ = load_model({NAME!r})\n"
         "torch.manual_seed(100)\n"
         "pm = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=['q_proj', 'v_proj'], "
@@ -69,9 +69,9 @@ def make_adapter(out: Path) -> str:
 
 def max_new_tokens(limit: int) -> int:
     """What ``workbench eval`` uses by default: the longest reference of the scored prompts + 8 (at most 256)."""
-    from workbench.core.evaluate import heldout, reference
-    from workbench.core.models import load_tokenizer
-    from workbench.settings import DataSpec
+    from workbench.core.evaluation.heldout import heldout, reference
+    from workbench.core.model.loading import load_tokenizer
+    from workbench.spec.settings import DataSpec
     tok = load_tokenizer(NAME)
     refs = [reference(e) for e in heldout(DataSpec(name=DATASET), limit)]
     return min(256, max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in refs) + 8)
@@ -88,7 +88,7 @@ def timed(cmd: list[str]) -> tuple[float, str]:
 
 
 def main() -> int:
-    from workbench.core.models import embedded_checkpoint_dir
+    from workbench.core.model.loading import embedded_checkpoint_dir
     n_eval, n_plain = env_int("BENCH_EVAL_PROMPTS", 50), env_int("BENCH_PLAIN_PROMPTS", 12)
     load = wait_for_quiet("eval-batched")
     model_dir = str(embedded_checkpoint_dir())

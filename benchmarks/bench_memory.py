@@ -1,4 +1,5 @@
-"""Memory estimate vs measured peak for every shipped recipe (core/memory.py; goal: within 25%).
+"""Memory estimate vs measured peak for every shipped recipe (core/model/memory_estimate.py applied by
+core/training/run_memory.py; goal: within 25%).
 
 Each recipe trains 3 steps in a fresh process, one recipe at a time:
 ``python -m workbench train RECIPE --max-steps 3 --output-dir TMP`` (with ``eval_at_end: false`` and no

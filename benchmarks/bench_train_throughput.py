@@ -5,11 +5,11 @@ batch size (8), steps, learning-rate schedule and seed, each in a fresh process 
 
   competent script   what a careful user writes: chat template with loss on the response only, PEFT +
                      transformers Trainer, ``DataCollatorForSeq2Seq`` dynamic padding (random order), ``bf16=True``
-                     where the CPU has native bf16 (AVX-512 BF16 / AMX, ``models.native_bf16``) or the GPU
+                     where the CPU has native bf16 (AVX-512 BF16 / AMX, ``precision.native_bf16``) or the GPU
                      supports it, SDPA attention. The goal's baseline.
-  workbench          ``presets/recipes/lora-quick.yaml`` through ``workbench.core.train`` (checkpoints off, the
+  workbench          ``presets/recipes/lora-quick.yaml`` through ``workbench.core.training.trainer`` (checkpoints off, the
                      held-out loss at the end kept): length-grouped batches, bf16 autocast where native, eager
-                     attention under CPU bf16, and ``core.fast_loss`` (vocabulary head + cross-entropy only at
+                     attention under CPU bf16, and ``core.kernels.selected_loss`` (vocabulary head + cross-entropy only at
                      labelled positions, the prefix all rows share run once per batch).
   old baseline       the first-script baseline kept as a second row: every example padded to the dataset's
                      longest, fp32, random order.
@@ -44,7 +44,7 @@ Levers, measured 2026-12-01 on a busy 2-core AMD EPYC without AVX-512 (load 7-19
 seconds per forward + backward of one lora-quick batch of 8, fp32, 1 thread, same batches, median of 3; every
 variant gave the same loss to 5 digits):
   standard Trainer loss (full logits)      7.89 s   1.00x
-  head + CE at labelled positions only     6.70 s   1.18x   kept (core/fast_loss.py)
+  head + CE at labelled positions only     6.70 s   1.18x   kept (core/kernels/selected_loss.py)
   + shared prefix run once per batch       4.66 s   1.69x   kept (37 of ~79 tokens are the same system prompt
                                                             and instruction in every json-format row)
   + head chunked by 64 positions           5.04 s   0.92x of the above: recompute; kept only above 2048 positions
@@ -116,7 +116,8 @@ def child_competent(steps: int, warm: int, opts: dict) -> dict:
     from datasets import Dataset
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from workbench.core.models import embedded_checkpoint_dir, native_bf16
+    from workbench.core.model.loading import embedded_checkpoint_dir
+    from workbench.core.model.precision import native_bf16
     ckpt = embedded_checkpoint_dir()
     cfg = yaml.safe_load(RECIPE.read_text())
     t_cfg, a_cfg = cfg["train"], cfg["adapter"]
@@ -160,7 +161,7 @@ def child_baseline(steps: int, warm: int, opts: dict) -> dict:
     from datasets import Dataset
     from transformers import AutoTokenizer, Trainer, TrainingArguments
 
-    from workbench.core.models import embedded_checkpoint_dir
+    from workbench.core.model.loading import embedded_checkpoint_dir
     ckpt = embedded_checkpoint_dir()
     cfg = yaml.safe_load(RECIPE.read_text())
     t_cfg, a_cfg = cfg["train"], cfg["adapter"]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,10 +27,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds (real model, training, browser)")
 
 
+@pytest.fixture(params=[False, True], ids=["cpu-without-native-bf16", "cpu-with-native-bf16"])
+def native_bf16(request, monkeypatch):
+    """Both kinds of CPU through the one switch, ``WORKBENCH_NATIVE_BF16`` (workbench.core.model.precision): False =
+    bf16 emulated (AVX2; precision auto = fp32), True = native (AVX-512 BF16 / AMX; auto = bf16). Subprocesses
+    inherit it."""
+    from workbench.core.model.precision import NATIVE_BF16_ENV
+    monkeypatch.setenv(NATIVE_BF16_ENV, "1" if request.param else "0")
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def embedded_dir():
     """Directory of the embedded SmolLM2-135M-Instruct checkpoint (safetensors + tokenizer)."""
-    from workbench.core.models import embedded_checkpoint_dir
+    from workbench.core.model.loading import embedded_checkpoint_dir
     return embedded_checkpoint_dir()
 
 

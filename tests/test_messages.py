@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.errors import WorkbenchError
+from workbench.errors import SpecError, WorkbenchError
 from workbench.messages import AREAS, CATALOGUE, Message, joined, render, template, text, translator
-from workbench.settings import AdapterSpec, RunSpec, SpecError
+from workbench.spec.settings import AdapterSpec, RunSpec
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
 
@@ -173,12 +173,12 @@ def test_unknown_setting_with_a_did_you_mean_hint():
 
 
 def test_data_error_lists_bad_lines_in_chinese_with_the_values_kept(tmp_path):
-    from workbench.core.data import load_examples
-    from workbench.settings import DataSpec
+    from workbench.core.data.datasets import load_examples
+    from workbench.spec.settings import DataSpec
     f = tmp_path / "d.jsonl"
     f.write_text('{"prompt": "a", "response": "b"}\n{"prompt": 1, "response": "x"}\nnot json\n'
                  '{"prompt": "", "response": "y"}\n', encoding="utf-8")
-    from workbench.core.datafiles import DataError
+    from workbench.core.data.dataset_files import DataError
     with pytest.raises(DataError) as e:
         load_examples(DataSpec(name=str(f)))
     en, zh = str(e.value), e.value.render("zh-CN")
@@ -190,11 +190,12 @@ def test_data_error_lists_bad_lines_in_chinese_with_the_values_kept(tmp_path):
 
 
 def test_run_and_model_errors_in_chinese():
-    from workbench.core import runs
+    from workbench.core.runstore import run_dirs as runs
     with pytest.raises(runs.RunError) as e:
         runs.check_run_id("../x")
     assert "'../x'" in str(e.value) and e.value.render("zh-CN").startswith("无效的运行 ID '../x'：")
-    from workbench.core.models import ModelError, resolve
+    from workbench.core.model.errors import ModelError
+    from workbench.core.model.loading import resolve
     with pytest.raises(ModelError) as e:
         resolve("a/b/c")
     assert str(e.value) == "'a/b/c' is neither a preset, a local path nor a hub id like 'org/model'."

@@ -1,6 +1,6 @@
 import pytest
 
-from workbench.core import models
+from workbench.core.model import loading as models
 
 
 def test_resolve_kinds(tmp_path):

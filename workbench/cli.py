@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .errors import user_error_types
+    from workbench.errors import user_error_types
     try:
         return int(args.func(args) or 0)
     except user_error_types() as e:

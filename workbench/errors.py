@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .messages import Message
+from workbench.messages import Message, text
 
 
 class WorkbenchError(RuntimeError):
@@ -24,7 +24,20 @@ class WorkbenchError(RuntimeError):
         return self.message.render(lang)
 
 
+class SpecError(ValueError):
+    """A setting is invalid: ``SpecError(field, msg_id, **params)``. ``field`` names it (dotted, e.g.
+    ``adapter.r``); ``message`` is the catalogue Message; ``str(e)`` is "field: English"."""
+
+    def __init__(self, field_name: str, msg_id: str, /, **params: Any):
+        self.field = field_name
+        self.message = Message(msg_id, params)
+        super().__init__(self.render("en"))
+
+    def render(self, lang: str = "en") -> str:
+        """"field: message" in ``lang``."""
+        return text("common.prefixed", lang, prefix=self.field, detail=self.message)
+
+
 def user_error_types() -> tuple[type[BaseException], ...]:
-    from .settings import SpecError
     types: list[type[BaseException]] = [WorkbenchError, SpecError, FileNotFoundError]
     return tuple(types)

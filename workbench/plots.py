@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 import plotly.graph_objects as go
 
-from .messages import translator
+from workbench.messages import translator
 
 Translator = Callable[..., str]
 
@@ -101,7 +101,7 @@ def rank_chart(series: dict[str, list[Any]], references: dict[str, Any] | None =
 
 def memory_chart(rows: Iterable[Any], title: str | None = None, tr: Translator | None = None) -> go.Figure:
     """Stacked bars: baseline / weights / gradients / optimizer states / activations / logits per setup (full FT,
-    LoRA, QLoRA; core/memory.py ``MemoryEstimate``; parts a row lacks or that are all zero are left out).
+    LoRA, QLoRA; core/model/memory_estimate.py ``MemoryEstimate``; parts a row lacks or that are all zero are left out).
 
     ``title``: shown as given; None: "Training memory estimate (before activations)", translated. A row's
     ``setup_message`` (when it has one) is shown in the translator's language, else its ``setup``."""

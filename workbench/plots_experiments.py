@@ -1,4 +1,4 @@
-"""Experiment charts from plain rows (``experiment_run.RunRow`` or dicts): score vs trainable parameters with the
+"""Experiment charts from plain rows (``results.RunRow`` or dicts): score vs trainable parameters with the
 Pareto front, overlaid loss curves, subspace similarity. No gradio, no torch; used by the report writer and the
 Experiments tab alike. ``tr``: a catalogue translator bound to the page's language (see ``workbench.plots``);
 the texts are ``experiments.chart_*`` messages."""
@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 import plotly.graph_objects as go
 
-from .plots import PALETTE, Translator, _get, _layout, _translator, human
+from workbench.plots import PALETTE, Translator, _get, _layout, _translator, human
 
 X_AXES = {"step": "experiments.chart_x_step", "tokens": "experiments.chart_x_tokens",
           "elapsed_s": "experiments.chart_x_seconds"}

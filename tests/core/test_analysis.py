@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from adapter_factory import make_adapter
-from workbench.core import analysis
-from workbench.core.analysis import AnalysisError
+from workbench.core.evaluation import adapter_analysis as analysis
+from workbench.core.evaluation.adapter_analysis import AnalysisError
 
 
 def _dense_updates(adapter_dir, model_dir):

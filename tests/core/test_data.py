@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from workbench.core import data
-from workbench.core.data import DataError, Example
-from workbench.core.metrics import metric_for
-from workbench.settings import DataSpec
+from workbench.core.data import datasets as data
+from workbench.core.data.datasets import DataError, Example
+from workbench.core.data.task_metrics import metric_for
+from workbench.spec.settings import DataSpec
 
 WRONG = {"json_match": '{"name": "Nobody", "age": 1, "city": "Nowhere"}', "label_match": "banana",
          "exact_match": "1900-01-01"}

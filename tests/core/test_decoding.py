@@ -9,10 +9,13 @@ import pytest
 import torch
 
 from adapter_factory import make_adapter
-from workbench.core import decoding, fast_linear
-from workbench.core import generate as G
-from workbench.core import scheduler as S
-from workbench.core.batching import Row
+from workbench.core.generation import decoding
+from workbench.core.kernels import batched_linear as fast_linear
+from workbench.core.generation import answers as A
+from workbench.core.generation import variants as G
+from workbench.core.generation import scheduler as S
+from workbench.core.generation.requests import Request
+from workbench.core.generation.batching import Row
 
 LONG = "Please answer in one short sentence, without any lists, about this topic: "
 
@@ -25,7 +28,7 @@ def vm(tiny_llama_dir, tmp_path_factory):
 
 
 def _alone(vm, prompt, variant, n, penalty=1.0):
-    return G.generate(vm, prompt, variant, G.GenSettings(max_new_tokens=n, repetition_penalty=penalty))
+    return A.generate(vm, prompt, variant, A.GenSettings(max_new_tokens=n, repetition_penalty=penalty))
 
 
 def _rows(vm, specs, done):
@@ -39,7 +42,7 @@ def test_rows_join_leave_and_share_a_prefix_with_the_tokens_they_get_alone(vm):
     a, b = vm.variants[1], vm.variants[2]
     first = [(LONG + "the sea", "base", 12), (LONG + "the moon", a, 3), (LONG + "a cat", b, 12),
              (LONG + "a fish", "base", 12)]
-    batch = decoding.RunningBatch(vm, "base", G.GenSettings(max_new_tokens=12))
+    batch = decoding.RunningBatch(vm, "base", A.GenSettings(max_new_tokens=12))
     batch.admit(_rows(vm, first, done))
     assert batch.live == 4
     # the shared prefix (chat template + LONG: 40 tokens) ran once per variant (3), not once per row (4)
@@ -61,7 +64,7 @@ def test_rows_join_leave_and_share_a_prefix_with_the_tokens_they_get_alone(vm):
 def test_repetition_penalty_counts_each_rows_own_tokens(vm):
     done: dict = {}
     specs = [("Hi", "base", 10), (LONG + "tea", vm.variants[1], 10)]
-    batch = decoding.RunningBatch(vm, "base", G.GenSettings(max_new_tokens=10, repetition_penalty=1.8))
+    batch = decoding.RunningBatch(vm, "base", A.GenSettings(max_new_tokens=10, repetition_penalty=1.8))
     batch.admit(_rows(vm, specs, done))
     while batch.live:
         batch.step()
@@ -70,11 +73,11 @@ def test_repetition_penalty_counts_each_rows_own_tokens(vm):
 
 
 def test_sampling_and_prompt_learning_go_through_generate(vm, tiny_llama_dir, tmp_path):
-    assert decoding.supported(vm, "base", G.GenSettings())
-    assert not decoding.supported(vm, "base", G.GenSettings(do_sample=True))
+    assert decoding.supported(vm, "base", A.GenSettings())
+    assert not decoding.supported(vm, "base", A.GenSettings(do_sample=True))
     pt = G.get_variants(tiny_llama_dir, [make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")])
-    assert not decoding.supported(pt, pt.variants[1], G.GenSettings())
-    assert decoding.supported(pt, "base", G.GenSettings())
+    assert not decoding.supported(pt, pt.variants[1], A.GenSettings())
+    assert decoding.supported(pt, "base", A.GenSettings())
 
 
 def test_a_request_joins_a_batch_that_is_decoding(vm, monkeypatch):
@@ -88,10 +91,10 @@ def test_a_request_joins_a_batch_that_is_decoding(vm, monkeypatch):
         threading.Event().wait(0.05)
         return real_step(self)
     monkeypatch.setattr(decoding.RunningBatch, "step", step)
-    s = G.GenSettings(max_new_tokens=20)
-    first = sched.submit([S.Request("base", s, prompt="Tell me about ships")])[0]
+    s = A.GenSettings(max_new_tokens=20)
+    first = sched.submit([Request("base", s, prompt="Tell me about ships")])[0]
     assert started.wait(60)
-    second = sched.submit([S.Request(vm.variants[1], s, prompt="Hi")])[0]
+    second = sched.submit([Request(vm.variants[1], s, prompt="Hi")])[0]
     got = (first.result(120).text, second.result(120).text)
     assert sched.batch_sizes == [1] and sched.joined == 1
     assert got == (_alone(vm, "Tell me about ships", "base", 20).text, _alone(vm, "Hi", vm.variants[1], 20).text)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core import runs
-from workbench.settings import RunSpec
+from workbench.core.runstore import run_dirs as runs
+from workbench.spec.settings import RunSpec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -24,7 +24,7 @@ def test_values_are_cast_and_floored(monkeypatch):
 @pytest.mark.parametrize("raw", ["abc", "2.5"])
 def test_a_bad_value_names_the_variable(monkeypatch, raw):
     monkeypatch.setenv("WORKBENCH_MAX_EXPERIMENT_RUNS", raw)
-    from workbench.core import experiments
+    from workbench.core.experiments import definition as experiments
     with pytest.raises(WorkbenchError) as e:
         experiments.max_runs()
     assert str(e.value) == f"environment variable WORKBENCH_MAX_EXPERIMENT_RUNS must be a number (got {raw!r})"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from adapter_factory import make_adapter
-from workbench.core import evaluate as E
-from workbench.core.generate import GenResult
-from workbench.settings import DataSpec
+from workbench.core.evaluation import heldout as E
+from workbench.core.generation.answers import GenResult
+from workbench.spec.settings import DataSpec
 
 ROWS = [("Capital of France?", "Paris"), ("2 + 2 =", "4"), ("Colour of the sky?", "Blue")]
 
@@ -97,8 +97,9 @@ def test_real_generation_limit_and_batching(tiny_llama_dir, lora, dataset, monke
 
 
 def test_batched_rows_share_batches_and_match_one_by_one(tiny_llama_dir, lora, tmp_path):
-    from workbench.core import scheduler
-    from workbench.core.generate import GenSettings, get_variants
+    from workbench.core.generation import scheduler
+    from workbench.core.generation.answers import GenSettings
+    from workbench.core.generation.variants import get_variants
     pt = make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")
     vm = get_variants(tiny_llama_dir, [lora, pt])
     texts = [vm.render(p) for p in ("Hi", "A much longer prompt about the colour of the evening sky", "2 + 2 =")]
@@ -216,11 +217,11 @@ def test_default_batch_keeps_the_kv_cache_in_budget():
 
 
 def test_perplexity_of_an_architecture_without_the_fast_loss(tmp_path, tokenizer, dataset, monkeypatch):
-    """GPT-2 is not a plain-head type for fast_loss: perplexity takes the full forward and is still exact."""
+    """GPT-2 is not a plain-head type for selected_loss: perplexity takes the full forward and is still exact."""
     from transformers import AutoModelForCausalLM
 
     from tests.conftest import tiny_config
-    from workbench.core.fast_loss import unsupported_reason
+    from workbench.core.kernels.selected_loss import unsupported_reason
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(tiny_config("gpt2", vocab_size=len(tokenizer))).eval()
     assert unsupported_reason(model) is not None

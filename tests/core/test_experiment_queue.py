@@ -1,4 +1,4 @@
-"""Experiments through the run queue (core/experiment_queue.py + RunManager.submit_experiment): one queue item per
+"""Experiments through the run queue (core/experiments/queue_jobs.py + RunManager.submit_group): one queue item per
 experiment, checked before anything is queued, its runs in one worker, stop all, restart recovery."""
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core import experiment_queue, experiments, runs
-from workbench.core.experiment_results import read_experiment
-from workbench.core.manager import RunManager
-from workbench.core.status import read_status, update_status
-from workbench.core.workspace import Workspace
-from workbench.errors import WorkbenchError
-from workbench.settings import RunSpec, SpecError
+from workbench.core.experiments import queue_jobs as experiment_queue
+from workbench.core.experiments import definition as experiments
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.experiments.results import read_experiment
+from workbench.core.serving.run_queue import RunManager, _interrupt_ids
+from workbench.core.runstore.status import read_status, update_status
+from workbench.core.serving.workspace import Workspace
+from workbench.errors import SpecError, WorkbenchError
+from workbench.spec.settings import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +42,7 @@ class SleepManager(RunManager):
         job.log_handle = open(run_dir / "train.log", "ab")
         job.proc = subprocess.Popen(["sleep", "30"], stdout=job.log_handle, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-        self.spawned.append(job.experiment or job.run_id)
+        self.spawned.append(job.group.group_id if job.group else job.run_id)
         runs.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
 
 
@@ -131,8 +133,8 @@ def test_restart_keeps_finished_runs_and_resumes_the_rest(tmp_path, tiny_llama_d
             m.poll()
             time.sleep(0.2)
         job = m._running[first.run_id]
-        from workbench.core.manager import _kill_group
-        _kill_group(job.proc)  # the server and its worker die (kill -9) right after the first run
+        from workbench.core.serving.worker_lifetime import kill_group
+        kill_group(job.proc)  # the server and its worker die (kill -9) right after the first run
         job.proc.wait(timeout=30)
     finally:
         m.shutdown(kill=True)
@@ -168,9 +170,10 @@ def test_interrupt_ids_of_an_experiment(tmp_path, tiny_llama_dir, runs_dir):
     try:
         exp_id = experiment_queue.launch(_spec(tmp_path, tiny_llama_dir), Workspace("alice"), manager=m)
         a, b = read_experiment(exp_id).rows
-        assert experiment_queue.interrupt_ids(exp_id) == (a.run_id, [b.run_id])  # the first one 'running'
+        job, = m._running.values()  # the experiment is one job of the queue
+        assert _interrupt_ids(job) == (a.run_id, [b.run_id])  # the first one 'running'
         update_status(runs.safe_run_dir(a.run_id), status="done")
         update_status(runs.safe_run_dir(b.run_id), status="running")
-        assert experiment_queue.interrupt_ids(exp_id) == (b.run_id, [])
+        assert _interrupt_ids(job) == (b.run_id, [])
     finally:
         m.shutdown()

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench.core import experiments
-from workbench.core.experiment_plan import expand, plan_rows, size_knobs
-from workbench.core.experiments import ExperimentSpec
-from workbench.core.models import MODEL_CACHE
-from workbench.core.params import count, count_with_peft
-from workbench.settings import SpecError
+from workbench.core.experiments import definition as experiments
+from workbench.core.experiments.plan import expand, plan_rows, size_knobs
+from workbench.core.experiments.definition import ExperimentSpec
+from workbench.core.experiments import queue_jobs
+from workbench.core.model.loading import MODEL_CACHE
+from workbench.core.model.counting import count, count_with_peft
+from workbench.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = ["lora", "dora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3"]
@@ -182,7 +183,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
 
 def test_subspace_similarity_phi():
     import torch
-    from workbench.core.experiment_report import phi_grid
+    from workbench.core.experiments.report import phi_grid
     torch.manual_seed(0)
     big = torch.randn(64, 576)
     small = big[:8] * 3.0  # the r=8 directions lie inside the r=64 ones
@@ -267,8 +268,8 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
         assert (exp_dir / name).is_file(), name
     assert "| lora | lora | 2 |" in (exp_dir / "report.md").read_text()
     # each run is an ordinary run directory: in the runs list, experiment set, metric stored
-    from workbench.core.runs import list_runs
-    from workbench.core.status import read_status
+    from workbench.core.runstore.run_dirs import list_runs
+    from workbench.core.runstore.status import read_status
     listed = {r.run_id for r in list_runs()}
     for row in printed[:2]:
         assert row["run_id"] in listed
@@ -287,7 +288,7 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
 
 @pytest.mark.slow
 def test_failed_variant_is_recorded_and_the_others_finish(tmp_path, tiny_llama_dir, runs_dir):
-    from workbench.core.experiment_run import read_experiment, run_experiment
+    from workbench.core.experiments.runner import read_experiment, run_experiment
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"prompt": "a", "response": "b"}\nthis is not json\n')
     f = _tiny_experiment(tmp_path, tiny_llama_dir, [{"label": "good"}, {"label": "broken", "data.name": str(broken)}])
@@ -303,7 +304,7 @@ def test_failed_variant_is_recorded_and_the_others_finish(tmp_path, tiny_llama_d
     assert "Failed: broken" in (result.directory / "report.md").read_text()
     # an interrupted experiment continues where it stopped: finished runs are kept, a trained but unscored run is
     # only scored (no training), and nothing is trained twice
-    from workbench.core.experiment_run import continue_experiment
+    from workbench.core.experiments.runner import continue_experiment
     path = result.directory / "results.jsonl"
     rows = [json.loads(x) for x in path.read_text().splitlines()]
     rows[0].update(status="running", score=None)
@@ -321,7 +322,7 @@ def test_subspace_between_saved_adapters(tmp_path, tiny_config_factory):
     import torch
     from safetensors.torch import load_file, save_file
     from transformers import AutoModelForCausalLM
-    from workbench.core.experiment_report import subspace_between
+    from workbench.core.experiments.report import subspace_between
     cfg = tiny_config_factory("llama", vocab_size=128)
     dirs = []
     for r in (2, 4):
@@ -347,36 +348,36 @@ def test_subspace_between_saved_adapters(tmp_path, tiny_config_factory):
 
 def test_experiment_is_one_queue_item_against_the_owner_cap(tmp_path, runs_dir, monkeypatch):
     """Queued (never started: no free slot): the experiment holds one place in the owner's queue, its runs exist."""
-    from workbench.core.manager import RunManager, _Job
-    from workbench.core.runs import RunError
+    from workbench.core.serving.run_queue import RunManager, _Job
+    from workbench.core.runstore.run_dirs import RunError
     m = RunManager(max_concurrent=1, max_queued_per_owner=2, poll_interval=60)
     import types
     m._running["busy"] = _Job("busy", proc=types.SimpleNamespace(poll=lambda: None))  # the one slot is taken
     spec = spec_of(vary={"adapter.r": [1, 2, 4]})
-    exp_id = m.submit_experiment(spec, owner="alice")
-    assert len(m._queue) == 1 and m._queue[0].experiment == exp_id
-    from workbench.core.experiment_results import read_experiment
+    exp_id = queue_jobs.enqueue(spec, owner="alice", manager=m)
+    assert len(m._queue) == 1 and m._queue[0].group.group_id == exp_id
+    from workbench.core.experiments.results import read_experiment
     rows = read_experiment(exp_id).rows
     assert len(rows) == 3 and all(r.status == "queued" for r in rows)
-    from workbench.core.status import read_status
+    from workbench.core.runstore.status import read_status
     assert all(read_status(runs_dir / r.run_id).owner == "alice" for r in rows)
-    m.submit_experiment(spec, owner="alice")
+    queue_jobs.enqueue(spec, owner="alice", manager=m)
     with pytest.raises(RunError):
-        m.submit_experiment(spec, owner="alice")  # a third item is past the cap of 2, however many runs each has
+        queue_jobs.enqueue(spec, owner="alice", manager=m)  # a third item is past the cap of 2, however many runs each has
     m._running.clear()
     m.shutdown()
 
 
 @pytest.mark.slow
 def test_experiment_runs_in_a_queue_worker(tmp_path, tiny_llama_dir, runs_dir):
-    from workbench.core.experiment_results import read_experiment
-    from workbench.core.manager import RunManager
+    from workbench.core.experiments.results import read_experiment
+    from workbench.core.serving.run_queue import RunManager
     f = _tiny_experiment(tmp_path, tiny_llama_dir, [{"label": "one"}, {"label": "two", "adapter.r": 1}])
     spec = experiments.load(f)
     spec.max_steps, spec.eval_limit = 1, 1
     m = RunManager(max_concurrent=1, poll_interval=0.2)
     try:
-        exp_id = m.submit_experiment(spec, owner="bob")
+        exp_id = queue_jobs.enqueue(spec, owner="bob", manager=m)
         first = read_experiment(exp_id).rows[0].run_id
         st = m.wait(first, timeout=900)
         assert st.status == "done", (runs_dir / first / "train.log").read_text()[-2000:]
@@ -391,9 +392,9 @@ def test_report_with_subspace_section(tmp_path, runs_dir, tiny_config_factory):
     """The rank sweep's report: two finished LoRA runs -> the phi table, the chart page, the reading."""
     import peft
     from transformers import AutoModelForCausalLM
-    from workbench.core.experiment_report import write_all
-    from workbench.core.experiment_results import BaseRow, ExperimentResult, RunRow
-    from workbench.core.experiment_run import _subspace
+    from workbench.core.experiments.report import write_all
+    from workbench.core.experiments.results import BaseRow, ExperimentResult, RunRow
+    from workbench.core.experiments.runner import _subspace
     cfg = tiny_config_factory("llama", vocab_size=128)
     rows = []
     for r, score in ((2, 0.25), (4, 0.5)):
@@ -419,8 +420,8 @@ def test_report_with_subspace_section(tmp_path, runs_dir, tiny_config_factory):
 def test_an_experiment_runs_estimate_counts_the_base_it_copies_from(tiny_llama_dir, monkeypatch):
     """The experiment's process keeps the cached base besides each run's copy: its measured peak includes it, so the
     run's memory estimate adds ``SharedBase.resident_mb`` (the cached weights, shared storage counted once)."""
-    from workbench.core import models
-    from workbench.core.experiment_run import SharedBase
+    from workbench.core.model import loading as models
+    from workbench.core.experiments.runner import SharedBase
     cache = models.ModelCache(max_items=2)
     monkeypatch.setattr(models, "MODEL_CACHE", cache)
     assert SharedBase().resident_mb() == 0
@@ -438,7 +439,7 @@ def test_a_runs_peak_does_not_include_heap_an_earlier_run_freed():
     start from the heap glibc kept (a QLoRA run after prompt tuning peaked at 4.1 GB in one experiment, 2.8 GB alone)."""
     import torch
 
-    from workbench.core.callbacks import peak_mem_mb, reset_peak_memory
+    from workbench.core.training.callbacks import peak_mem_mb, reset_peak_memory
     reset_peak_memory()
     before = peak_mem_mb("cpu")
     xs = [torch.randn(1000, 20) for _ in range(5000)]  # ~400 MB in 80 KB pieces: heap, not mmap

@@ -11,9 +11,11 @@ import pytest
 import torch
 
 from adapter_factory import make_adapter
-from workbench.core import export
-from workbench.core import generate as G
-from workbench.core.export import AdapterError
+from workbench.core.export import sharing as export
+from workbench.core.generation import answers as A
+from workbench.core.generation import variants as G
+from workbench.core.model import adapter_files
+from workbench.core.model.adapter_files import AdapterError
 from workbench.errors import WorkbenchError
 
 
@@ -30,20 +32,20 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def _files(adapter_dir) -> dict[str, bytes]:
-    return {n: (Path(adapter_dir) / n).read_bytes() for n in (export.CONFIG_FILE, export.WEIGHTS_FILE)}
+    return {n: (Path(adapter_dir) / n).read_bytes() for n in (adapter_files.CONFIG_FILE, adapter_files.WEIGHTS_FILE)}
 
 
 def test_zip_import_round_trip_same_outputs(tiny_llama_dir, lora_dir, tmp_path):
     z = export.zip_adapter(lora_dir, str(tmp_path / "out" / "a.zip"))
     assert sorted(zipfile.ZipFile(z).namelist()) == sorted(
-        n for n in export.STANDARD_FILES if (Path(lora_dir) / n).is_file())
+        n for n in adapter_files.STANDARD_FILES if (Path(lora_dir) / n).is_file())
     imported = export.import_adapter(z, tmp_path / "uploads")
     assert Path(imported).parent == tmp_path / "uploads" and Path(imported).name.startswith("a-")
-    for n in (export.CONFIG_FILE, export.WEIGHTS_FILE):
+    for n in (adapter_files.CONFIG_FILE, adapter_files.WEIGHTS_FILE):
         assert (Path(imported) / n).read_bytes() == (Path(lora_dir) / n).read_bytes()
     vm = G.get_variants(tiny_llama_dir, [lora_dir, imported])
-    s = G.GenSettings(max_new_tokens=8)
-    assert G.generate(vm, "hi", lora_dir, s).text == G.generate(vm, "hi", imported, s).text
+    s = A.GenSettings(max_new_tokens=8)
+    assert A.generate(vm, "hi", lora_dir, s).text == A.generate(vm, "hi", imported, s).text
     # a second import goes to a fresh folder
     assert export.import_adapter(z, tmp_path / "uploads") != imported
 
@@ -57,7 +59,7 @@ def test_import_forms(lora_dir, tmp_path):
     assert export.import_adapter(lora_dir, tmp_path / "dest")  # a folder
     two = [str(Path(lora_dir) / n) for n in files]
     out = export.import_adapter(two, tmp_path / "dest")  # the two uploaded files
-    assert export.read_adapter(out).peft_type == "LORA"
+    assert adapter_files.read_adapter(out).peft_type == "LORA"
     assert not [p for p in (tmp_path / "dest").iterdir() if p.name.startswith(".import-")]  # no leftovers
 
 
@@ -102,7 +104,7 @@ def test_corrupt_and_linked_zips(lora_dir, tmp_path):
     with pytest.raises(AdapterError, match="symbolic link"):
         export.import_adapter(tmp_path / "link.zip", tmp_path / "dest")
     with pytest.raises(AdapterError, match="not an adapter"):
-        export.import_adapter(Path(lora_dir) / export.CONFIG_FILE, tmp_path / "dest")
+        export.import_adapter(Path(lora_dir) / adapter_files.CONFIG_FILE, tmp_path / "dest")
 
 
 def test_size_cap(lora_dir, tmp_path, monkeypatch):
@@ -113,13 +115,13 @@ def test_size_cap(lora_dir, tmp_path, monkeypatch):
 
 
 def test_validate_against_other_architecture(lora_dir, tiny_llama_dir, tmp_path, tiny_config_factory, tokenizer):
-    assert export.validate_adapter(lora_dir, tiny_llama_dir).peft_type == "LORA"
+    assert adapter_files.validate_adapter(lora_dir, tiny_llama_dir).peft_type == "LORA"
     cfg = tiny_config_factory("llama", vocab_size=len(tokenizer))
     cfg.hidden_size, cfg.intermediate_size = 96, 64
     (tmp_path / "wide").mkdir()
     (tmp_path / "wide" / "config.json").write_text(cfg.to_json_string())
     with pytest.raises(AdapterError, match=r"different architecture \(.*q_proj has input size 64 in the adapter and 96"):
-        export.validate_adapter(lora_dir, str(tmp_path / "wide" / "config.json"))
+        adapter_files.validate_adapter(lora_dir, str(tmp_path / "wide" / "config.json"))
 
 
 def _logits(model, ids):
@@ -192,7 +194,7 @@ def test_cli_export_json(tiny_llama_dir, lora_dir, tmp_path, monkeypatch):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert set(out) == {"adapter", "zip", "merged", "pushed"} and out["pushed"] is None
-    assert export.read_adapter(out["adapter"]).peft_type == "LORA"
+    assert adapter_files.read_adapter(out["adapter"]).peft_type == "LORA"
     assert zipfile.is_zipfile(out["zip"]) and (Path(out["merged"]) / "config.json").is_file()
     env["HF_TOKEN"] = "hf_TOPSECRETTOKEN999"
     bad = subprocess.run([sys.executable, "-m", "workbench", "export", "--adapter", lora_dir, "--out",

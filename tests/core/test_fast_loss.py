@@ -61,7 +61,7 @@ def loss_and_grads(trainer_cls, model, batch, num_items=None, tmp_path=None, **e
 def assert_same(model, batch, tmp_path, monkeypatch, num_items=None, **env):
     from transformers import Trainer
 
-    from workbench.core.fast_loss import FastLossTrainer
+    from workbench.core.training.loss_trainer import FastLossTrainer
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     ref_loss, ref_grads = loss_and_grads(Trainer, model, batch, num_items, tmp_path)
@@ -76,7 +76,7 @@ def assert_same(model, batch, tmp_path, monkeypatch, num_items=None, **env):
 
 @pytest.mark.parametrize("kind", ["lora", "dora", "ia3"])
 def test_same_loss_and_grads_with_shared_prefix(kind, tmp_path, monkeypatch):
-    from workbench.core import fast_loss
+    from workbench.core.kernels import selected_loss as fast_loss
     batch = chat_batch(shared=6)
     shift = torch.nn.functional.pad(batch["labels"], (0, 1), value=-100)[:, 1:]
     assert fast_loss.shared_prefix_length(batch["input_ids"], batch["attention_mask"], shift) == 6
@@ -92,7 +92,7 @@ def test_same_with_num_items_in_batch_and_without_prefix_sharing(tmp_path, monke
 
 
 def test_same_when_nothing_is_shared_and_loss_on_every_token(tmp_path, monkeypatch):
-    from workbench.core import fast_loss
+    from workbench.core.kernels import selected_loss as fast_loss
     batch = chat_batch(shared=0, prompt_loss=True)
     shift = torch.nn.functional.pad(batch["labels"], (0, 1), value=-100)[:, 1:]
     assert fast_loss.shared_prefix_length(batch["input_ids"], batch["attention_mask"], shift) == 0
@@ -105,7 +105,7 @@ def test_chunked_head_is_the_same(tmp_path, monkeypatch):
 
 
 def test_prefix_stops_before_the_first_labelled_position():
-    from workbench.core import fast_loss
+    from workbench.core.kernels import selected_loss as fast_loss
     ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11], [5, 6, 7, 8, 9, 12, 13]])
     labels = torch.full_like(ids, -100)
     labels[:, 4:] = ids[:, 4:]  # the logits at position 3 predict the first label
@@ -120,19 +120,28 @@ def test_prefix_stops_before_the_first_labelled_position():
 def test_prompt_learning_keeps_the_standard_trainer(kind):
     from transformers import Trainer
 
-    from workbench.core import fast_loss
+    from workbench.core.kernels import selected_loss as fast_loss
+    from workbench.core.training import loss_trainer
     model = tiny_model(kind)
     assert "virtual tokens" in fast_loss.unsupported_reason(model)
-    assert fast_loss.trainer_class(model) is Trainer
-    assert fast_loss.trainer_class(tiny_model("lora")) is fast_loss.FastLossTrainer
+    assert loss_trainer.trainer_class(model) is Trainer
+    assert loss_trainer.trainer_class(tiny_model("lora")) is loss_trainer.FastLossTrainer
 
 
 def test_switch_off(monkeypatch):
     from transformers import Trainer
 
-    from workbench.core import fast_loss
+    from workbench.core.training.loss_trainer import trainer_class
     monkeypatch.setenv("WORKBENCH_FAST_LOSS", "0")
-    assert fast_loss.trainer_class(tiny_model("lora")) is Trainer
+    assert trainer_class(tiny_model("lora")) is Trainer
+
+
+def test_switches_read_as_every_env_switch(monkeypatch):
+    """One parser (``env.env_flag``): set but empty is unset (on), as for every other switch."""
+    from workbench.core.kernels import selected_loss as fast_loss
+    for value, on in (("", True), (" ", True), ("off", False), ("No", False), ("1", True)):
+        monkeypatch.setenv("WORKBENCH_FAST_LOSS", value)
+        assert fast_loss.enabled() is on, value
 
 
 def test_training_steps_give_the_same_loss_curve(tmp_path, monkeypatch):
@@ -140,7 +149,7 @@ def test_training_steps_give_the_same_loss_curve(tmp_path, monkeypatch):
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    from workbench.core.fast_loss import FastLossTrainer
+    from workbench.core.training.loss_trainer import FastLossTrainer
     rows = [chat_batch(seed=s, rows=4) for s in range(3)]
     data = {k: [r for b in rows for r in b[k].tolist()] for k in rows[0]}
     ds = Dataset.from_dict(data)
@@ -172,7 +181,8 @@ def test_bf16_runs_the_fast_path_under_autocast(tmp_path, monkeypatch):
     autocast (bf16 on the CPU here) and the loss stays close to the fp32 one."""
     from transformers import TrainingArguments
 
-    from workbench.core import fast_loss
+    from workbench.core.kernels import selected_loss as fast_loss
+    from workbench.core.training.loss_trainer import FastLossTrainer
     seen = []
     orig = fast_loss.selected_loss
 
@@ -183,7 +193,7 @@ def test_bf16_runs_the_fast_path_under_autocast(tmp_path, monkeypatch):
     monkeypatch.setattr(fast_loss, "selected_loss", spy)
     model, batch = tiny_model("lora"), chat_batch()
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[], bf16=True)
-    loss = fast_loss.FastLossTrainer(model=model, args=args).compute_loss(model, batch)
+    loss = FastLossTrainer(model=model, args=args).compute_loss(model, batch)
     assert seen == [True]
     with torch.no_grad():
         ref = model(**batch).loss
@@ -191,7 +201,7 @@ def test_bf16_runs_the_fast_path_under_autocast(tmp_path, monkeypatch):
 
 
 def test_gradient_checkpointing_runs_without_the_shared_prefix(tmp_path, monkeypatch):
-    from workbench.core import fast_loss
+    from workbench.core.kernels import selected_loss as fast_loss
     model = tiny_model("lora")
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     calls = []
@@ -207,7 +217,7 @@ def test_held_out_loss_is_the_same_and_keeps_no_logits(kind, tmp_path):
     """Evaluation (prediction_loss_only, as runs evaluate) takes the fast path and gives Trainer's own eval loss."""
     from transformers import Trainer, TrainingArguments
 
-    from workbench.core.fast_loss import FastLossTrainer
+    from workbench.core.training.loss_trainer import FastLossTrainer
     model = tiny_model(kind)
     model.eval()
     batch = chat_batch(shared=6)

@@ -1,4 +1,4 @@
-"""Mixed-adapter LoRA batches in one pair of matmuls per layer (``fast_mixed``) compute what PEFT's own mixed forward
+"""Mixed-adapter LoRA batches in one pair of matmuls per layer (``kernels.mixed_lora``) compute what PEFT's own mixed forward
 and each adapter alone compute, and leave what they do not cover (DoRA, gradients) to PEFT."""
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import copy
 import pytest
 import torch
 
-from workbench.core import fast_mixed
+from workbench.core.kernels import mixed_lora as fast_mixed
 
 
 @pytest.fixture(scope="module")
 def peft_pair(tiny_llama_dir):
-    """(PEFT's model, the same with fast_mixed installed): adapters of ranks 2 / 4 / 8, scalings 2 / 0.75 / 1.5, one DoRA."""
+    """(PEFT's model, the same with mixed_lora installed): adapters of ranks 2 / 4 / 8, scalings 2 / 0.75 / 1.5, one DoRA."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
     torch.manual_seed(0)

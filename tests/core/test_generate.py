@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from adapter_factory import make_adapter
-from workbench.core import generate as G
-from workbench.core.export import AdapterError
-from workbench.settings import SpecError
+from workbench.core.generation import answers as A
+from workbench.core.generation import variants as G
+from workbench.core.model.adapter_files import AdapterError
+from workbench.errors import SpecError
 
 PROMPT = "Write one word about the sea."
-SETTINGS = G.GenSettings(max_new_tokens=8)
+SETTINGS = A.GenSettings(max_new_tokens=8)
 
 
 @pytest.fixture(scope="module")
@@ -65,42 +66,42 @@ def _fresh(model_dir, adapter_dir=None):
 
 def test_settings_validation_names_the_field():
     with pytest.raises(SpecError, match="generate.max_new_tokens"):
-        G.GenSettings(max_new_tokens=0)
+        A.GenSettings(max_new_tokens=0)
     with pytest.raises(SpecError, match="generate.top_p"):
-        G.GenSettings(top_p=1.5)
+        A.GenSettings(top_p=1.5)
     with pytest.raises(SpecError, match="generate.temperature"):
-        G.GenSettings(temperature=0)
-    assert G.GenSettings().do_sample is False
+        A.GenSettings(temperature=0)
+    assert A.GenSettings().do_sample is False
 
 
 def test_all_methods_match_plain_transformers_and_peft(tiny_llama_dir, adapters):
     kinds = ["lora", "dora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3"]
     vm = G.get_variants(tiny_llama_dir, [adapters[k] for k in kinds])
     assert vm.variants == ["base"] + [adapters[k] for k in kinds]
-    base = G.generate(vm, PROMPT, "base", SETTINGS)
+    base = A.generate(vm, PROMPT, "base", SETTINGS)
     model, tok = _fresh(tiny_llama_dir)
     assert base.text == _plain_greedy(model, tok, PROMPT, 8)
     assert base.tokens == 8
     for k in kinds:
-        ours = G.generate(vm, PROMPT, adapters[k], SETTINGS)
+        ours = A.generate(vm, PROMPT, adapters[k], SETTINGS)
         pm, _ = _fresh(tiny_llama_dir, adapters[k])
         reference = _forward_greedy if "tuning" in k else _plain_greedy
         assert ours.text == reference(pm, tok, PROMPT, 8), k
         if "tuning" in k:  # a padded batch of two prompts gives each its own answer
             other = "Name a colour."
-            pair = G.generate_texts(vm, [vm.render(PROMPT), vm.render(other)], adapters[k], SETTINGS, batch_size=2)
+            pair = A.generate_texts(vm, [vm.render(PROMPT), vm.render(other)], adapters[k], SETTINGS, batch_size=2)
             assert [r.text for r in pair] == [ours.text, _forward_greedy(pm, tok, other, 8)], k
         assert ours.variant == adapters[k]
         # base answer unchanged after every adapter (no leakage, incl. prompt tuning's generate)
-        assert G.generate(vm, PROMPT, "base", SETTINGS).text == base.text, k
-    assert G.generate(vm, PROMPT, adapters["lora"], SETTINGS).text != base.text
+        assert A.generate(vm, PROMPT, "base", SETTINGS).text == base.text, k
+    assert A.generate(vm, PROMPT, adapters["lora"], SETTINGS).text != base.text
     # raw prompt (no chat template) goes through the same path
-    raw = G.generate(vm, "The sea is", "base", G.GenSettings(max_new_tokens=5, use_chat_template=False))
+    raw = A.generate(vm, "The sea is", "base", A.GenSettings(max_new_tokens=5, use_chat_template=False))
     assert raw.text == _plain_greedy(model, tok, "The sea is", 5, chat=False)
 
 
 def test_two_lora_adapters_share_one_base(tiny_llama_dir, adapters, monkeypatch):
-    from workbench.core import models
+    from workbench.core.model import loading as models
     calls = []
     real = models.load_model
     monkeypatch.setattr(models, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -109,14 +110,14 @@ def test_two_lora_adapters_share_one_base(tiny_llama_dir, adapters, monkeypatch)
     assert len({id(m) for m in vm.base_models()}) == 1
     pm = vm.groups[0].model
     assert sorted(pm.peft_config) == sorted(vm.groups[0].names)
-    a = G.generate(vm, PROMPT, adapters["lora"], SETTINGS).text
-    b = G.generate(vm, PROMPT, adapters["lora2"], SETTINGS).text
-    base = G.generate(vm, PROMPT, "base", SETTINGS).text
+    a = A.generate(vm, PROMPT, adapters["lora"], SETTINGS).text
+    b = A.generate(vm, PROMPT, adapters["lora2"], SETTINGS).text
+    base = A.generate(vm, PROMPT, "base", SETTINGS).text
     assert len({a, b, base}) == 3
     # short adapter names work too
-    assert G.generate(vm, PROMPT, vm.groups[0].names[1], SETTINGS).text == b
+    assert A.generate(vm, PROMPT, vm.groups[0].names[1], SETTINGS).text == b
     with pytest.raises(G.WorkbenchError, match="Unknown variant"):
-        G.generate(vm, PROMPT, "nope", SETTINGS)
+        A.generate(vm, PROMPT, "nope", SETTINGS)
 
 
 def test_cache_returns_same_object_and_reloads_retrained(tiny_llama_dir, adapters, tmp_path):
@@ -130,12 +131,12 @@ def test_cache_returns_same_object_and_reloads_retrained(tiny_llama_dir, adapter
 
 def test_concurrent_users_do_not_interleave(tiny_llama_dir, adapters):
     vm = G.get_variants(tiny_llama_dir, [adapters["lora"], adapters["lora2"]])
-    want = {v: G.generate(vm, PROMPT, v, SETTINGS).text for v in vm.variants}
+    want = {v: A.generate(vm, PROMPT, v, SETTINGS).text for v in vm.variants}
     got: dict[str, list[str]] = {v: [] for v in vm.variants}
 
     def worker(v):
         for _ in range(3):
-            got[v].append(G.generate(vm, PROMPT, v, SETTINGS).text)
+            got[v].append(A.generate(vm, PROMPT, v, SETTINGS).text)
     threads = [threading.Thread(target=worker, args=(v,)) for v in vm.variants]
     [t.start() for t in threads]
     [t.join() for t in threads]
@@ -145,10 +146,10 @@ def test_concurrent_users_do_not_interleave(tiny_llama_dir, adapters):
 def test_stream_matches_generate_and_can_stop(tiny_llama_dir, adapters):
     vm = G.get_variants(tiny_llama_dir, [adapters["lora"], adapters["lora2"]])
     for v in vm.variants:
-        chunks = list(G.stream(vm, PROMPT, v, SETTINGS))
-        assert chunks and chunks[-1] == G.generate(vm, PROMPT, v, SETTINGS).text
+        chunks = list(A.stream(vm, PROMPT, v, SETTINGS))
+        assert chunks and chunks[-1] == A.generate(vm, PROMPT, v, SETTINGS).text
         assert all(b.startswith(a) for a, b in zip(chunks, chunks[1:]))
-    it = G.stream(vm, PROMPT, adapters["lora"], G.GenSettings(max_new_tokens=200))
+    it = A.stream(vm, PROMPT, adapters["lora"], A.GenSettings(max_new_tokens=200))
     next(it)
     it.close()  # stops the worker; the lock is free again
     assert vm.lock.acquire(timeout=30)
@@ -157,19 +158,19 @@ def test_stream_matches_generate_and_can_stop(tiny_llama_dir, adapters):
 
 def test_sampling_is_seeded(tiny_llama_dir, adapters):
     vm = G.get_variants(tiny_llama_dir, [adapters["lora"], adapters["lora2"]])
-    s = G.GenSettings(max_new_tokens=10, do_sample=True, temperature=1.5, seed=5)
-    a = G.generate(vm, PROMPT, adapters["lora"], s).text
-    assert G.generate(vm, PROMPT, adapters["lora"], s).text == a
+    s = A.GenSettings(max_new_tokens=10, do_sample=True, temperature=1.5, seed=5)
+    a = A.generate(vm, PROMPT, adapters["lora"], s).text
+    assert A.generate(vm, PROMPT, adapters["lora"], s).text == a
 
 
 def test_token_logprob_diff(tiny_llama_dir, adapters):
     vm = G.get_variants(tiny_llama_dir, [adapters["zero"], adapters["lora"]])
     resp = "The waves are calm tonight."
-    zero = G.token_logprob_diff(vm, PROMPT, resp, adapters["zero"])
+    zero = A.token_logprob_diff(vm, PROMPT, resp, adapters["zero"])
     n = len(vm.tokenizer(resp, add_special_tokens=False)["input_ids"])
     assert len(zero) == n and "".join(t for t, _ in zero) == resp
     assert max(abs(d) for _, d in zero) < 1e-5
-    pert = G.token_logprob_diff(vm, PROMPT, resp, adapters["lora"])
+    pert = A.token_logprob_diff(vm, PROMPT, resp, adapters["lora"])
     assert max(abs(d) for _, d in pert) > 1e-2
     # independent check of one value with a fresh PeftModel
     pm, tok = _fresh(tiny_llama_dir, adapters["lora"])
@@ -187,7 +188,7 @@ def test_token_logprob_diff(tiny_llama_dir, adapters):
 def test_prompt_learning_logprob_diff(tiny_llama_dir, adapters):
     vm = G.get_variants(tiny_llama_dir, [adapters["prompt_tuning"], adapters["prefix_tuning"]])
     for k in ("prompt_tuning", "prefix_tuning"):
-        diffs = G.token_logprob_diff(vm, PROMPT, "Blue water.", adapters[k])
+        diffs = A.token_logprob_diff(vm, PROMPT, "Blue water.", adapters[k])
         assert diffs and max(abs(d) for _, d in diffs) > 1e-4
 
 
@@ -217,17 +218,17 @@ def test_embedded_model_matches_transformers_and_peft(embedded_dir, tmp_path):
     name = "smollm2-135m-instruct"
     d = make_adapter(str(embedded_dir), tmp_path / "smol-lora", "lora", scale=0.05)
     vm = G.get_variants(name, [d])
-    s = G.GenSettings(max_new_tokens=16)
+    s = A.GenSettings(max_new_tokens=16)
     prompt = "What is the capital of France?"
-    base = G.generate(vm, prompt, "base", s)
-    adapted = G.generate(vm, prompt, d, s)
+    base = A.generate(vm, prompt, "base", s)
+    adapted = A.generate(vm, prompt, d, s)
     model, tok = _fresh(str(embedded_dir))
     assert base.text == _plain_greedy(model, tok, prompt, 16)
     del model
     pm, _ = _fresh(str(embedded_dir), d)
     assert adapted.text == _plain_greedy(pm, tok, prompt, 16)
     assert adapted.text != base.text
-    assert G.generate(vm, prompt, "base", s).text == base.text
+    assert A.generate(vm, prompt, "base", s).text == base.text
 
 
 def test_cli_generate_json(tiny_llama_dir, adapters):
@@ -242,8 +243,8 @@ def test_cli_generate_json(tiny_llama_dir, adapters):
     assert [r["variant"] for r in out] == ["base", adapters["lora"], adapters["lora2"]]
     assert all(set(r) == {"variant", "text", "tokens"} and isinstance(r["tokens"], int) for r in out)
     vm = G.get_variants(tiny_llama_dir, [adapters["lora"], adapters["lora2"]])
-    s = G.GenSettings(max_new_tokens=6)
-    assert [r["text"] for r in out] == [G.generate(vm, PROMPT, v, s).text for v in vm.variants]
+    s = A.GenSettings(max_new_tokens=6)
+    assert [r["text"] for r in out] == [A.generate(vm, PROMPT, v, s).text for v in vm.variants]
 
 
 @pytest.mark.parametrize("args,match", [

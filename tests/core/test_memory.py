@@ -1,4 +1,4 @@
-"""Memory estimates (workbench.core.memory): parts add up, scale as they should, and meet a real measured peak."""
+"""Memory estimates (workbench.core.model.memory_estimate): parts add up, scale as they should, and meet a real measured peak."""
 from __future__ import annotations
 
 import json
@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench.core import memory
-from workbench.core.memory import MemoryEstimate, Workload, batch_shape, estimate, memory_estimate, quant_constants_bytes
-from workbench.core.models import build_meta_model, load_config
-from workbench.settings import AdapterSpec, RunSpec, SpecError
+from workbench.core.model import memory_estimate as memory
+from workbench.core.model.memory_estimate import MemoryEstimate, Workload, estimate, memory_estimate, quant_constants_bytes
+from workbench.core.training.run_memory import batch_shape, estimate_run
+from workbench.core.model.loading import build_meta_model, load_config
+from workbench.errors import SpecError
+from workbench.spec.settings import AdapterSpec, RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 N, T = 134_515_008, 460_800  # SmolLM2-135M parameters; LoRA r=8 on q,v
+BODY, HEAD = 106_168_320, 49_152 * 576  # SmolLM2-135M: its 30 layers' linear weights; the (tied) output layer
 LORA_QV = AdapterSpec(method="lora", r=8, target_modules=["q_proj", "v_proj"])
 
 
@@ -103,6 +106,24 @@ def test_fast_loss_counts_labelled_positions_and_shared_prefix(smollm2):
     assert a.logits_bytes == 8 * (86 + 20) * 49152 * 12
 
 
+def test_bf16_autocast_keeps_a_bf16_copy_of_each_fp32_weight(smollm2):
+    """Autocast casts an fp32 weight for each matmul and autograd keeps the copy for the backward pass: once per body
+    call (the shared prefix is a call of its own) plus the head; a bf16 base needs no cast, 4-bit weights get none."""
+    work = Workload(batch=8, seq=86, fast_loss=True, labelled=196, shared_prefix=37)
+    fp32, bf16 = estimate(smollm2, LORA_QV, work), estimate(smollm2, LORA_QV, replace(work, precision="bf16"))
+    assert bf16.weights_bytes - fp32.weights_bytes == 2 * (2 * BODY + HEAD)
+    assert "bf16 copies" in str(bf16.formulas["weights"]) and "bf16 copies" not in str(fp32.formulas["weights"])
+    assert bf16.formula_message is bf16.formulas["weights"] and str(bf16.formulas["weights"]) in bf16.formula
+    one_call = estimate(smollm2, LORA_QV, replace(work, precision="bf16", shared_prefix=0))
+    assert one_call.weights_bytes - fp32.weights_bytes == 2 * (BODY + HEAD)
+    bf16_base = [estimate(smollm2, LORA_QV, replace(work, precision=p), base_dtype="bfloat16") for p in ("fp32", "bf16")]
+    assert bf16_base[0].weights_bytes == bf16_base[1].weights_bytes
+    qlora = [estimate(smollm2, AdapterSpec(method="qlora"), replace(work, precision=p)) for p in ("fp32", "bf16")]
+    assert qlora[1].weights_bytes - qlora[0].weights_bytes == 2 * HEAD
+    full = [estimate(smollm2, None, replace(work, precision=p)) for p in ("fp32", "bf16")]
+    assert full[1].weights_bytes - full[0].weights_bytes == 2 * (BODY + HEAD)  # trainable weights: cast once, cached
+
+
 def test_batch_shape_uses_the_longest_rows():
     ids = [[1, 2, 3, 4, 5, 6, 9, 9], [1, 2, 3, 4, 5, 6, 8], [1, 2, 3, 4, 5, 7], [6, 6]]
     labels = [[-100] * 6 + [9, 9], [-100] * 6 + [8], [-100] * 5 + [7], [-100, 6]]
@@ -113,16 +134,21 @@ def test_batch_shape_uses_the_longest_rows():
     assert batch_shape(ids, labels, 1).shared_prefix == 0  # nothing to share in a batch of one
 
 
-def test_estimate_run_uses_the_tokenized_batch():
+def test_estimate_run_uses_the_tokenized_batch(native_bf16):
     spec = RunSpec.load(ROOT / "presets/recipes/lora-quick.yaml")
     rows = [[1] * 40 + [2] * (n - 40) for n in range(50, 90)]
     labels = [[-100] * 60 + [2] * (len(r) - 60) for r in rows]
-    e = memory.estimate_run(spec, device="cpu", train_dataset={"input_ids": rows, "labels": labels})
-    longer = memory.estimate_run(spec, device="cpu",
-                                 train_dataset={"input_ids": [r + [3] * 40 for r in rows], "labels": labels})
+    e = estimate_run(spec, device="cpu", train_dataset={"input_ids": rows, "labels": labels})
+    longer = estimate_run(spec, device="cpu",
+                          train_dataset={"input_ids": [r + [3] * 40 for r in rows], "labels": labels})
     assert e.activations_bytes < longer.activations_bytes
     assert e.comparable_mb == e.total_mb and 1000 < e.total_mb < 3000
     assert "89" not in str(e.formulas["weights"])
+    # precision auto: bf16 autocast where the CPU runs it natively, and the estimate follows it
+    assert ("bf16 copies" in str(e.formulas["weights"])) == native_bf16
+    plain = estimate_run(replace(spec, train=replace(spec.train, precision="fp32")), device="cpu",
+                         train_dataset={"input_ids": rows, "labels": labels})
+    assert (e.total_bytes > plain.total_bytes) if native_bf16 else (e.total_bytes == plain.total_bytes)
 
 
 @pytest.mark.slow

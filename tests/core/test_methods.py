@@ -5,11 +5,12 @@ import dataclasses
 
 import pytest
 
-from workbench.core import methods
-from workbench.core.models import build_meta_model
-from workbench.core.params import count, count_with_peft
-from workbench.core.peft_config import peft_config_kwargs
-from workbench.settings import AdapterSpec, SpecError
+from workbench.spec import methods
+from workbench.core.model.loading import build_meta_model
+from workbench.core.model.counting import count, count_with_peft
+from workbench.core.model.peft_config import peft_config_kwargs
+from workbench.errors import SpecError
+from workbench.spec.settings import AdapterSpec
 
 SHIPPED = ("lora", "dora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3")
 
@@ -22,7 +23,7 @@ def test_shipped_records():
                                                              "num_virtual_tokens", None]
     assert [n for n in SHIPPED if methods.get(n).quantized] == ["qlora"]
     assert [n for n in SHIPPED if methods.get(n).is_prompt_learning] == ["prompt_tuning", "p_tuning", "prefix_tuning"]
-    assert methods.family("ia3") == "ia3" and methods.get("qlora").form_groups == ("lora", "qlora")
+    assert methods.family("ia3") == "ia3" and methods.get("qlora").form_groups == ("lora", "quantization")
     assert methods.prompt_learning_peft_types() == ("PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING")
     for m in methods.all_methods():
         assert m.help_id == f"help.method.{m.name}"
@@ -37,13 +38,34 @@ def test_unknown_method_names_the_valid_ones():
         AdapterSpec(method="lorra")
 
 
+def _hook(*args):
+    return {}
+
+
 def test_records_are_checked():
     with pytest.raises(ValueError, match="family"):
-        methods.Method("x", "adapterish", "LoraConfig", "LORA", "a:b", "a:b", ("r",))
+        methods.Method("x", "adapterish", "LoraConfig", "LORA", _hook, _hook, ("r",))
     with pytest.raises(ValueError, match="budget_knob"):
-        methods.Method("x", "lora", "LoraConfig", "LORA", "a:b", "a:b", ("alpha",), budget_knob="r")
+        methods.Method("x", "lora", "LoraConfig", "LORA", _hook, _hook, ("alpha",), budget_knob="r",
+                       wraps_id="targets.wraps_lora")
     with pytest.raises(ValueError, match="registered already"):
         methods.register(methods.get("lora"))
+    with pytest.raises(ValueError, match="plan must be a function"):  # hooks are callables, never "module:function"
+        methods.Method("x", "prompt", "PromptTuningConfig", "PROMPT_TUNING", _hook, "a:b", ("num_virtual_tokens",))
+    with pytest.raises(ValueError, match="wraps_id"):
+        methods.Method("x", "ia3", "IA3Config", "IA3", _hook, _hook, ("target_modules",))
+
+
+def test_adapter_method_and_variant_read_the_records():
+    assert methods.adapter_method("LORA", {"use_dora": True}) == "dora"
+    assert methods.adapter_method("lora", {"use_dora": False}) == "lora"
+    assert methods.adapter_method("LORA", {}, run_method="qlora") == "qlora"  # the 4-bit base is not in the config
+    assert methods.adapter_method("LORA", {"use_dora": True}, run_method="lora") == "dora"
+    assert methods.adapter_method("PREFIX_TUNING", {}) == "prefix_tuning"
+    assert methods.adapter_method("LOHA", {}) == "loha"  # not registered: PEFT's type in lower case
+    assert methods.variant("lora", use_dora=True) == "dora" and methods.variant("lora", use_dora=False) == "lora"
+    assert methods.get("p_tuning").size_knobs == ("num_virtual_tokens", "encoder_hidden_size")
+    assert methods.get("ia3").size_knobs == ()
 
 
 def test_is_lora_and_dora_follow_the_registry():
@@ -74,7 +96,7 @@ def test_a_registered_method_is_offered_everywhere(rslora_method, tiny_config_fa
     assert (ours.trainable, ours.total) == count_with_peft(config, spec)
     assert ours.method == "rslora_test" and ours.rank == 4
     from workbench.commands.params import add_parser  # noqa: F401 - the CLI checks --method against names()
-    from workbench.core.modules import default_targets
+    from workbench.core.model.modules import default_targets
     assert default_targets(model, "rslora_test") == default_targets(model, "lora")
 
 
@@ -87,3 +109,86 @@ def test_a_registered_method_is_in_the_form(rslora_method):
     assert [u["visible"] for u in train_tab._visibility("prefix_tuning")[:3]] == [False, True, False]
     assert [u["visible"] for u in train_tab._visibility("ia3")[:3]] == [False, False, False]
     assert "rslora_test" in train_tab.method_choices()
+
+
+LOHA_FAMILY = '''"""A family file for a method the workbench does not ship: LoHa (Hadamard product of two low-rank pairs)."""
+from __future__ import annotations
+
+from workbench.errors import SpecError
+from workbench.spec import methods
+
+
+def loha_kwargs(spec, config, task_type):
+    return dict(task_type=task_type, r=spec.r, alpha=spec.alpha, target_modules=spec.target_modules)
+
+
+def loha_plan(model, spec, named, base_total):
+    from workbench.core.model.counting import CountPlan
+    from workbench.core.model.modules import features, match_targets
+    modules = dict(named)
+    names = match_targets(model, spec.target_modules, spec.method, named=named)
+    rank_sum = sum(2 * sum(features(modules[n])) for n in names)  # w1_a, w1_b, w2_a, w2_b: 2 r (in + out)
+    return CountPlan(spec.method, True, base_total, rank_sum, 0, 0, len(names))
+
+
+def check(spec):
+    if spec.bias != "none":
+        raise SpecError("adapter.bias", "settings.one_of", choices="none", value=spec.bias)
+
+
+def card_rows(a):
+    return [("rank r", a.r), ("alpha", a.alpha)]
+
+
+methods.register(methods.Method(
+    name="loha_test", family="lora", peft_config="LoHaConfig", peft_type="LOHA", config_kwargs=loha_kwargs,
+    plan=loha_plan, knobs=("r", "alpha", "target_modules"), form_groups=("lora",), help_id="help.method.lora",
+    budget_knob="r", target_table="TRANSFORMERS_MODELS_TO_LOHA_TARGET_MODULES_MAPPING",
+    wraps_id="targets.wraps_ia3", check=check, card_rows=card_rows, card_tags=("lycoris",)))
+'''
+
+
+@pytest.fixture
+def loha_file(tmp_path):
+    """A new method registered by importing one family-style file, and nothing else."""
+    import importlib.util
+    path = tmp_path / "loha_family.py"
+    path.write_text(LOHA_FAMILY, encoding="utf-8")
+    module_spec = importlib.util.spec_from_file_location("loha_family_test", path)
+    module_spec.loader.exec_module(importlib.util.module_from_spec(module_spec))
+    yield methods.get("loha_test")
+    methods.unregister("loha_test")
+
+
+def test_a_method_from_one_file_is_validated_counted_and_shown(loha_file, tiny_config_factory):
+    from workbench.core.experiments.plan import size_knobs
+    from workbench.core.export.model_card import _hyperparameters
+    from workbench.core.model.counting import sweep
+    from workbench.core.model.modules import default_targets
+    from workbench.spec.settings import RunSpec
+    assert methods.names()[-1] == "loha_test" and methods.in_family("lora")[-1] == "loha_test"
+    spec = AdapterSpec(method="loha_test", r=4, target_modules=["q_proj", "v_proj"])  # validated by the registry
+    with pytest.raises(SpecError, match="adapter.bias"):  # and by the record's own check
+        AdapterSpec(method="loha_test", bias="all")
+    config = tiny_config_factory("llama")
+    model = build_meta_model(config)
+    ours = count(model, spec)
+    assert (ours.trainable, ours.total) == count_with_peft(config, spec)  # counted: PEFT's own LoHa count
+    assert ours.method == "loha_test" and ours.rank == 4 and ours.layers == 2 * config.num_hidden_layers
+    wide = dataclasses.replace(spec, r=16)
+    assert sweep(model, spec, [4, 16])[1].trainable == count_with_peft(config, wide)[0]
+    assert default_targets(model, "loha_test") == ["q_proj", "v_proj"]  # PEFT's LoHa table, named by the record
+    assert peft_config_kwargs(spec, config)[0] == "LoHaConfig"
+    rows = dict(_hyperparameters(RunSpec(adapter=spec)))  # shown: the model card
+    assert rows["method"] == "loha_test" and rows["rank r"] == 4 and "lora_alpha" not in rows
+    assert size_knobs("loha_test") == ("r",)  # experiments size it by rank
+    assert methods.adapter_method("LOHA", {}) == "loha_test"  # a LoHa adapter folder is named by it
+    from workbench.cli import build_parser
+    assert "loha_test" in build_parser()._subparsers._group_actions[0].choices["params"].format_help()
+
+
+def test_a_method_from_one_file_is_in_the_form(loha_file):
+    pytest.importorskip("gradio")
+    from workbench.ui.tabs import train_tab
+    assert "loha_test" in train_tab.method_choices()
+    assert [u["visible"] for u in train_tab._visibility("loha_test")[:3]] == [True, False, False]

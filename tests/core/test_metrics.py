@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.core.metrics import METRICS, exact_match, get_metric, json_match, label_match, metric_for
+from workbench.core.data.task_metrics import METRICS, exact_match, get_metric, json_match, label_match, metric_for
 
 
 def test_exact_match_strips_whitespace():

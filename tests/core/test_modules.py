@@ -5,8 +5,8 @@ import warnings
 
 import pytest
 
-from workbench.core.models import build_meta_model, load_config
-from workbench.core.modules import (TargetError, default_targets, group_by_leaf, linear_leaf_names, list_modules,
+from workbench.core.model.loading import build_meta_model, load_config
+from workbench.core.model.modules import (TargetError, default_targets, group_by_leaf, linear_leaf_names, list_modules,
                                     match_targets, named_modules, total_params)
 
 ARCHS = ["llama", "qwen2", "gpt2", "t5", "bart"]

@@ -33,7 +33,7 @@ def _make_run(runs_dir: Path, model: str, limit: int = 8, method_overrides: dict
 
 def _fake_finished(d: Path) -> None:
     """What a finished, scored run leaves behind (without training: the card reads only these files)."""
-    from workbench.core.status import update_status
+    from workbench.core.runstore.status import update_status
     update_status(d, status="done", run_id=d.name, step=30, max_steps=30, trainable_params=460_800,
                   total_params=134_975_808, train_loss=1.2345, eval_loss=0.9876)
     (d / "log.jsonl").write_text("".join(json.dumps({"step": s, "loss": 3.0 - s / 20}) + "\n" for s in range(1, 31))
@@ -47,7 +47,7 @@ def _fake_finished(d: Path) -> None:
 def test_model_card_has_the_hub_fields_and_the_run(runs_dir):
     from huggingface_hub import ModelCard
 
-    from workbench.core.model_card import write_model_card
+    from workbench.core.export.model_card import write_model_card
     d = _make_run(runs_dir, "smollm2-135m-instruct")
     assert write_model_card(d) is None  # no adapter yet: no card
     _fake_finished(d)
@@ -71,7 +71,7 @@ def test_model_card_has_the_hub_fields_and_the_run(runs_dir):
 def test_model_card_of_a_local_tiny_model_has_no_fake_base_model(runs_dir, tiny_llama_dir):
     from huggingface_hub import ModelCard
 
-    from workbench.core.model_card import write_model_card
+    from workbench.core.export.model_card import write_model_card
     d = _make_run(runs_dir, tiny_llama_dir)
     _fake_finished(d)
     card = ModelCard.load(write_model_card(d))
@@ -114,7 +114,7 @@ def test_the_generated_notebook_trains_and_scores(runs_dir, tmp_path, tiny_llama
     import nbformat
     from nbclient import NotebookClient
 
-    from workbench.core.notebook import build_notebook
+    from workbench.core.export.notebook import build_notebook
     d = _make_run(runs_dir, tiny_llama_dir, limit=4)
     nb = build_notebook(d)
     monkeypatch.setenv("WORKBENCH_NB_MAX_STEPS", "2")
@@ -138,8 +138,8 @@ def test_the_generated_notebook_trains_and_scores(runs_dir, tmp_path, tiny_llama
 def test_download_notebook_buttons_serve_only_this_sessions_runs(runs_dir):
     import gradio as gr
 
-    from workbench.core import runs as R
-    from workbench.settings import RunSpec
+    from workbench.core.runstore import run_dirs as R
+    from workbench.spec.settings import RunSpec
     from workbench.ui.handlers import takehome
     spec = RunSpec.from_yaml((ROOT / "presets/recipes/lora-quick.yaml").read_text())
     rid = R.create_run(spec, owner="me")
@@ -167,16 +167,17 @@ def test_the_notebooks_answers_for_a_prompt_learning_adapter_match_the_workbench
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tests.core.adapter_factory import make_adapter
-    from workbench.core import generate as G
-    from workbench.core.notebook import _EVAL
+    from workbench.core.generation import answers as A
+    from workbench.core.generation import variants as G
+    from workbench.core.export.notebook import _EVAL
     adapter = make_adapter(tiny_llama_dir, tmp_path / "pt", "prompt_tuning")
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), adapter).eval()
     ns = {"torch": torch, "model": model, "tokenizer": tok, "USE_CHAT_TEMPLATE": True}
     exec(_EVAL.split("heldout = ")[0], ns)  # the notebook's helper functions
     vm = G.get_variants(tiny_llama_dir, [adapter])
-    settings = G.GenSettings(max_new_tokens=6)
+    settings = A.GenSettings(max_new_tokens=6)
     text = vm.render("Write one word about the sea.")
-    assert ns["answer"](text, 6) == G.generate(vm, "Write one word about the sea.", adapter, settings).text.strip()
+    assert ns["answer"](text, 6) == A.generate(vm, "Write one word about the sea.", adapter, settings).text.strip()
     with model.disable_adapter():
-        assert ns["answer"](text, 6) == G.generate(vm, "Write one word about the sea.", "base", settings).text.strip()
+        assert ns["answer"](text, 6) == A.generate(vm, "Write one word about the sea.", "base", settings).text.strip()

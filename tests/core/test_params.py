@@ -6,10 +6,11 @@ import warnings
 
 import pytest
 
-from workbench.core.models import build_meta_model, load_config
-from workbench.core.modules import TargetError
-from workbench.core.params import ParamCount, count, count_with_peft, sweep
-from workbench.settings import AdapterSpec, SpecError
+from workbench.core.model.loading import build_meta_model, load_config
+from workbench.core.model.modules import TargetError
+from workbench.core.model.counting import ParamCount, count, count_with_peft, sweep
+from workbench.errors import SpecError
+from workbench.spec.settings import AdapterSpec
 
 ARCHS = ["llama", "qwen2", "gpt2", "t5", "bart"]
 
@@ -138,7 +139,7 @@ def test_qlora_on_real_4bit_model_equals_peft(tmp_path, tiny_config_factory):
     import peft
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-    from workbench.core.peft_config import build_peft_config
+    from workbench.core.model.peft_config import build_peft_config
     cfg = tiny_config_factory("qwen2", vocab_size=256)
     AutoModelForCausalLM.from_config(cfg).save_pretrained(tmp_path)
     with warnings.catch_warnings():

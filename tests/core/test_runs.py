@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from workbench.core import runs
-from workbench.core.manager import RunManager
-from workbench.settings import RunSpec
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.serving.run_queue import RunManager
+from workbench.spec.settings import RunSpec
 
 
 def _spec(**train) -> RunSpec:
@@ -215,16 +215,16 @@ def test_crashed_worker_is_marked_failed_with_log_tail(runs_dir):
 
 
 def test_runs_does_not_import_the_manager():
-    """runs.py is the file layer; the queue (manager.py) builds on it, never the other way round."""
+    """run_dirs.py is the file layer; the queue (serving/run_queue.py) builds on it, never the other way round."""
     import subprocess
     import sys
-    code = "import sys, workbench.core.runs; sys.exit('workbench.core.manager' in sys.modules)"
+    code = "import sys, workbench.core.runstore.run_dirs; sys.exit('workbench.core.serving.run_queue' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     assert not hasattr(runs, "RUN_MANAGER")
 
 
 def test_train_threads_leave_a_core_for_the_server(monkeypatch):
-    from workbench.core import manager
+    from workbench.core.serving import run_queue as manager
     monkeypatch.delenv("WORKBENCH_TRAIN_THREADS", raising=False)
     for cores, runs, want in ((1, 1, 1), (2, 1, 1), (16, 1, 15), (16, 2, 7), (4, 8, 1)):
         monkeypatch.setattr(manager.os, "cpu_count", lambda c=cores: c)
@@ -235,8 +235,9 @@ def test_train_threads_leave_a_core_for_the_server(monkeypatch):
 
 def test_queue_wait_estimate_from_the_running_pace(runs_dir):
     """Queued runs get a start estimate: running ETAs first, then each run ahead at the running pace."""
-    from workbench.core import manager, runs
-    from workbench.settings import RunSpec
+    from workbench.core.serving import run_queue as manager
+    from workbench.core.runstore import run_dirs as runs
+    from workbench.spec.settings import RunSpec
 
     def make(step, max_steps, **extra):
         spec = RunSpec()

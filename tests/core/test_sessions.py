@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from tests.core.adapter_factory import make_adapter
-from workbench.core import generate as G
-from workbench.core.sessions import Janitor, SessionRegistry, prune_uploads, referenced_by_runs
+from workbench.core.generation import answers as A
+from workbench.core.generation import variants as G
+from workbench.core.serving.sessions import Janitor, SessionRegistry, prune_uploads, referenced_by_runs
 
 
 def test_registry_releases_owner_only_when_its_last_tab_leaves():
@@ -55,7 +56,7 @@ def test_release_user_frees_adapter_copies_no_one_else_uses(tiny_llama_dir, two_
     assert all(not k[1] for k in G.cached_variant_keys())
     # Only a cache: asking again loads again.
     vm = G.get_variants(tiny_llama_dir, [a1], user="carol")
-    assert G.generate(vm, "hi", vm.variants[-1], G.GenSettings(max_new_tokens=2)).text is not None
+    assert A.generate(vm, "hi", vm.variants[-1], A.GenSettings(max_new_tokens=2)).text is not None
     G.clear_variants()
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.core import targets
-from workbench.core.targets import TargetError
-from workbench.settings import AdapterSpec, RunSpec, SpecError
+from workbench.spec import targets
+from workbench.spec.targets import TargetError
+from workbench.errors import SpecError
+from workbench.spec.settings import AdapterSpec, RunSpec
 
 CASES = [
     ("", None),
@@ -98,10 +99,11 @@ def test_picker_inputs():
 
 
 def test_target_sets_and_matching(tiny_config_factory):
-    from workbench.core.models import build_meta_model
+    from workbench.core.model.loading import build_meta_model
+    from workbench.core.model.modules import match_targets, target_sets
     gpt2 = build_meta_model(tiny_config_factory("gpt2"))
-    sets = targets.target_sets(gpt2)
+    sets = target_sets(gpt2)
     assert list(sets) == ["PEFT default", "attention (q,k,v,o)", "MLP only", "all-linear"]
     assert sets["PEFT default"] == ["c_attn"]
     assert sets["attention (q,k,v,o)"] == ["c_attn", "attn.c_proj"] and sets["MLP only"] == ["c_fc", "mlp.c_proj"]
-    assert targets.match(gpt2, targets.parse("re:.*attn.c_proj")) == targets.match(gpt2, ["attn.c_proj"])
+    assert match_targets(gpt2, targets.parse("re:.*attn.c_proj")) == match_targets(gpt2, ["attn.c_proj"])

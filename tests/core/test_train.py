@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from workbench.cli import main
-from workbench.core import runs, train
-from workbench.settings import RunSpec
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.training import trainer as train
+from workbench.spec.settings import RunSpec
 
 METHODS = {  # adapter settings and a learning rate high enough to move a random model in 4 steps
     "lora": ({"method": "lora", "r": 8, "dropout": 0.0}, 5e-2),
@@ -61,7 +62,7 @@ def new_run(spec: RunSpec) -> Path:
 
 
 def fixed_batch(spec: RunSpec, tok) -> dict:
-    from workbench.core import data
+    from workbench.core.data import datasets as data
     ds = data.build_datasets(spec.data, tok).train
     return data.make_collator(tok)([ds[i] for i in range(len(ds))])
 
@@ -88,7 +89,7 @@ def loss_steps(run_dir: Path) -> list[int]:
 def test_method_lowers_loss_and_adapter_reloads(tiny_llama_dir, runs_dir, method):
     from peft import PeftModel
 
-    from workbench.core.models import load_model
+    from workbench.core.model.loading import load_model
     spec = tiny_spec(tiny_llama_dir, method)
     d = new_run(spec)
     fresh, tok = train.load_for_training(spec, "cpu")  # same seed -> the adapter the run starts from
@@ -116,16 +117,15 @@ def test_method_lowers_loss_and_adapter_reloads(tiny_llama_dir, runs_dir, method
     assert torch.allclose(got, expected, atol=tol, rtol=tol), (got - expected).abs().max()
 
 
-@pytest.mark.parametrize("native", [False, True])
-def test_qlora_compute_dtype_auto_follows_the_cpu(tiny_llama_dir, monkeypatch, native):
+def test_qlora_compute_dtype_auto_follows_the_cpu(tiny_llama_dir, native_bf16):
     """auto = bf16 only where the CPU runs it natively; elsewhere fp32 (emulated bf16 made a 4-bit forward 3.7x
     slower). An explicit dtype is kept, and the 4-bit model really computes in the resolved dtype."""
-    from workbench.core import models
-    from workbench.settings import SpecError
-    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: native)
-    want = "bfloat16" if native else "float32"
-    assert models.pick_compute_dtype("auto", "cpu") == want
-    assert models.pick_compute_dtype("float16", "cpu") == "float16"
+    from workbench.core.model import loading as models
+    from workbench.core.model.precision import pick_compute_dtype
+    from workbench.errors import SpecError
+    want = "bfloat16" if native_bf16 else "float32"
+    assert pick_compute_dtype("auto", "cpu") == want
+    assert pick_compute_dtype("float16", "cpu") == "float16"
     assert RunSpec.from_dict({"adapter": {"method": "qlora"}}).adapter.bnb_4bit_compute_dtype == "auto"
     with pytest.raises(SpecError, match="bnb_4bit_compute_dtype"):
         RunSpec.from_dict({"adapter": {"method": "qlora", "bnb_4bit_compute_dtype": "int8"}})
@@ -272,7 +272,7 @@ def _wait_for(pred, timeout=120.0, what="condition"):
 @pytest.mark.slow
 def test_manager_worker_killed_then_resumed_then_stopped(tiny_llama_dir, runs_dir, monkeypatch):
     """A real worker process: kill -9 -> failed (checkpoint kept) -> resume -> stop -> stopped."""
-    from workbench.core.manager import RunManager
+    from workbench.core.serving.run_queue import RunManager
     monkeypatch.setenv("WORKBENCH_STEP_DELAY_S", "0.4")
     monkeypatch.setenv("WORKBENCH_TRAIN_THREADS", "1")
     m = RunManager(max_concurrent=1, poll_interval=0.1, stop_grace_s=60)
@@ -307,7 +307,7 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "presets" / "recipes").g
 
 
 def test_every_method_has_a_quick_recipe():
-    from workbench.core import methods as registry
+    from workbench.spec import methods as registry
     methods = {RunSpec.load(p).adapter.method for p in RECIPES}
     assert methods == set(registry.names())
     for p in RECIPES:

@@ -5,12 +5,13 @@ import json
 
 import pytest
 
-from workbench.core import runs, workspace
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.serving import workspace
 from workbench.core.paths import looks_like_path
-from workbench.core.submit import check_run, submit
-from workbench.core.workspace import Policy, Workspace
-from workbench.errors import WorkbenchError
-from workbench.settings import RunSpec, SpecError
+from workbench.core.serving.submission import check_run, submit
+from workbench.core.serving.workspace import Policy, Workspace
+from workbench.errors import SpecError, WorkbenchError
+from workbench.spec.settings import RunSpec
 
 LOCAL = Policy(share_runs=False, public=False)
 PUBLIC = Policy(share_runs=False, public=True)
@@ -157,7 +158,7 @@ def test_public_mode_refuses_server_paths_alike_whether_they_exist_or_not(runs_d
 
 
 def test_public_mode_never_looks_on_disk_for_a_hub_id(runs_dir, tmp_path, monkeypatch):
-    from workbench.core import models
+    from workbench.core.model import loading as models
     monkeypatch.chdir(tmp_path)
     (tmp_path / "some-folder").mkdir()  # a folder on the server spelled like a hub id
     monkeypatch.delenv("SPACE_ID", raising=False)
@@ -170,8 +171,8 @@ def test_public_mode_never_looks_on_disk_for_a_hub_id(runs_dir, tmp_path, monkey
 
 
 def test_public_mode_reads_no_data_folder_for_a_hub_id(runs_dir, tmp_path, monkeypatch):
-    from workbench.core import data
-    from workbench.settings import DataSpec
+    from workbench.core.data import datasets as data
+    from workbench.spec.settings import DataSpec
     monkeypatch.chdir(tmp_path)
     (tmp_path / "some-data").mkdir()  # a folder on the server spelled like a hub dataset id
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

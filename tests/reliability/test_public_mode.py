@@ -1,6 +1,6 @@
 """Public mode (issue 13, item 1): WORKBENCH_PUBLIC=1 or SPACE_ID set.
 
-The policy (core/workspace.py) is tested directly first; then through the public API of a real server started
+The policy (core/serving/workspace.py) is tested directly first; then through the public API of a real server started
 with WORKBENCH_PUBLIC=1: a run asking for 10^9 steps is refused at submission with the cap in the message, a
 server path gets one answer whether the folder exists or not, target modules that match nothing are refused
 before anything is queued, the custom-architecture form is tighter, and the page names the limits (English and
@@ -13,9 +13,12 @@ import re
 import pytest
 import yaml
 
-from workbench.core import workspace
-from workbench.core.workspace import Policy, RunLimits, Workspace, custom_arch_limits, run_limits
-from workbench.settings import RunSpec, SpecError
+from workbench.core.serving import workspace
+from workbench.core.serving.workspace import Policy, Workspace, custom_arch_limits
+from workbench.core.training import run_limits as limits
+from workbench.core.training.run_limits import RunLimits, run_limits
+from workbench.errors import SpecError
+from workbench.spec.settings import RunSpec
 
 LOCAL = Policy(public=False)
 PUBLIC = Policy(public=True)
@@ -31,15 +34,15 @@ def clean_env(monkeypatch):
 # --------------------------------------------------------------------------- the policy itself
 
 def test_caps_are_on_by_default_only_in_public_mode(clean_env):
-    assert run_limits(LOCAL) == RunLimits(None, None)  # local use keeps today's freedom
-    assert run_limits(PUBLIC) == RunLimits(workspace.PUBLIC_MAX_STEPS, workspace.PUBLIC_MAX_WALL_SECONDS)
+    assert run_limits(LOCAL.public) == RunLimits(None, None)  # local use keeps today's freedom
+    assert run_limits(PUBLIC.public) == RunLimits(limits.PUBLIC_MAX_STEPS, limits.PUBLIC_MAX_WALL_SECONDS)
     clean_env.setenv("WORKBENCH_MAX_STEPS", "500")  # the environment still decides
     clean_env.setenv("WORKBENCH_MAX_WALL_SECONDS", "0")  # 0: no cap
-    assert run_limits(PUBLIC) == RunLimits(500, None)
-    assert run_limits(LOCAL) == RunLimits(500, None)
+    assert run_limits(PUBLIC.public) == RunLimits(500, None)
+    assert run_limits(LOCAL.public) == RunLimits(500, None)
     clean_env.setenv("SPACE_ID", "someone/workbench")  # on a Space: public without the flag
     clean_env.delenv("WORKBENCH_MAX_STEPS")
-    assert run_limits().max_steps == workspace.PUBLIC_MAX_STEPS
+    assert run_limits().max_steps == limits.PUBLIC_MAX_STEPS
 
 
 def test_quick_recipes_fit_the_public_caps():
@@ -48,17 +51,17 @@ def test_quick_recipes_fit_the_public_caps():
     assert recipes
     for path in recipes:
         steps = yaml.safe_load(path.read_text())["train"]["max_steps"]
-        assert steps <= workspace.PUBLIC_MAX_STEPS, path.name
-    assert RunSpec().train.max_steps <= workspace.PUBLIC_MAX_STEPS  # the form's default too
+        assert steps <= limits.PUBLIC_MAX_STEPS, path.name
+    assert RunSpec().train.max_steps <= limits.PUBLIC_MAX_STEPS  # the form's default too
 
 
 def test_train_applies_the_public_caps(clean_env):
-    from workbench.core import train
+    from workbench.core.training import trainer as train
     spec = RunSpec()
     spec.train.max_steps = 10**9
     assert train.effective_limits(spec) == (10**9, None)
     clean_env.setenv("WORKBENCH_PUBLIC", "1")
-    assert train.effective_limits(spec) == (workspace.PUBLIC_MAX_STEPS, workspace.PUBLIC_MAX_WALL_SECONDS)
+    assert train.effective_limits(spec) == (limits.PUBLIC_MAX_STEPS, limits.PUBLIC_MAX_WALL_SECONDS)
     spec.train.max_wall_seconds = 60
     assert train.effective_limits(spec)[1] == 60
 
@@ -70,7 +73,7 @@ def test_step_cap_refused_at_submission_only_in_public_mode(clean_env):
     with pytest.raises(SpecError, match=r"train.max_steps: 1000000000 steps is more than .* \(at most 100\)") as ei:
         Workspace("a", PUBLIC).check_limits(spec)
     assert "最多 100 步" in ei.value.render("zh-CN")
-    spec.train.max_steps = workspace.PUBLIC_MAX_STEPS
+    spec.train.max_steps = limits.PUBLIC_MAX_STEPS
     Workspace("a", PUBLIC).check_limits(spec)
 
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from workbench.core import runs as R
-from workbench.core.manager import RunManager
-from workbench.settings import RunSpec
+from workbench.core.runstore import run_dirs as R
+from workbench.core.serving.run_queue import RunManager
+from workbench.spec.settings import RunSpec
 
 
 def _fake_spawn(job, run_dir):

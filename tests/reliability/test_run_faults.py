@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from relhelpers import launch_server, tiny_config, wait_for, wait_status
-from workbench.core import runs as R
-from workbench.core.lifeline import SERVER_LOST
+from workbench.core.runstore import run_dirs as R
+from workbench.core.serving.worker_lifetime import SERVER_LOST
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +118,7 @@ def test_stop_ends_the_worker_and_frees_its_memory(fault_server, fault_client, t
 
 def test_server_restart_mid_run_marks_interrupted_and_resumes(rel_tmp, tiny_llama_dir, embedded_dir):
     """Server 1 dies (SIGKILL) while two runs train. Run A's worker dies with it (as on a machine restart),
-    run B's worker notices its server is gone and stops itself at a checkpoint (lifeline.py). Server 2 over the
+    run B's worker notices its server is gone and stops itself at a checkpoint (worker_lifetime.py). Server 2 over the
     same runs folder marks A 'interrupted (server restarted)', leaves B's own 'interrupted (server process ended)',
     and resumes both. Browsers keep their session: the key their
     owner id is stored under is the same after the restart."""

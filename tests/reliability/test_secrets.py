@@ -67,7 +67,7 @@ def _uploaded_adapter(owner: str) -> str:
 def test_push_errors_never_contain_a_token(runs_dir, monkeypatch, capfd):
     import huggingface_hub
 
-    from workbench.core import export as EX
+    from workbench.core.export import sharing as EX
     from workbench.ui.handlers import compare as CH
     adapter = _uploaded_adapter("me")
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)

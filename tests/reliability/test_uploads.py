@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from relhelpers import tiny_config
-from workbench.core.workspace import Workspace
+from workbench.core.serving.workspace import Workspace
 from workbench.ui.handlers import compare as CH
 from workbench.ui.handlers import train as TH
 
@@ -205,7 +205,7 @@ def test_bad_adapter_uploads_are_refused_and_leave_nothing(sandbox):
 
 
 def test_zip_bomb_is_refused(sandbox, monkeypatch):
-    from workbench.core import export as EX
+    from workbench.core.export import sharing as EX
     monkeypatch.setattr(EX, "MAX_UPLOAD_BYTES", 1 << 20)
     cfg, _w = _adapter_files(sandbox / "incoming" / "ok")
     buf = io.BytesIO()

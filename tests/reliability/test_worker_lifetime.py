@@ -2,7 +2,7 @@
 
 - SIGTERM to the server: it stops its worker (which saves a checkpoint and its adapter at that step), marks the run
   stopped / "interrupted (server stopped)" - resumable - and a queued run stopped too, then exits.
-- SIGKILL to the server: its worker notices within seconds (lifeline.py watches the parent pid), saves and stops
+- SIGKILL to the server: its worker notices within seconds (worker_lifetime.py watches the parent pid), saves and stops
   the same way ("interrupted (server process ended)").
 - One writer per run: while a live process holds a run's writer lock, a (restarted) server neither marks the run
   interrupted nor resumes it; the kernel drops the lock when that process dies, even by SIGKILL.
@@ -22,11 +22,11 @@ import time
 import pytest
 
 from relhelpers import ROOT, kill_workers, launch_server, tiny_config, wait_for
-from workbench.core import lifeline
-from workbench.core import runs as R
-from workbench.core.manager import RunManager
-from workbench.core.writerlock import WriterLock, writer_alive
-from workbench.settings import RunSpec
+from workbench.core.serving import worker_lifetime as lifeline
+from workbench.core.runstore import run_dirs as R
+from workbench.core.serving.run_queue import RunManager
+from workbench.core.runstore.writer_lock import WriterLock, writer_alive
+from workbench.spec.settings import RunSpec
 
 SLOW_STEPS = {"WORKBENCH_STEP_DELAY_S": "0.3", "WORKBENCH_SHUTDOWN_GRACE_S": "120"}
 """Tiny-model steps slowed to ~0.3 s (the test-only step-delay hook), so a run is mid-training when the signal comes.
@@ -64,7 +64,7 @@ def test_a_live_writer_lock_blocks_mark_interrupted_and_resume_until_its_process
     rid = _queued_run("locked")
     d = R.safe_run_dir(rid)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from workbench.core.writerlock import WriterLock; "
+        [sys.executable, "-c", "import sys, time; from workbench.core.runstore.writer_lock import WriterLock; "
          "lock = WriterLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)", str(d)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
@@ -109,7 +109,7 @@ def test_interrupt_all_stops_queue_and_workers_and_refuses_new_runs(runs_dir, mo
     def spawn(job, run_dir):  # a stand-in worker: exits like a trained run when STOP appears ("good"), or never
         script = ("import json, os, sys, time\nd = sys.argv[1]\n"
                   "while not os.path.exists(os.path.join(d, 'STOP')): time.sleep(0.05)\n"
-                  "from workbench.core.status import update_status\n"
+                  "from workbench.core.runstore.status import update_status\n"
                   "update_status(d, status='stopped', stop_reason='stop requested')\n")
         if job.run_id.endswith("stubborn"):
             script = "import time\ntime.sleep(60)\n"

@@ -1,4 +1,4 @@
-"""Instructor view (issue 13, item 3): core/classroom.py directly, then through the public API of a real server
+"""Instructor view (issue 13, item 3): core/serving/instructor.py directly, then through the public API of a real server
 started with WORKBENCH_ADMIN_PASSWORD: no / wrong password -> refused on every admin endpoint; the right one ->
 every session's runs with status, step, queue position and CPU time, stop / cancel any run, the class board with
 display names, and reset archiving the runs (nothing deleted). Without the password there is no instructor tab and
@@ -15,16 +15,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 
-from workbench.core import classroom  # noqa: E402
-from workbench.core import runs as R  # noqa: E402
-from workbench.core.classroom import ClassroomError  # noqa: E402
-from workbench.settings import RunSpec  # noqa: E402
+from workbench.core.serving import instructor as classroom
+from workbench.core.runstore import run_dirs as R
+from workbench.core.serving.instructor import ClassroomError  # noqa: E402
+from workbench.spec.settings import RunSpec  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 
 
 class FakeManager:
-    """What core/classroom.py asks of the RunManager."""
+    """What core/serving/instructor.py asks of the RunManager."""
 
     def __init__(self, queued=(), running=()):
         self.queued, self.running, self.stopped = list(queued), list(running), []
@@ -109,7 +109,8 @@ def test_room_board_names_and_archive(runs_dir):
 
 
 def test_worker_records_its_cpu_time():
-    assert classroom.own_cpu_s() > 0
+    from workbench.core.training.callbacks import own_cpu_s
+    assert own_cpu_s() > 0
     st = R.RunStatus(run_id="x", status="done", cpu_s=3.0)
     assert classroom.worker_cpu_s(st) == 3.0
 

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from workbench import plots
-from workbench.core import data as D
-from workbench.core import models as M
+from workbench.core.data import datasets as D
+from workbench.core.model import loading as M
 from workbench.messages import CATALOGUE, text, translator
-from workbench.ui import display_text as DT
+from workbench.ui import language as DT
 from workbench.ui.handlers import compare as CH
 from workbench.ui.handlers import inspect as IH
 from workbench.ui.handlers import train as TH
-from workbench.ui.text import CURRENT_LANG, page_translator
+from workbench.ui.language import CURRENT_LANG, page_translator
 
 ZH = translator("zh-CN")
 EN = translator("en")
@@ -304,7 +304,7 @@ def test_module_tables_in_both_languages():
 
 
 def test_runs_table_and_train_tab_text(runs_dir):
-    from workbench.core import runs as R
+    from workbench.core.runstore import run_dirs as R
     R.create_run(TH.recipe_spec("lora-quick"), owner="alice")
     en = TH.runs_table("alice")
     assert list(en.columns) == ["run", "name", "status", "method", "model", "dataset", "step", "train loss",
@@ -327,12 +327,12 @@ def test_runs_table_and_train_tab_text(runs_dir):
 
 
 def test_eval_and_run_all_tables(monkeypatch):
-    from workbench.core import evaluate as EV
-    from workbench.core import generate as G
+    from workbench.core.evaluation import heldout as EV
+    from workbench.core.generation import variants as G
     rows = lambda: [EV.EvalRow(variant=G.BASE, metric="json_match", score=0.25, perplexity=4.0, n=8)]  # noqa: E731
     monkeypatch.setattr(EV, "evaluate", lambda *a, **k: rows())
     monkeypatch.setattr(G, "get_variants", lambda *a, **k: None)
-    from workbench.core import scheduler
+    from workbench.core.generation import scheduler
     monkeypatch.setattr(scheduler, "generate_many",  # the handler batches every prompt x variant through it
                         lambda vm, requests, max_batch=None: [NS(text=f"answer of {r.variant}") for r in requests])
     df, fig = CH.evaluate_view("m", [], "json-format", "alice", limit=8)

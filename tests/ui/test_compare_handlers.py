@@ -9,9 +9,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 from adapter_factory import make_adapter  # noqa: E402
 
-from workbench.core import runs as R  # noqa: E402
+from workbench.core.runstore import run_dirs as R
 from workbench.errors import WorkbenchError  # noqa: E402
-from workbench.settings import RunSpec  # noqa: E402
+from workbench.spec.settings import RunSpec  # noqa: E402
 from workbench.ui.handlers import compare as CH  # noqa: E402
 
 
@@ -74,8 +74,8 @@ def test_push_needs_a_token_and_never_echoes_it(owned_adapter, monkeypatch):
 
 def test_session_leaving_frees_its_adapter_copy(owned_adapter, tiny_llama_dir):
     """The Compare tab records who loaded an adapter set; when that owner's last tab closes it is dropped."""
-    from workbench.core import generate as G
-    from workbench.core.sessions import SESSIONS, session_left
+    from workbench.core.generation import variants as G
+    from workbench.core.serving.sessions import SESSIONS, session_left
     _rid, adir = owned_adapter
     G.clear_variants()
     CH.compare(tiny_llama_dir, [adir], "hi", "alice", max_new_tokens=2)

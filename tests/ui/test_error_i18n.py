@@ -18,7 +18,7 @@ from workbench.messages import CATALOGUE, Message
 from workbench.ui.handlers import common as C
 from workbench.ui.handlers import inspect as IH
 from workbench.ui.handlers import train as TH
-from workbench.ui.text import CURRENT_LANG, LANG_COOKIE, current_language, page_text, request_language, tr, word
+from workbench.ui.language import CURRENT_LANG, LANG_COOKIE, current_language, page_text, request_language, tr, word
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "workbench"
@@ -41,13 +41,18 @@ def test_every_status_line_is_a_catalogue_id():
                 branches = [a.body, a.orelse] if isinstance(a, ast.IfExp) else [a]  # 'ui.x' if ... else 'ui.y'
                 if all(isinstance(b, ast.Constant) and b.value in CATALOGUE for b in branches):
                     ids.update(b.value for b in branches)
-                elif getattr(node.func, "id", None) == "tr" and f.name != "display_text.py":
+                elif f.name == "inspect.py" and ast.unparse(a) == "label_id":  # a method record's chart_refs
+                    from workbench.spec import methods
+                    refs = [i for m in methods.all_methods() for i, _ in m.chart_refs]
+                    assert refs and set(refs) <= set(CATALOGUE), refs
+                    ids.update(refs)
+                elif getattr(node.func, "id", None) == "tr" and f.name != "language.py":
                     bad.append(f"{f.name}:{node.lineno}: {ast.unparse(a)}")
     assert len(ids) > 40 and not bad, bad
-    from workbench.ui import display_text
-    for table in (display_text.TARGET_SET_IDS, display_text.COLUMN_IDS, display_text.MODULE_COLUMN_IDS):
+    from workbench.ui import language
+    for table in (language.TARGET_SET_IDS, language.COLUMN_IDS, language.MODULE_COLUMN_IDS):
         assert set(table.values()) <= set(CATALOGUE)
-    from workbench.core.runs import STATUSES
+    from workbench.core.runstore.run_dirs import STATUSES
     for s in STATUSES + ("idle", "unknown"):
         with_lang = CURRENT_LANG.set("zh-CN")
         try:
@@ -74,8 +79,8 @@ def test_page_text_english_unchanged_chinese_from_the_catalogue():
 
 
 def test_data_file_problems_in_chinese():
-    """The grouped message of datafiles.Problems (built from messages): every kind of bad line, in Chinese."""
-    from workbench.core.datafiles import Problems
+    """The grouped message of dataset_files.Problems (built from messages): every kind of bad line, in Chinese."""
+    from workbench.core.data.dataset_files import Problems
     p = Problems("rows.csv", unit="row")
     for line in range(1, 12):
         p.add(line, Message("data.problem.empty_row"))
@@ -200,7 +205,7 @@ def test_request_language_without_a_request():
 
 
 def test_language_scripts_set_the_cookie():
-    from workbench.ui.text import HEAD, SET_LANGUAGE_JS
+    from workbench.ui.language import HEAD, SET_LANGUAGE_JS
     cookie = "'peft-workbench-lang=' + {} + '; path=/; SameSite=Lax'"
     assert f"document.cookie = {cookie.format('lang')}" in SET_LANGUAGE_JS
     assert f"document.cookie = {cookie.format('(lang || browser)')}" in HEAD

@@ -6,12 +6,12 @@ import gradio as gr
 import pytest
 import yaml
 
-from workbench.core import runs
-from workbench.core.status import update_status
-from workbench.settings import RunSpec
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.runstore.status import update_status
+from workbench.spec.settings import RunSpec
 from workbench.ui.handlers import experiments as experiment_handlers
 from workbench.ui.handlers.form import recipe_spec
-from workbench.ui.text import CURRENT_LANG
+from workbench.ui.language import CURRENT_LANG
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
-from workbench.settings import RunSpec
+from workbench.spec.settings import RunSpec
 from workbench.ui.handlers import form
 from workbench.ui.tabs import train_tab
 

@@ -3,7 +3,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
-from workbench.core.workspace import Workspace
+from workbench.core.serving.workspace import Workspace
 from workbench.ui.handlers import inspect as IH
 from workbench.ui.handlers import train as TH
 
@@ -89,7 +89,7 @@ def test_start_refuses_architecture_only(runs_dir):
 
 
 def test_runs_are_private_per_session(runs_dir):
-    from workbench.core import runs as R
+    from workbench.core.runstore import run_dirs as R
     rid = R.create_run(TH.recipe_spec("lora-quick"), owner="alice")
     assert rid in TH.run_choices("alice")
     assert rid not in TH.run_choices("bob")
@@ -110,11 +110,9 @@ def test_upload_dataset_names_bad_lines(tmp_path, runs_dir):
     assert name.startswith(str(Workspace("me").uploads_dir)) and "18 training rows" in md
 
 
-@pytest.mark.parametrize("native", [False, True])
-def test_precision_help_says_what_auto_means_on_this_cpu(monkeypatch, native):
+def test_precision_help_says_what_auto_means_on_this_cpu(monkeypatch, native_bf16):
     """The precision control says whether auto means bf16 or fp32 here, and why fp32 where bf16 is emulated."""
-    from workbench.core import models
-    monkeypatch.setattr(models, "pick_device", lambda pref="auto": "cpu")
-    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: native)
+    from workbench.core.model import precision
+    monkeypatch.setattr(precision, "pick_device", lambda pref="auto": "cpu")
     text = TH.precision_summary()
-    assert ("bf16 mixed precision here" in text) if native else ("fp32 here" in text and "emulated" in text), text
+    assert ("bf16 mixed precision here" in text) if native_bf16 else ("fp32 here" in text and "emulated" in text), text

@@ -4,10 +4,10 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from workbench.core import modules as MOD
-from workbench.core import params as P
+from workbench.core.model import modules as MOD
+from workbench.core.model import counting as P
 from workbench.ui.handlers import inspect as H
-from workbench.ui.text import CURRENT_LANG
+from workbench.ui.language import CURRENT_LANG
 
 
 @pytest.fixture(autouse=True)

@@ -15,10 +15,11 @@ import gradio as gr
 import huggingface_hub
 import pytest
 
-from workbench.core import export
-from workbench.core import runs as R
-from workbench.settings import RunSpec
+from workbench.core.export import sharing as export
+from workbench.core.runstore import run_dirs as R
+from workbench.spec.settings import RunSpec
 from workbench.ui.handlers import compare as compare_handlers
+from workbench.ui.language import I18N
 
 TOKEN = "hf_oauthFAKE0123456789abcdefSECRET"
 
@@ -138,8 +139,10 @@ def test_oauth_only_on_a_space_with_hf_oauth(hub, monkeypatch):
 
 
 def _sign_in_note(demo) -> str:
+    """The note as an English page shows it (a page text by its id: workbench.ui.language.t)."""
     notes = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "push-sign-in-note"]
-    return str(notes[0].value) if notes else ""
+    text = str(notes[0].value) if notes else ""  # Gradio keeps a page text as "__i18n__" + {"key": id, ...}
+    return I18N.translations["en"][json.loads(text[8:])["key"]] if text.startswith("__i18n__") else text
 
 
 def test_login_button_only_on_a_space_with_oauth(hub, runs_dir, monkeypatch):

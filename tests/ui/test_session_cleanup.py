@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from workbench.core import generate as G
-from workbench.core.sessions import SESSIONS
+from workbench.core.generation import variants as G
+from workbench.core.serving.sessions import SESSIONS
 
 
 def test_unload_event_is_wired_to_session_cleanup():

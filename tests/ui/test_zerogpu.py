@@ -9,11 +9,15 @@
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 import spaces
 
-from workbench.core import runs, storage
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.runstore import storage
 from workbench.ui import zerogpu
+from workbench.ui.language import I18N
 
 
 @pytest.fixture()
@@ -87,7 +91,11 @@ def test_runs_go_to_persistent_storage_on_a_space(monkeypatch, tmp_path):
 
 
 def _page_markdown(demo) -> str:
-    return "\n".join(str(getattr(b, "value", "")) for b in demo.blocks.values() if type(b).__name__ == "Markdown")
+    """The page's Markdown as an English page shows it (a page text by its id: workbench.ui.language.t)."""
+    def shown(value) -> str:  # Gradio keeps a page text as "__i18n__" + {"key": id, ...}
+        text = str(value or "")
+        return I18N.translations["en"][json.loads(text[8:])["key"]] if text.startswith("__i18n__") else text
+    return "\n".join(shown(b.value) for b in demo.blocks.values() if type(b).__name__ == "Markdown")
 
 
 def test_the_page_says_when_runs_will_not_survive_a_restart(monkeypatch, tmp_path):

@@ -34,9 +34,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.evaluate import EvalError, evaluate
-    from ..core.generate import GenSettings
-    from ..settings import DataSpec
+    from workbench.core.evaluation.heldout import EvalError, evaluate
+    from workbench.core.generation.answers import GenSettings
+    from workbench.spec.settings import DataSpec
     if args.one_by_one:
         args.batch_size = 1
     if args.batch_size is not None and args.batch_size < 1:

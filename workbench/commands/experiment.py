@@ -21,7 +21,7 @@ import datetime
 import json
 import sys
 
-from ..core.experiment_report import fmt
+from workbench.core.experiments.report import fmt
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -38,14 +38,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def _positive(flag: str, value) -> None:
-    from ..errors import WorkbenchError
+    from workbench.errors import WorkbenchError
     if value is not None and value < 1:
         raise WorkbenchError("experiments.bad_flag", flag=flag, value=value)
 
 
 def run(args) -> int:
-    from ..core import experiments
-    from ..errors import WorkbenchError
+    from workbench.core.experiments import definition as experiments
+    from workbench.errors import WorkbenchError
 
     _positive("--max-steps", args.max_steps)
     _positive("--limit", args.limit)
@@ -53,7 +53,7 @@ def run(args) -> int:
         raise WorkbenchError("experiments.needs_argument", action=args.action,
                              argument="ID" if args.action in ("show", "resume") else "FILE")
     if args.action == "plan":
-        from ..core.experiment_plan import expand, plan_rows
+        from workbench.core.experiments.plan import expand, plan_rows
         rows = plan_rows(expand(experiments.load(args.target), max_steps=args.max_steps))
         if args.json:
             keys = ("label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "total", "percent")
@@ -66,7 +66,7 @@ def run(args) -> int:
         return 0
     if args.action in ("run", "resume"):
         return _run(args, experiments.load(args.target) if args.action == "run" else None)
-    from ..core import experiment_results
+    from workbench.core.experiments import results as experiment_results
     if args.action == "list":
         rows = experiment_results.list_experiments()
         if args.json:
@@ -92,14 +92,14 @@ def run(args) -> int:
 
 
 def _run(args, spec) -> int:
-    from ..core.experiment_run import run_experiment
+    from workbench.core.experiments.runner import run_experiment
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its log dicts: stdout stays the results only
         if spec is None:
-            from ..core.experiment_queue import work  # continue_experiment holding the runs' writer locks (lifeline)
+            from workbench.core.experiments.queue_jobs import work  # continue_experiment holding the runs' writer locks (WorkerLifeline)
             result = work(args.target, root=args.output_dir, progress=progress)
         else:
             result = run_experiment(spec, output_dir=args.output_dir, max_steps=args.max_steps,

@@ -33,17 +33,18 @@ def run(args) -> int:
     import shutil
     from pathlib import Path
 
-    from ..core import export
-    from ..errors import WorkbenchError
+    from workbench.core.export import sharing as export
+    from workbench.core.model import adapter_files
+    from workbench.errors import WorkbenchError
     if args.merge and not args.model:
         raise WorkbenchError("cli.merge_needs_model")
     if args.push_to_hub:  # fail before a long merge if the upload cannot work
         export.check_push_ready(args.push_to_hub, os.environ.get("HF_TOKEN"))
-    info = export.validate_adapter(args.adapter, args.model)
+    info = adapter_files.validate_adapter(args.adapter, args.model)
     out = Path(args.out)
     adapter_out = out / "adapter"
     adapter_out.mkdir(parents=True, exist_ok=True)
-    for name in export.STANDARD_FILES + (export.LEGACY_WEIGHTS_FILE,):
+    for name in adapter_files.STANDARD_FILES + (adapter_files.LEGACY_WEIGHTS_FILE,):
         if (Path(info.path) / name).is_file():
             shutil.copyfile(Path(info.path) / name, adapter_out / name)
     result = {"adapter": str(adapter_out), "zip": None, "merged": None, "pushed": None}

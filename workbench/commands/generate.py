@@ -33,8 +33,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.generate import GenSettings, get_variants
-    from ..core.scheduler import generate_columns
+    from workbench.core.generation.answers import GenSettings
+    from workbench.core.generation.columns import generate_columns
+    from workbench.core.generation.variants import get_variants
     settings = GenSettings(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
                            temperature=args.temperature, top_p=args.top_p,
                            repetition_penalty=args.repetition_penalty, seed=args.seed,

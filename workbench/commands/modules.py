@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 def meta_model(name: str):
     """The architecture-only (meta) model for a name, quietly (library warnings would clutter stderr)."""
     import warnings
-    from ..core.models import MODEL_CACHE
+    from workbench.core.model.loading import MODEL_CACHE
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     with warnings.catch_warnings():
@@ -33,7 +33,7 @@ def meta_model(name: str):
 
 def inspect(name: str, method: str = "lora") -> dict:
     """The JSON document ``modules --json`` prints."""
-    from ..core.modules import TargetError, default_targets, list_modules, total_params
+    from workbench.core.model.modules import TargetError, default_targets, list_modules, total_params
     model = meta_model(name)
     try:
         defaults = default_targets(model, method)
@@ -49,7 +49,7 @@ def inspect(name: str, method: str = "lora") -> dict:
 
 
 def _table(name: str, method: str) -> str:
-    from ..core.modules import TargetError, default_targets, group_by_leaf, linear_leaf_names, total_params
+    from workbench.core.model.modules import TargetError, default_targets, group_by_leaf, linear_leaf_names, total_params
     model = meta_model(name)
     try:
         defaults = ", ".join(default_targets(model, method)) or "(none)"
@@ -63,7 +63,7 @@ def _table(name: str, method: str) -> str:
     for g in group_by_leaf(model):
         lines.append(f"{g.leaf:<28} {g.type:<22} {g.count:>5} {g.params_each:>14,} {g.in_features or '':>8} "
                      f"{g.out_features or '':>8} {g.count * g.params_each:>15,}")
-    from ..core.modules import list_modules
+    from workbench.core.model.modules import list_modules
     for r in list_modules(model):
         if r.tied_to:
             lines.append(f"note: {r.name} shares its weight with {r.tied_to} (tied); the total counts it once")
@@ -72,10 +72,10 @@ def _table(name: str, method: str) -> str:
 
 def run(args) -> int:
     """Print the modules of ``args.model`` (JSON with --json)."""
-    from ..core import methods
+    from workbench.spec import methods
     names = methods.names()
     if args.method not in names:
-        from ..settings import SpecError
+        from workbench.errors import SpecError
         raise SpecError("--method", "settings.either", choices=", ".join(names[:-1]), last=names[-1], value=args.method)
     if args.json:
         print(json.dumps(inspect(args.model, args.method), indent=1))

@@ -26,7 +26,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run_directory(name: str) -> Path:
     """A run directory from a path or a run id (RunError when neither names a run)."""
-    from ..core import runs
+    from workbench.core.runstore import run_dirs as runs
     path = Path(name).expanduser()
     if (path / "config.yaml").is_file():
         return path
@@ -34,12 +34,12 @@ def run_directory(name: str) -> Path:
 
 
 def run(args) -> int:
-    from ..core.notebook import write_notebook
+    from workbench.core.export.notebook import write_notebook
     run_dir = run_directory(args.run_dir)
     out = Path(args.out) if args.out else run_dir / f"reproduce-{run_dir.name}.ipynb"
     print(f"notebook: {write_notebook(run_dir, out)}")
     if args.card:
-        from ..core.model_card import write_model_card
+        from workbench.core.export.model_card import write_model_card
         card = write_model_card(run_dir)
         print(f"model card: {card}" if card else "model card: the run has no adapter yet")
     return 0

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from ..core import methods, targets
-from .modules import DEFAULT_MODEL, meta_model
+from workbench.spec import methods
+from workbench.spec import targets
+from workbench.commands.modules import DEFAULT_MODEL, meta_model
 
 
 def add_parser(sub) -> None:
@@ -38,7 +39,7 @@ def add_parser(sub) -> None:
 
 
 def _int(flag: str, text: str, lo: int = 1, hi: int = 1 << 20) -> int:
-    from ..settings import SpecError
+    from workbench.errors import SpecError
     try:
         v = int(str(text).strip())
     except ValueError:
@@ -56,7 +57,8 @@ def _names(text: str | None) -> list[str] | None:
 
 def spec_from_args(args):
     """An AdapterSpec from the command-line values (validation names the bad setting)."""
-    from ..settings import AdapterSpec, SpecError
+    from workbench.errors import SpecError
+    from workbench.spec.settings import AdapterSpec
     try:
         alpha = float(args.alpha)
     except ValueError:
@@ -74,9 +76,9 @@ def counts(args) -> list[dict]:
     spec = spec_from_args(args)  # fail fast, before torch is even imported
     ranks = [_int("--ranks", r, 1, 4096) for r in (args.ranks or "").split(",") if r.strip()]
     if not ranks:
-        from ..settings import SpecError
+        from workbench.errors import SpecError
         raise SpecError("--ranks", "cli.give_a_rank")
-    from ..core.params import sweep
+    from workbench.core.model.counting import sweep
     return [asdict(c) for c in sweep(meta_model(args.model), spec, ranks)]
 
 

@@ -37,8 +37,8 @@ def _fmt(v) -> str:
 
 
 def run(args) -> int:
-    from ..core import runs
-    from ..errors import WorkbenchError
+    from workbench.core.runstore import run_dirs as runs
+    from workbench.errors import WorkbenchError
 
     if args.action in ("show", "stop") and not args.run_id:
         raise WorkbenchError("cli.runs_needs_id", action=args.action)

@@ -5,7 +5,7 @@
 
 Also works under `accelerate launch --multi_gpu --num_processes 2 -m workbench train CONFIG.yaml`
 and `torchrun --nproc_per_node 2 -m workbench train CONFIG.yaml` (DDP; only rank 0 writes files).
-Caps for shared machines: WORKBENCH_MAX_STEPS, WORKBENCH_MAX_WALL_SECONDS (see workbench/core/train.py).
+Caps for shared machines: WORKBENCH_MAX_STEPS, WORKBENCH_MAX_WALL_SECONDS (see workbench/core/training/run_limits.py).
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core import train
-    from ..core.callbacks import dist_info
-    from ..errors import WorkbenchError
+    from workbench.core.training import trainer as train
+    from workbench.core.training.callbacks import dist_info
+    from workbench.errors import WorkbenchError
 
     if bool(args.config) == bool(args.run_dir):
         raise WorkbenchError("cli.config_or_run_dir")
@@ -46,8 +46,8 @@ def run(args) -> int:
         print(f"run directory: {run_dir}", flush=True)
     from contextlib import nullcontext
 
-    from ..core.lifeline import WorkerLifeline
-    try:  # rank 0 holds the run's writer lock; a server's worker also stops when its server goes (lifeline.py)
+    from workbench.core.serving.worker_lifetime import WorkerLifeline
+    try:  # rank 0 holds the run's writer lock; a server's worker also stops when its server goes (worker_lifetime.py)
         with WorkerLifeline(run_dir) if rank == 0 else nullcontext():
             status = train.run_training(run_dir, resume=args.resume, max_steps_override=args.max_steps)
     finally:

@@ -5,7 +5,7 @@ Names the workbench takes (``model.name``, ``data.name``) are a preset / shipped
 ``.`` or ``..``, ends with a file suffix the workbench reads (``.json``, ``.jsonl``, ``.csv``, ``.tsv``), or names
 something that exists on this machine. Everything else is left to the Hub.
 
-On a public server (``is_public()``: WORKBENCH_PUBLIC=1 or SPACE_ID set) a name spelled like a hub id is always
+On a public server (``env.is_public()``: WORKBENCH_PUBLIC=1 or SPACE_ID set) a name spelled like a hub id is always
 a hub id: the server's disk is never consulted for it, so a visitor cannot probe which folders exist.
 """
 from __future__ import annotations
@@ -18,12 +18,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 """The checkout the package runs from: shipped presets, datasets and the default runs folder are found from it."""
 PATH_PREFIXES = ("/", "./", "../", "~", "\\", ".\\", "..\\")
 FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
-
-
-def is_public() -> bool:
-    """True when the app faces strangers: WORKBENCH_PUBLIC=1 or on a Hugging Face Space (SPACE_ID set)."""
-    flag = (os.environ.get("WORKBENCH_PUBLIC") or "").strip().lower() in ("1", "true", "yes", "on")
-    return flag or bool((os.environ.get("SPACE_ID") or "").strip())
 
 
 def looks_like_path(name: str | None) -> bool:

@@ -1,4 +1,6 @@
-"""The message catalogue: every engine error and server-built status line is an id with parameters.
+"""The message catalogue: every engine error, server-built status line and text of the page is an id (with
+parameters where the text has fields). The page's own labels and explanations are ``ui.page.*`` and ``help.*``
+(put on the page by ``workbench.ui.language.t``).
 
 One table per area (``workbench/messages/<area>.py``, a dict ``MESSAGES = {id: (english, chinese)}``), English
 and Chinese side by side; this module merges them. Templates are ``str.format`` templates with the same fields
@@ -23,8 +25,9 @@ from typing import Any, Callable
 
 LANGUAGES = ("en", "zh-CN")
 AREAS = ("common", "settings", "models", "targets", "data", "runs", "training", "compare", "experiments", "cli",
-         "ui", "charts", "exptab", "classroom")
-"""Modules of this package holding a part of the catalogue (one MESSAGES dict each)."""
+         "ui", "charts", "exptab", "classroom", "help")
+"""Modules of this package holding a part of the catalogue (one MESSAGES dict each; a folder, such as ui/, merges
+its modules' in its __init__)."""
 
 
 def _load() -> dict[str, tuple[str, str]]:

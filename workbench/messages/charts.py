@@ -51,7 +51,7 @@ MESSAGES = {
     "charts.ref.prefix_tuning": ("prefix tuning ({v} tokens)", "prefix tuning（{v} 个虚拟 token）"),
     "charts.ref.prefix_projection": ("prefix tuning + projection ({v})", "prefix tuning + 投影（{v} 个虚拟 token）"),
     "charts.ref.ia3": ("IA3 (PEFT default targets)", "IA3（PEFT 默认目标）"),
-    # memory estimate setups (workbench.core.params.memory_estimate) and how each estimate is made
+    # memory estimate setups (workbench.core.model.counting.memory_estimate) and how each estimate is made
     "charts.setup.full": ("full fine-tuning (fp32 + Adam)", "全量微调（fp32 + Adam）"),
     "charts.setup.frozen": ("{label} ({dtype} frozen base)", "{label}（冻结的 {dtype} 基础模型）"),
     "charts.setup.qlora": ("{label} (4-bit {quant} base, QLoRA)", "{label}（4 位 {quant} 基础模型，QLoRA）"),
@@ -71,7 +71,11 @@ MESSAGES = {
                                  "resident (the loader's mapped file) = {total}",
                                  "{base}；在 CPU 上另加 {n:,} 个参数的全精度检查点 × {b} B（加载器映射的文件，一直驻留内存）"
                                  "= {total}"),
-    # memory estimate parts beyond weights / gradients / optimizer (workbench.core.memory)
+    "charts.formula.autocast_copies": ("{base}; under bf16 autocast + ({body:,} linear weights x {calls} body calls + "
+                                       "{head:,} head weights) x 2 B of bf16 copies kept for the backward pass = {total}",
+                                       "{base}；在 bf16 autocast 下另加（{body:,} 个线性层权重 × {calls} 次主体调用 + "
+                                       "{head:,} 个输出层权重）× 2 B 的 bf16 副本（为反向传播保留）= {total}"),
+    # memory estimate parts beyond weights / gradients / optimizer (workbench.core.model.memory_estimate)
     "charts.activations": ("activations", "激活值"),
     "charts.logits": ("logits + loss", "logits + 损失"),
     "charts.baseline": ("process baseline", "进程基线"),

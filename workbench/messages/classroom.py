@@ -1,8 +1,8 @@
-"""Public mode, the instructor view and signed-in pushes (core/workspace.py, core/classroom.py, ui/handlers/admin.py,
-ui/handlers/compare.py push)."""
+"""Public mode, the instructor view and signed-in pushes (core/serving/workspace.py, core/serving/instructor.py,
+ui/handlers/admin.py, ui/handlers/compare.py push)."""
 
 MESSAGES = {
-    # public mode (core/workspace.py)
+    # public mode (core/serving/workspace.py, core/training/run_limits.py)
     "classroom.steps_over_cap": ("{n} steps is more than this public server trains per run (at most {cap}); set "
                                  "max_steps to {cap} or less (the quick recipes use 20-30).",
                                  "{n} 步超过了这个公开服务器每次运行允许的步数（最多 {cap} 步）；请把 max_steps 设为 "
@@ -17,7 +17,7 @@ MESSAGES = {
                               "每个浏览器会话最多排队 {n} 个运行，同时训练 {k} 个"),
     "classroom.limit_custom": ("custom architectures up to {layers} layers and hidden size {hidden}",
                                "自定义架构最多 {layers} 层、隐藏维度 {hidden}"),
-    # instructor view (core/classroom.py, ui/handlers/admin.py)
+    # instructor view (core/serving/instructor.py, ui/handlers/admin.py)
     "classroom.admin_off": ("The instructor view is off on this server (set WORKBENCH_ADMIN_PASSWORD to turn it on).",
                             "这个服务器没有开启教师视图（设置 WORKBENCH_ADMIN_PASSWORD 即可开启）。"),
     "classroom.admin_refused": ("Wrong instructor password.", "教师密码错误。"),

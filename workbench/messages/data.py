@@ -1,4 +1,4 @@
-"""Errors about data: datasets, data files and what is wrong with their lines (workbench.core.data, datafiles)."""
+"""Errors about data: datasets, data files and what is wrong with their lines (workbench.core.data.datasets, dataset_files)."""
 
 MESSAGES = {
     # datasets

@@ -59,7 +59,7 @@ MESSAGES = {
     "exptab.chart_peak": ("peak memory (MB)", "峰值内存（MB）"),
     "exptab.chart_estimate": ("estimate (MB)", "估计内存（MB）"),
     "exptab.chart_no_runs": ("Time and memory appear here as runs finish.", "运行完成后，用时和内存会显示在这里。"),
-    # ---- the reading (core/experiment_report.reading_messages): one paragraph from the numbers
+    # ---- the reading (core/experiments/report.reading_messages): one paragraph from the numbers
     "exptab.reading_none": ("No run has a score yet.", "还没有运行得到分数。"),
     "exptab.reading_best": ("Best held-out {metric}: {best} ({best_score:.3f} with {trainable:,} trainable "
                             "parameters); lowest: {worst} ({worst_score:.3f}).",

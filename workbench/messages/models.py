@@ -1,4 +1,4 @@
-"""Errors about models: names, presets, the hub, configs, devices (workbench.core.models)."""
+"""Errors about models: names, presets, the hub, configs, devices (workbench.core.model.loading)."""
 
 MESSAGES = {
     "models.none_given": ("No model given. Pick a preset (e.g. smollm2-135m-instruct) or type a hub id.",

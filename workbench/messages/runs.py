@@ -40,7 +40,7 @@ MESSAGES = {
     "runs.worker_ended_last": ("worker process ended unexpectedly ({how}): {last}", "训练进程意外结束（{how}）：{last}"),
     "runs.killed_by_signal": ("killed by signal {n}", "被信号 {n} 终止"),
     "runs.exit_code": ("exit code {n}", "退出码 {n}"),
-    # what a browser session may use (workbench.core.workspace)
+    # what a browser session may use (workbench.core.serving.workspace)
     "runs.public_model_name": ("{name!r} is not available on this public server: pick a preset, the embedded model, a "
                                "Hugging Face Hub id (org/name) or a model you uploaded in this session.",
                                "{name!r} 在这个公开服务器上不可用：请选择预设模型、内置模型、Hugging Face Hub ID"
@@ -62,6 +62,6 @@ MESSAGES = {
 
 def state(status: str | None):
     """The Message for a run state ('queued', 'running', ...); an unknown state is kept as it is."""
-    from . import CATALOGUE, Message
+    from workbench.messages import CATALOGUE, Message
     key = f"runs.state.{status}"
     return Message(key) if key in CATALOGUE else Message("common.name", {"name": str(status)})

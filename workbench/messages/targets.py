@@ -1,4 +1,4 @@
-"""Errors about target modules: which layers an adapter wraps (workbench.core.modules, params)."""
+"""Errors about target modules: which layers an adapter wraps (workbench.core.model.modules, params)."""
 
 MESSAGES = {
     "targets.no_match_close": ("{what} {target!r} matches no module; closest: {close}",
@@ -27,7 +27,7 @@ MESSAGES = {
     "targets.pick_inside": ("; pick layers inside it: {layers}", "；请选择它内部的层：{layers}"),
     "targets.wraps_ia3": ("Linear and Conv1D layers", "Linear 和 Conv1D 层"),
     "targets.wraps_lora": ("Linear, Conv1D and Embedding layers", "Linear、Conv1D 和 Embedding 层"),
-    # the target grammar (workbench.core.targets): CLI --targets, the Train form, the Inspect tab, YAML
+    # the target grammar (workbench.spec.targets): CLI --targets, the Train form, the Inspect tab, YAML
     "targets.empty_regex": ("target regex is empty: write re: followed by a regular expression, e.g. re:.*proj",
                             "目标正则为空：请在 re: 后面写正则表达式，例如 re:.*proj"),
     "targets.name_looks_like_regex": ("target {name!r} looks like a regular expression; write {prefix}{name} to use "

@@ -1,4 +1,4 @@
-"""Errors while training (workbench.core.train, callbacks)."""
+"""Errors while training (workbench.core.training.trainer, callbacks)."""
 
 MESSAGES = {
     "training.fp16_needs_gpu": ("train.precision: fp16 mixed precision needs a GPU; use fp32 or bf16 on a CPU.",

@@ -5,13 +5,15 @@ import os
 
 import gradio as gr
 
-from ..core import classroom, models, workspace
-from ..core.sessions import SESSIONS, Janitor, session_left
-from ..core.storage import runs_are_ephemeral
-from .handlers import inspect as inspect_handlers
-from .handlers.compare import default_concurrency
-from .tabs import admin_tab, compare_tab, experiments_tab, inspect_tab, params_tab, train_tab
-from .text import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, page_text, t
+from workbench.core.serving import instructor as classroom
+from workbench.core.model import loading as models
+from workbench.core.serving import workspace
+from workbench.core.serving.sessions import SESSIONS, Janitor, session_left
+from workbench.core.runstore.storage import runs_are_ephemeral
+from workbench.ui.handlers import inspect as inspect_handlers
+from workbench.ui.handlers.compare import default_concurrency
+from workbench.ui.tabs import admin_tab, compare_tab, experiments_tab, inspect_tab, params_tab, train_tab
+from workbench.ui.language import CURRENT_LANGUAGE_JS, HEAD, I18N, LANGUAGES, SET_LANGUAGE_JS, page_text, t
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PEFT Workbench", delete_cache=(3600, 6 * 3600)) as demo:
@@ -21,10 +23,10 @@ def build_app() -> gr.Blocks:
         current_run = gr.BrowserState("", storage_key="peft-workbench-run", secret=secret)
         with gr.Row():
             gr.Markdown(t("help.intro"), elem_id="intro")
-            lang = gr.Radio([(v, k) for k, v in LANGUAGES.items()], value="en", label=t("Language"), scale=0,
+            lang = gr.Radio([(v, k) for k, v in LANGUAGES.items()], value="en", label=t("ui.page.language"), scale=0,
                             min_width=180, elem_id="lang-switch")
         if runs_are_ephemeral():  # a Space without /data: say that runs will not survive a restart
-            gr.Markdown(t("⚠️ This Space has no persistent storage: runs and uploads are lost when it restarts. Add persistent storage (mounted at /data) to keep them."), elem_id="storage-note")
+            gr.Markdown(t("ui.page.storage_note"), elem_id="storage-note")
         if workspace.Policy.from_env().public:  # public mode: the limits that apply, in the page's language
             limits_note = gr.Markdown(elem_id="public-limits")
             demo.load(lambda: page_text(workspace.public_limits_message()), None, limits_note,
@@ -33,32 +35,32 @@ def build_app() -> gr.Blocks:
         lang.input(None, lang, lang, js=SET_LANGUAGE_JS, api_name=False)
         with gr.Row():
             model_box = gr.Dropdown(choices=inspect_handlers.model_choices(), value=None, allow_custom_value=True,
-                                    scale=3, label=t("Model: a preset, a hub id (online only), a local checkpoint folder or a config.json path"),
+                                    scale=3, label=t("ui.page.model"),
                                     elem_id="model-box")
-            with gr.Accordion(t("Custom decoder (architecture only)"), open=False):
+            with gr.Accordion(t("ui.page.custom.title"), open=False):
                 with gr.Row():
-                    c_hidden = gr.Number(4096, label=t("hidden size"), precision=0)
-                    c_layers = gr.Number(32, label=t("layers"), precision=0)
-                    c_heads = gr.Number(32, label=t("heads"), precision=0)
-                    c_kv = gr.Number(8, label=t("KV heads"), precision=0)
-                    c_inter = gr.Number(14336, label=t("intermediate"), precision=0)
-                    c_vocab = gr.Number(128256, label=t("vocab"), precision=0)
-                c_build = gr.Button(t("Build this architecture"))
+                    c_hidden = gr.Number(4096, label=t("ui.page.custom.hidden_size"), precision=0)
+                    c_layers = gr.Number(32, label=t("ui.page.custom.layers"), precision=0)
+                    c_heads = gr.Number(32, label=t("ui.page.custom.heads"), precision=0)
+                    c_kv = gr.Number(8, label=t("ui.page.custom.kv_heads"), precision=0)
+                    c_inter = gr.Number(14336, label=t("ui.page.custom.intermediate"), precision=0)
+                    c_vocab = gr.Number(128256, label=t("ui.page.custom.vocab"), precision=0)
+                c_build = gr.Button(t("ui.page.custom.build"))
         with gr.Tabs() as tabs:
-            with gr.Tab(t("1 · Inspect modules"), id="inspect"):
+            with gr.Tab(t("ui.page.tab.inspect"), id="inspect"):
                 inspect_parts = inspect_tab.build(model_box)
-            with gr.Tab(t("2 · Rank vs parameters"), id="params"):
+            with gr.Tab(t("ui.page.tab.rank"), id="params"):
                 params_tab.build(model_box, inspect_parts)
-            with gr.Tab(t("3 · Train"), id="train"):
+            with gr.Tab(t("ui.page.tab.train"), id="train"):
                 train_parts = train_tab.build(owner, current_run)
                 if classroom.admin_enabled():  # a name for the instructor's class board (or anonymous)
                     admin_tab.name_row(owner)
-            with gr.Tab(t("4 · Compare"), id="compare") as compare_tab_el:
+            with gr.Tab(t("ui.page.tab.compare"), id="compare") as compare_tab_el:
                 compare_parts = compare_tab.build(owner)
-            with gr.Tab(t("5 · Experiments"), id="experiments"):
+            with gr.Tab(t("ui.page.tab.experiments"), id="experiments"):
                 experiments_parts = experiments_tab.build(owner, train_parts["config"])
             if classroom.admin_enabled():  # instructor view: absent without WORKBENCH_ADMIN_PASSWORD
-                with gr.Tab(t("6 · Instructor"), id="instructor"):
+                with gr.Tab(t("ui.page.tab.instructor"), id="instructor"):
                     admin_tab.build()
         c_build.click(inspect_handlers.custom_model, [c_hidden, c_layers, c_heads, c_kv, c_inter, c_vocab],
                       model_box, api_name="custom_model")
@@ -96,9 +98,9 @@ def startup() -> Janitor:
     the server's own torch work (generation) gets WORKBENCH_SERVER_THREADS threads (default 1); a janitor
     thread prunes uploads older than WORKBENCH_UPLOAD_TTL_H hours that no run uses. SIGTERM / SIGINT first stop
     the training workers (each saves a checkpoint; runs end interrupted, resumable), then the server exits."""
-    from ..core import runs
-    from ..core.lifeline import install_server_handlers
-    from ..core.manager import RUN_MANAGER, limit_server_threads
+    from workbench.core.runstore import run_dirs as runs
+    from workbench.core.serving.worker_lifetime import install_server_handlers
+    from workbench.core.serving.run_queue import RUN_MANAGER, limit_server_threads
     limit_server_threads()
     RUN_MANAGER.recover()
     install_server_handlers(RUN_MANAGER)

@@ -20,7 +20,7 @@ def zero_gpu_enabled() -> bool:
 
 
 def gpu_duration() -> int:
-    from ..core.env import env_int
+    from workbench.core.env import env_int
     return env_int("WORKBENCH_GPU_DURATION", 60, lo=1)
 
 

@@ -1,15 +1,14 @@
 """Instructor view handlers (issue 13, item 3): every function that shows or changes the room takes the password
-first and checks it server-side (core/classroom.py ``check_password``, constant-time) before anything else, so the
+first and checks it server-side (core/serving/instructor.py ``check_password``, constant-time) before anything else, so the
 API endpoints are as locked as the page. The learner side: ``set_name`` (a display name for the class board)."""
 from __future__ import annotations
 
 import pandas as pd
 
-from ...core import classroom
-from ...core.manager import RUN_MANAGER
-from ..display_text import localize_columns
-from ..text import page_text, tr, word
-from .common import user_errors
+from workbench.core.serving import instructor as classroom
+from workbench.core.serving.run_queue import RUN_MANAGER
+from workbench.ui.language import localize_columns, page_text, tr, word
+from workbench.ui.handlers.common import user_errors
 
 ROOM_COLUMNS = ["run", "session", "learner", "name", "status", "step", "queue position", "CPU time", "method",
                 "dataset", "held-out score"]

@@ -6,9 +6,9 @@ import re
 
 import gradio as gr
 
-from ...errors import user_error_types
-from ...messages import render
-from ..text import CURRENT_LANG, gradio_request, request_language
+from workbench.errors import user_error_types
+from workbench.messages import render
+from workbench.ui.language import CURRENT_LANG, gradio_request, request_language
 
 
 def _language(args, kwargs) -> str:
@@ -35,7 +35,7 @@ def _error(e: BaseException, lang: str) -> gr.Error:
 # from the context variable Gradio sets while it runs an event function (gradio.context.LocalContext).
 
 def in_page_language(fn):
-    """Run ``fn`` with CURRENT_LANG set to the page's language, for the status text it builds (text.tr)."""
+    """Run ``fn`` with CURRENT_LANG set to the page's language, for the status text it builds (language.tr)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         token = CURRENT_LANG.set(_language(args, kwargs))
@@ -48,7 +48,7 @@ def in_page_language(fn):
 
 def user_errors(fn):
     """Run ``fn``; engine errors (bad input) become a gr.Error with the engine's message, in the page's
-    language. Status text built during the call (text.tr) uses that language too (CURRENT_LANG)."""
+    language. Status text built during the call (language.tr) uses that language too (CURRENT_LANG)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         lang = _language(args, kwargs)
@@ -90,7 +90,7 @@ def user_errors_gen(fn):
 
 
 def parse_int_list(text: str, field: str) -> list[int]:
-    from ...errors import WorkbenchError
+    from workbench.errors import WorkbenchError
     try:
         vals = [int(x) for x in re.split(r"[,\s]+", (text or "").strip()) if x]
     except ValueError:

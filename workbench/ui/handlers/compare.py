@@ -10,15 +10,23 @@ from pathlib import Path
 import pandas as pd
 from gradio import OAuthProfile, OAuthToken
 
-from ... import plots
-from ...core import analysis, data, evaluate, export, generate, runs, scheduler
-from ...core.env import env_int
-from ...core.workspace import MAX_ADAPTERS, Workspace  # noqa: F401 (MAX_ADAPTERS: the tab's columns)
-from ...errors import WorkbenchError
-from ...settings import DataSpec
-from ..display_text import localize_columns
-from ..text import page_translator, tr, word
-from .common import in_page_language, user_errors, user_errors_gen
+from workbench import plots
+from workbench.core.evaluation import adapter_analysis as analysis
+from workbench.core.data import datasets as data
+from workbench.core.evaluation import heldout as evaluate
+from workbench.core.export import sharing as export
+from workbench.core.model import adapter_files
+from workbench.core.generation import variants as generate
+from workbench.core.generation.answers import GenSettings, token_logprob_diff
+from workbench.core.generation.requests import Request
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.generation import columns, scheduler
+from workbench.core.env import env_int
+from workbench.core.serving.workspace import MAX_ADAPTERS, Workspace  # noqa: F401 (MAX_ADAPTERS: the tab's columns)
+from workbench.errors import WorkbenchError
+from workbench.spec.settings import DataSpec
+from workbench.ui.language import localize_columns, page_translator, tr, word
+from workbench.ui.handlers.common import in_page_language, user_errors, user_errors_gen
 
 def _checked(owner: str, model_name: str, adapters: list[str] | None, dataset: str | None = None) -> list[str]:
     """The owner's workspace checks for one generation / evaluation request; returns the checked adapters."""
@@ -66,10 +74,10 @@ def _short(adapter_dir: str) -> str:
 # --------------------------------------------------------------------------- generation
 
 def settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template):
-    return generate.GenSettings(max_new_tokens=int(max_new_tokens), do_sample=bool(do_sample),
-                                temperature=float(temperature), top_p=float(top_p),
-                                repetition_penalty=float(repetition_penalty), seed=int(seed),
-                                use_chat_template=bool(use_chat_template))
+    return GenSettings(max_new_tokens=int(max_new_tokens), do_sample=bool(do_sample),
+                       temperature=float(temperature), top_p=float(top_p),
+                       repetition_penalty=float(repetition_penalty), seed=int(seed),
+                       use_chat_template=bool(use_chat_template))
 
 
 @user_errors_gen
@@ -83,7 +91,7 @@ def compare_stream(model_name: str, adapters: list[str], prompt: str, owner: str
     # every column in one batched generation, each streaming
     vm = generate.get_variants(model_name, adapters, user=owner)
     texts = [""] * (1 + len(adapters))
-    for texts in scheduler.stream_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner):
+    for texts in columns.stream_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner):
         yield texts
     yield list(texts)
 
@@ -97,7 +105,7 @@ def compare(model_name: str, adapters: list[str], prompt: str, owner: str, max_n
     adapters = _checked(owner, model_name, adapters=adapters)
     settings = settings_from(max_new_tokens, do_sample, temperature, top_p, repetition_penalty, seed, use_chat_template)
     vm = generate.get_variants(model_name, adapters, user=owner)
-    results = scheduler.generate_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner)
+    results = columns.generate_columns(vm, prompt, [generate.BASE] + adapters, settings, owner=owner)
     return [{"variant": r.variant if r.variant == generate.BASE else _short(r.variant), "text": r.text,
              "tokens": r.tokens} for r in results]
 
@@ -111,8 +119,7 @@ def token_view(model_name: str, adapter: str, prompt: str, response: str, owner:
         raise WorkbenchError("ui.nothing_to_explain")
     adapters = _checked(owner, model_name, adapters=[adapter])
     vm = generate.get_variants(model_name, adapters, user=owner)
-    pairs = generate.token_logprob_diff(vm, prompt, response, adapter,
-                                        generate.GenSettings(use_chat_template=bool(use_chat_template)))
+    pairs = token_logprob_diff(vm, prompt, response, adapter, GenSettings(use_chat_template=bool(use_chat_template)))
     # scale: a log-prob gain of 5 nats (x150 likelier) saturates the colour
     return [(tok, max(-1.0, min(1.0, d / 5.0))) for tok, d in pairs]
 
@@ -134,11 +141,11 @@ def run_presets(model_name: str, adapters: list[str], dataset: str, owner: str, 
     and base headers in the page's language; the adapters' columns keep their names)."""
     adapters = _checked(owner, model_name, adapters=adapters, dataset=dataset)
     exs = data.load_examples(DataSpec(name=dataset), "test")[:int(limit)]
-    from ...core import scheduler
+    from workbench.core.generation import scheduler
     vm = generate.get_variants(model_name, adapters, user=owner)
-    settings = generate.GenSettings(max_new_tokens=64)
+    settings = GenSettings(max_new_tokens=64)
     variants = [generate.BASE] + adapters
-    answers = scheduler.generate_many(vm, [scheduler.Request(v, settings, prompt=ex.prompt, owner=owner)
+    answers = scheduler.generate_many(vm, [Request(v, settings, prompt=ex.prompt, owner=owner)
                                            for ex in exs for v in variants])  # all prompts and variants batched
     rows = []
     for i, ex in enumerate(exs):
@@ -176,7 +183,7 @@ def analysis_view(model_name: str, adapter: str, owner: str):
     ws = Workspace(owner)
     ws.check_model_name(model_name)
     ws.check_adapter(adapter)
-    info = export.read_adapter(adapter)
+    info = adapter_files.read_adapter(adapter)
     if info.is_lora:
         stats = analysis.lora_update_stats(adapter)
         r = info.config.get("r")

@@ -1,6 +1,6 @@
 """Experiments tab handlers: primitives in (YAML text, numbers, ids, the session's owner id) -> core -> primitives
 out (text, tables, figures, file paths). Text the server builds is worded in the page's language (``exptab.*``
-messages); launching, stopping and resuming go through ``core.experiment_queue`` (one queue item per experiment,
+messages); launching, stopping and resuming go through ``core.experiments.queue_jobs`` (one queue item per experiment,
 owned by the browser session).
 
 An experiment is edited as YAML (the experiment file format, presets/experiments/): a shipped one, one built from
@@ -18,16 +18,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import yaml
 
-from ... import plots
-from ...core import experiments, methods, runs
-from ...core.experiment_results import ExperimentResult, RunRow, fill_from_run
-from ...core.workspace import Workspace
-from ...errors import WorkbenchError
-from ...plots_experiments import loss_curves_chart, score_chart
-from ...settings import RunSpec
-from ..text import current_language, page_text, page_translator, tr, word
-from .common import in_page_language, parse_int_list, user_errors
-from .form import recipe_names
+from workbench import plots
+from workbench.core.experiments import definition as experiments
+from workbench.spec import methods
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.experiments.results import ExperimentResult, RunRow, fill_from_run
+from workbench.core.serving.workspace import Workspace
+from workbench.errors import WorkbenchError
+from workbench.plots_experiments import loss_curves_chart, score_chart
+from workbench.spec.settings import RunSpec
+from workbench.ui.language import current_language, page_text, page_translator, tr, word
+from workbench.ui.handlers.common import in_page_language, parse_int_list, user_errors
+from workbench.ui.handlers.form import recipe_names
 
 ROW_COLUMNS = ("label", "status", "method", "r", "tokens", "targets", "trainable", "step", "train_loss", "eval_loss",
                "score", "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "error")
@@ -102,7 +104,7 @@ def build_from_config(config_yaml: str, ranks: str = "", target_sets: str = "", 
                       budget: float | None = None, name: str = "my-experiment") -> str:
     """An experiment YAML: the Train tab's config as the base plus the axes (a grid over ranks, target sets - one
     per line, in the target grammar - and methods; a trainable-parameter budget sizes each variant)."""
-    from ...core import targets
+    from workbench.spec import targets
     base = RunSpec.from_yaml(config_yaml or "")
     vary: dict[str, Any] = {}
     if (ranks or "").strip():
@@ -136,7 +138,7 @@ def empty_plan() -> pd.DataFrame:
 @user_errors
 def plan(experiment_yaml: str, max_steps: float | None = None) -> Plan:
     """The runs the experiment would start with their trainable counts (meta models only: nothing trains)."""
-    from ...core.experiment_plan import expand, plan_rows
+    from workbench.core.experiments.plan import expand, plan_rows
     spec = parse_experiment(experiment_yaml)
     rows = plan_rows(expand(spec, max_steps=int(max_steps) if max_steps else None), current_language())
     table = _frame([{"label": r.label, "method": r.method, "r": r.r, "tokens": r.num_virtual_tokens,
@@ -150,7 +152,7 @@ def plan(experiment_yaml: str, max_steps: float | None = None) -> Plan:
 @user_errors
 def launch(experiment_yaml: str, owner: str, max_steps: float | None = None, eval_limit: float | None = None) -> str:
     """Check the experiment and queue it as ONE item of this session's queue -> experiment id."""
-    from ...core.experiment_queue import launch as queue_experiment
+    from workbench.core.experiments.queue_jobs import launch as queue_experiment
     spec = parse_experiment(experiment_yaml)
     return queue_experiment(spec, Workspace(owner or None), max_steps=int(max_steps) if max_steps else None,
                             eval_limit=int(eval_limit) if eval_limit else None)
@@ -159,7 +161,7 @@ def launch(experiment_yaml: str, owner: str, max_steps: float | None = None, eva
 @user_errors
 def stop_all(experiment_id: str, owner: str) -> str:
     """"Stop all": the running run saves its adapter and ends, the waiting ones are stopped."""
-    from ...core.experiment_queue import stop_all as stop_experiment
+    from workbench.core.experiments.queue_jobs import stop_all as stop_experiment
     if not experiment_id:
         raise WorkbenchError("exptab.no_experiment")
     return tr("exptab.stopped_all", n=len(stop_experiment(experiment_id, Workspace(owner or None))))
@@ -168,7 +170,7 @@ def stop_all(experiment_id: str, owner: str) -> str:
 @user_errors
 def resume(experiment_id: str, owner: str) -> str:
     """Queue a stopped or interrupted experiment again: finished runs are kept."""
-    from ...core.experiment_queue import resume as resume_experiment
+    from workbench.core.experiments.queue_jobs import resume as resume_experiment
     if not experiment_id:
         raise WorkbenchError("exptab.no_experiment")
     resume_experiment(experiment_id, Workspace(owner or None))
@@ -178,8 +180,8 @@ def resume(experiment_id: str, owner: str) -> str:
 @in_page_language
 def experiment_choices(owner: str) -> list[tuple[str, str]]:
     """(label, id) of this session's experiments, newest first."""
-    from ...core.experiment_queue import session_experiments
-    from ...core.experiment_results import read_experiment
+    from workbench.core.experiments.queue_jobs import session_experiments
+    from workbench.core.experiments.results import read_experiment
     out = []
     for exp_id in session_experiments(Workspace(owner or None)):
         rows = read_experiment(exp_id).rows
@@ -277,7 +279,7 @@ def _curves(rows: list[RunRow]) -> dict[str, list[dict]]:
 
 def _files(result: ExperimentResult) -> tuple[str | None, str | None]:
     """results.csv and report.md copied into a fresh temporary folder (what the download buttons serve)."""
-    from ...core.experiment_report import csv_text, report_text
+    from workbench.core.experiments.report import csv_text, report_text
     out = Path(tempfile.mkdtemp(prefix="experiment-"))
     csv_path = out / f"{result.experiment_id}.csv"
     csv_path.write_text(csv_text(result), encoding="utf-8")
@@ -287,11 +289,11 @@ def _files(result: ExperimentResult) -> tuple[str | None, str | None]:
 
 
 def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, files: bool) -> View:
-    from ...core.experiment_report import reading
+    from workbench.core.experiments.report import reading
     _ = page_translator()
     rows = result.rows
     x = x_axis if x_axis in X_AXES else "step"
-    from ...core.writerlock import writer_alive
+    from workbench.core.runstore.writer_lock import writer_alive
     # a worker still holds its runs' writer locks while it scores the last run (the run itself is already "done")
     active = any(r.status in runs.ACTIVE for r in rows) or any(
         writer_alive(runs.safe_run_dir(r.run_id)) for r in rows if r.run_id)
@@ -315,7 +317,7 @@ def empty_view() -> View:
 def experiment_view(experiment_id: str, owner: str, x_axis: str = "step", smoothing: float = 0.0,
                     files: bool = True) -> View:
     """The live rows, curves and results of one of this session's experiments."""
-    from ...core.experiment_queue import check_owner
+    from workbench.core.experiments.queue_jobs import check_owner
     if not experiment_id:
         return empty_view()
     try:
@@ -362,7 +364,7 @@ def runs_view(run_ids: list[str] | None, owner: str, x_axis: str = "step", smoot
 @user_errors
 def experiment_status(experiment_id: str, owner: str) -> dict:
     """API: one of this session's experiments as JSON (status, rows, base row)."""
-    from ...core.experiment_queue import check_owner
+    from workbench.core.experiments.queue_jobs import check_owner
     result = check_owner(experiment_id, Workspace(owner or None))
     return {"experiment_id": result.experiment_id, "name": result.name, "status": result.status,
             "runs": [r.to_json() for r in result.rows], "base": result.base.to_json() if result.base else None}
@@ -371,7 +373,7 @@ def experiment_status(experiment_id: str, owner: str) -> dict:
 @user_errors
 def plan_json(experiment_yaml: str, max_steps: float | None = None) -> list[dict]:
     """API: the plan as JSON rows (``experiment plan --json``)."""
-    from ...core.experiment_plan import expand, plan_rows
+    from workbench.core.experiments.plan import expand, plan_rows
     rows = plan_rows(expand(parse_experiment(experiment_yaml), max_steps=int(max_steps) if max_steps else None))
     keys = ("label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "total", "percent")
     return [{k: getattr(r, k) for k in keys} for r in rows]

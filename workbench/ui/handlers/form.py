@@ -17,10 +17,11 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from ...core import models, targets
-from ...errors import WorkbenchError
-from ...settings import RunSpec, SpecError, field_docs
-from .common import user_errors
+from workbench.core.model import loading as models
+from workbench.spec import targets
+from workbench.errors import SpecError, WorkbenchError
+from workbench.spec.settings import RunSpec, field_docs
+from workbench.ui.handlers.common import user_errors
 
 RECIPES_DIR = models.REPO_ROOT / "presets" / "recipes"
 DEFAULT_RECIPE = "lora-quick"
@@ -154,7 +155,7 @@ def recipe_form(name: str) -> dict:
 
 def form_to_spec(values: dict, base_yaml: str | None = None) -> RunSpec:
     """{form field: value} laid over ``base_yaml`` (the current config: settings not in ``values`` are kept)
-    -> a validated RunSpec (settings.SpecError names the bad field)."""
+    -> a validated RunSpec (errors.SpecError names the bad field)."""
     base = yaml_to_spec(base_yaml).to_dict() if base_yaml and base_yaml.strip() else RunSpec().to_dict()
     for f, v in values.items():
         try:

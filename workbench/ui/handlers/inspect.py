@@ -12,17 +12,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import plots
-from ...core import models as M
-from ...core import memory, methods, modules, params
-from ...core.targets import TARGET_SET_NAMES, from_picker, target_sets
-from ...core.workspace import Workspace, custom_arch_limits
-from ...errors import WorkbenchError
-from ...settings import AdapterSpec
-from ..display_text import MODULE_COLUMN_IDS, describe_model, localize_columns, target_set_label
-from ..text import page_text, page_translator, tr
-from ..text import CURRENT_LANG
-from .common import parse_int_list, user_errors
+from workbench import plots
+from workbench.core.model import loading as M
+from workbench.core.model import memory_estimate as memory
+from workbench.spec import methods
+from workbench.core.model import modules
+from workbench.core.model import counting as params
+from workbench.core.model.modules import PEFT_DEFAULT, TARGET_SET_NAMES, target_sets
+from workbench.spec.targets import from_picker
+from workbench.core.serving.workspace import Workspace, custom_arch_limits
+from workbench.errors import WorkbenchError
+from workbench.spec.settings import AdapterSpec
+from workbench.ui.language import (CURRENT_LANG, MODULE_COLUMN_IDS, YOUR_PICK, describe_model, localize_columns,
+                                   page_text, page_translator, target_set_label, tr)
+from workbench.ui.handlers.common import parse_int_list, user_errors
 
 DEFAULT_RANKS = "1,2,4,8,16,32,64,128,256"
 MAX_RANKS = 64
@@ -145,7 +148,7 @@ def _whole(v, name: str, hi: int) -> int:
 def custom_model(hidden_size: float, num_layers: float, num_heads: float, num_kv_heads: float,
                  intermediate_size: float, vocab_size: float, tie_embeddings: bool = False) -> str:
     """Build a custom Llama-style decoder config; returns a model name (path to its config.json)."""
-    limits = custom_arch_limits(CUSTOM_LIMITS)  # tighter in public mode (core/workspace.py)
+    limits = custom_arch_limits(CUSTOM_LIMITS)  # tighter in public mode (core/serving/workspace.py)
     values = [_whole(v, name, hi) for v, (name, hi) in zip(
         (hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size, vocab_size), limits.items())]
     cfg = M.custom_decoder_config(*values, bool(tie_embeddings))
@@ -223,7 +226,7 @@ def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool
     targets = from_picker(checked, regex, all_linear)
     model = _counting_model(model_name)
     matched = modules.match_targets(model, targets)
-    spec = AdapterSpec(method=method if methods.family(method) == "lora" else "lora", r=int(rank),
+    spec = AdapterSpec(method=method if methods.get(method).has_rank else "lora", r=int(rank),
                        target_modules=targets)
     c = params.count(model, spec)
     shown = targets if isinstance(targets, str) else ", ".join(targets)
@@ -235,21 +238,19 @@ def match_view(model_name: str, checked: list[str], regex: str, all_linear: bool
 
 # --------------------------------------------------------------------------- rank explorer
 
-TARGET_SET_LABELS = (*TARGET_SET_NAMES, "your pick")
-"""The rank explorer's choices: core's named target sets (targets.target_sets) and the Inspect tab's pick."""
+TARGET_SET_LABELS = (*TARGET_SET_NAMES, YOUR_PICK)
+"""The rank explorer's choices: core's named target sets (modules.target_sets) and the Inspect tab's pick."""
 
 
 def _reference_specs(virtual_tokens: int, tr) -> dict[str, AdapterSpec]:
-    """The other methods' reference lines, labelled in ``tr``'s language."""
+    """The other methods' reference lines (each record's ``chart_refs``), labelled in ``tr``'s language."""
     v = int(virtual_tokens)
-    return {
-        tr("charts.ref.prompt_tuning", v=v): AdapterSpec(method="prompt_tuning", num_virtual_tokens=v),
-        tr("charts.ref.p_tuning", v=v): AdapterSpec(method="p_tuning", num_virtual_tokens=v),
-        tr("charts.ref.prefix_tuning", v=v): AdapterSpec(method="prefix_tuning", num_virtual_tokens=v),
-        tr("charts.ref.prefix_projection", v=v): AdapterSpec(method="prefix_tuning", num_virtual_tokens=v,
-                                                            prefix_projection=True),
-        tr("charts.ref.ia3"): AdapterSpec(method="ia3"),
-    }
+    refs = {}
+    for record in methods.all_methods():
+        tokens = {"num_virtual_tokens": v} if record.is_prompt_learning else {}
+        for label_id, settings in record.chart_refs:
+            refs[tr(label_id, v=v)] = AdapterSpec(method=record.name, **tokens, **dict(settings))
+    return refs
 
 
 @user_errors
@@ -266,9 +267,9 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
     available = target_sets(model)
     chosen: dict[str, list[str] | str] = {}
     for label in sets or []:
-        if label == "your pick":
+        if label == YOUR_PICK:
             if custom_checked or (custom_regex and custom_regex.strip()):
-                chosen["your pick"] = from_picker(custom_checked, custom_regex, False)
+                chosen[YOUR_PICK] = from_picker(custom_checked, custom_regex, False)
         elif label in available:
             chosen[label] = available[label]
     if not chosen:
@@ -276,8 +277,8 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
     shown = page_translator()  # target-set labels, figure text
     series, table = {}, []
     for label, targets in chosen.items():
-        spec = AdapterSpec(method="dora" if use_dora else "lora", r=ranks[0], target_modules=targets, bias=bias,
-                           use_rslora=use_rslora)
+        spec = AdapterSpec(method=methods.variant("lora", use_dora=use_dora), r=ranks[0], target_modules=targets,
+                           bias=bias, use_rslora=use_rslora)
         rows = params.sweep(model, spec, ranks)
         series[target_set_label(label, shown)] = rows
         for r in rows:
@@ -304,12 +305,12 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
 
 @user_errors
 @memoized
-def memory_view(model_name: str, rank: float = 8, targets_label: str = "PEFT default", batch: float = 8,
+def memory_view(model_name: str, rank: float = 8, targets_label: str = PEFT_DEFAULT, batch: float = 8,
                 seq_len: float = 256, precision: str = "fp32", checkpointing: bool = False):
     """-> (stacked bar figure, DataFrame, formula markdown) for full FT vs LoRA vs QLoRA at one batch shape."""
     model = _counting_model(model_name)
     sets = target_sets(model)
-    targets = sets.get(targets_label, sets["PEFT default"])
+    targets = sets.get(targets_label, sets[PEFT_DEFAULT])
     work = memory.Workload(batch=int(batch), seq=int(seq_len), precision=precision, checkpointing=bool(checkpointing))
     rows = memory.memory_estimate(model, AdapterSpec(method="lora", r=int(rank), target_modules=targets), work=work)
     shown = page_translator()  # figure text

@@ -1,6 +1,6 @@
 """Take it home: the "Download notebook" buttons of the Train and Compare tabs.
 
-Both write a Jupyter notebook that reproduces a run with plain transformers + peft (``core/notebook.py``) into a
+Both write a Jupyter notebook that reproduces a run with plain transformers + peft (``core/export/notebook.py``) into a
 fresh temporary folder and hand its path to the ``gr.DownloadButton``. Only the session's own runs / adapters
 (``Workspace``) can be taken; an uploaded adapter has no run behind it, so it has no notebook.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ...core import runs
-from ...core.notebook import write_notebook
-from ...core.workspace import Workspace
-from ...errors import WorkbenchError
-from .common import user_errors
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.export.notebook import write_notebook
+from workbench.core.serving.workspace import Workspace
+from workbench.errors import WorkbenchError
+from workbench.ui.handlers.common import user_errors
 
 
 def _write(run_dir: Path) -> str:

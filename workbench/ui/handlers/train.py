@@ -15,17 +15,20 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ... import plots
-from ...core import data, models, runs
-from ...core.manager import RUN_MANAGER
-from ...core.submit import submit
-from ...core.workspace import Workspace
-from ...errors import WorkbenchError
-from ...settings import RunSpec
-from ..display_text import describe_dataset, localize_columns, task_name
-from ..text import current_language, page_text, page_translator, tr, word
-from .common import in_page_language, user_errors
-from .form import (FORM_FIELDS, RECIPES_DIR, form_to_spec, form_to_yaml, recipe_form, recipe_names,  # noqa: F401
+from workbench import plots
+from workbench.core.data import datasets as data
+from workbench.core.model import loading as models
+from workbench.core.model import precision
+from workbench.core.runstore import run_dirs as runs
+from workbench.core.serving.run_queue import RUN_MANAGER
+from workbench.core.serving.submission import submit
+from workbench.core.serving.workspace import Workspace
+from workbench.errors import WorkbenchError
+from workbench.spec.settings import RunSpec
+from workbench.ui.language import (current_language, describe_dataset, localize_columns, page_text, page_translator,
+                                   task_name, tr, word)
+from workbench.ui.handlers.common import in_page_language, user_errors
+from workbench.ui.handlers.form import (FORM_FIELDS, RECIPES_DIR, form_to_spec, form_to_yaml, recipe_form, recipe_names,  # noqa: F401
                    recipe_spec, spec_to_form, yaml_to_form, yaml_to_spec)  # the form <-> config half (.form)
 
 
@@ -55,7 +58,7 @@ def upload_dataset(file_path: str | None, owner: str, prompt_column: str = "", r
         raise WorkbenchError("ui.no_file")
     src = Path(file_path)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(src.name).name).lstrip(".") or "data.jsonl"
-    from ...settings import DataSpec
+    from workbench.spec.settings import DataSpec
     spec = DataSpec(name=str(src), prompt_column=prompt_column or None, response_column=response_column or None)
     train = data.load_examples(spec, "train")
     test = data.load_examples(spec, "test")
@@ -99,7 +102,7 @@ def preview_html(config_yaml: str, owner: str | None = None, n: int = 3) -> str:
 
 def show_code(config_yaml: str) -> tuple[str, str]:
     """-> (equivalent short Python using PEFT + Trainer, the CLI command)."""
-    from ...core.codegen import python_snippet
+    from workbench.core.export.script import python_snippet
     spec = yaml_to_spec(config_yaml)
     cli = ("# save the config shown above as run.yaml, then:\n"
            "python -m workbench train run.yaml\n"
@@ -112,7 +115,7 @@ def show_code(config_yaml: str) -> tuple[str, str]:
 
 @user_errors
 def start_run(config_yaml: str, owner: str) -> str:
-    """Check the config completely (core.submit) and queue the run -> run id."""
+    """Check the config completely (core.serving.submission) and queue the run -> run id."""
     return submit(yaml_to_spec(config_yaml), Workspace(owner))
 
 
@@ -227,9 +230,8 @@ def run_status(run_id: str, owner: str) -> dict:
 
 def precision_summary() -> str:
     """What precision auto means on this machine, in the page's language."""
-    from ...core.train import mixed_precision
-    dev = models.pick_device("auto")
-    bf16, _ = mixed_precision("auto", dev)
+    dev = precision.pick_device("auto")
+    bf16, _ = precision.mixed_precision("auto", dev)
     if bf16:
         return tr("ui.precision_bf16_native")
     return tr("ui.precision_bf16_emulated") if dev == "cpu" else ""
@@ -237,6 +239,6 @@ def precision_summary() -> str:
 
 def device_summary() -> str:
     """What training will run on here (CUDA, then MPS, then CPU), in the page's language."""
-    dev = models.pick_device("auto")
+    dev = precision.pick_device("auto")
     cores = os.cpu_count() or 1
     return {"cuda": "CUDA GPU", "mps": "Apple MPS"}.get(dev) or tr("ui.cpu_cores", cores=cores)

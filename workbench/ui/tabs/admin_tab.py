@@ -7,28 +7,26 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..handlers import admin as admin_handlers
-from ..text import t
+from workbench.ui.handlers import admin as admin_handlers
+from workbench.ui.language import t
 
 
 def build() -> None:
     """The instructor tab's contents (inside a gr.Tab)."""
-    gr.Markdown(t("Instructor view: every session's runs, the queue and the class board. Enter the instructor password."))
+    gr.Markdown(t("ui.page.admin.intro"))
     with gr.Row():
-        password = gr.Textbox(label=t("Instructor password"), type="password", scale=3, elem_id="admin-password")
-        open_btn = gr.Button(t("Open"), scale=0, elem_id="admin-open")
+        password = gr.Textbox(label=t("ui.page.admin.password"), type="password", scale=3, elem_id="admin-password")
+        open_btn = gr.Button(t("ui.page.admin.open"), scale=0, elem_id="admin-open")
     with gr.Column(visible=False, elem_id="admin-panel") as panel:
         summary = gr.Markdown(elem_id="admin-summary")
-        refresh_btn = gr.Button(t("Refresh"), size="sm")
-        room_df = gr.Dataframe(label=t("Runs of every session"), interactive=False, elem_id="admin-runs")
+        refresh_btn = gr.Button(t("ui.page.shared.refresh"), size="sm")
+        room_df = gr.Dataframe(label=t("ui.page.admin.room"), interactive=False, elem_id="admin-runs")
         with gr.Row():
-            run_box = gr.Textbox(label=t("Run id"), scale=3)
-            stop_btn = gr.Button(t("Stop / cancel this run"), size="sm", scale=0, variant="stop")
-        board_df = gr.Dataframe(label=t("Class board: best held-out score per dataset"), interactive=False,
-                                elem_id="admin-board")
+            run_box = gr.Textbox(label=t("ui.page.admin.run_id"), scale=3)
+            stop_btn = gr.Button(t("ui.page.admin.stop"), size="sm", scale=0, variant="stop")
+        board_df = gr.Dataframe(label=t("ui.page.admin.board"), interactive=False, elem_id="admin-board")
         with gr.Row():
-            reset_btn = gr.Button(t("Reset: archive all finished runs (into runs/archive/<date>/, nothing deleted)"),
-                                  size="sm", variant="stop")
+            reset_btn = gr.Button(t("ui.page.admin.reset"), size="sm", variant="stop")
         action_md = gr.Markdown(elem_id="admin-action")
     room_out = [summary, room_df, board_df]
     open_btn.click(admin_handlers.room_view, password, room_out, api_name="admin_room") \
@@ -45,9 +43,8 @@ def build() -> None:
 def name_row(owner) -> None:
     """The learner's display name on the class board (empty: anonymous); stored per browser session."""
     with gr.Row():
-        name_box = gr.Textbox(label=t("Your name on the class board (leave empty to stay anonymous)"), scale=3,
-                              max_length=40, elem_id="display-name")
-        name_btn = gr.Button(t("Save name"), size="sm", scale=0)
+        name_box = gr.Textbox(label=t("ui.page.admin.name"), scale=3, max_length=40, elem_id="display-name")
+        name_btn = gr.Button(t("ui.page.admin.save_name"), size="sm", scale=0)
     name_md = gr.Markdown()
     name_btn.click(admin_handlers.set_name, [name_box, owner], name_md, api_name="set_display_name")
     owner.change(admin_handlers.current_name, owner, name_box, api_name=False)

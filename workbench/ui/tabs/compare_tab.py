@@ -4,85 +4,82 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..handlers import compare as compare_handlers
-from ..handlers import takehome
-from ..handlers import train as train_handlers
-from ..text import page_text, t, tr
-from ..zerogpu import gpu
+from workbench.ui.handlers import compare as compare_handlers
+from workbench.ui.handlers import takehome
+from workbench.ui.handlers import train as train_handlers
+from workbench.ui.language import page_text, t, tr
+from workbench.ui.zerogpu import gpu
 
 def build(owner: gr.BrowserState):
     gr.Markdown(t("help.compare"))
     with gr.Row():
-        base = gr.Textbox(value="smollm2-135m-instruct", label=t("Base model"), scale=2, elem_id="compare-model")
-        adapters = gr.Dropdown([], multiselect=True, label=t("Adapters to compare (up to 3)"),
+        base = gr.Textbox(value="smollm2-135m-instruct", label=t("ui.page.compare.base"), scale=2, elem_id="compare-model")
+        adapters = gr.Dropdown([], multiselect=True, label=t("ui.page.compare.adapters"),
                                scale=4, elem_id="compare-adapters")
-        refresh = gr.Button(t("Refresh list"), size="sm", scale=1)
-    with gr.Accordion(t("Upload an adapter (zip, or adapter_config.json + adapter_model.safetensors)"), open=False):
-        up = gr.File(file_count="multiple", file_types=[".zip", ".json", ".safetensors"], label=t("adapter files"))
+        refresh = gr.Button(t("ui.page.compare.refresh"), size="sm", scale=1)
+    with gr.Accordion(t("ui.page.compare.upload"), open=False):
+        up = gr.File(file_count="multiple", file_types=[".zip", ".json", ".safetensors"], label=t("ui.page.compare.adapter_files"))
         up_md = gr.Markdown()
     with gr.Row():
-        dataset = gr.Dropdown(train_handlers.dataset_choices(), value="json-format", label=t("Held-out prompts from"), scale=1)
+        dataset = gr.Dropdown(train_handlers.dataset_choices(), value="json-format", label=t("ui.page.compare.heldout_from"), scale=1)
         preset = gr.Dropdown(compare_handlers.heldout_prompts("json-format"), value=None, scale=3,
-                             label=t("Pick a held-out prompt"), elem_id="compare-preset")  # typing filters the list
-    prompt = gr.Textbox(lines=3, label=t("Prompt"), elem_id="compare-prompt")
-    with gr.Accordion(t("Decoding"), open=False):
+                             label=t("ui.page.compare.pick_prompt"), elem_id="compare-preset")  # typing filters the list
+    prompt = gr.Textbox(lines=3, label=t("ui.page.compare.prompt"), elem_id="compare-prompt")
+    with gr.Accordion(t("ui.page.compare.decoding"), open=False):
         with gr.Row():
-            max_new = gr.Slider(1, 256, value=64, step=1, label=t("max new tokens"))
-            sample = gr.Checkbox(False, label=t("sample (off = greedy)"))
-            temp = gr.Slider(0.05, 2.0, value=0.7, label=t("temperature"))
+            max_new = gr.Slider(1, 256, value=64, step=1, label=t("ui.page.compare.max_new_tokens"))
+            sample = gr.Checkbox(False, label=t("ui.page.compare.sample"))
+            temp = gr.Slider(0.05, 2.0, value=0.7, label=t("ui.page.compare.temperature"))
             top_p = gr.Slider(0.05, 1.0, value=0.9, label="top-p")
-            rep = gr.Slider(1.0, 2.0, value=1.0, label=t("repetition penalty"))
-            seed = gr.Number(0, precision=0, label=t("seed"))
-            chat = gr.Checkbox(True, label=t("chat template"))
-    go = gr.Button(t("Generate side by side"), variant="primary", elem_id="compare-go")
+            rep = gr.Slider(1.0, 2.0, value=1.0, label=t("ui.page.compare.repetition_penalty"))
+            seed = gr.Number(0, precision=0, label=t("ui.page.shared.seed"))
+            chat = gr.Checkbox(True, label=t("ui.page.compare.chat_template"))
+    go = gr.Button(t("ui.page.compare.generate"), variant="primary", elem_id="compare-go")
     with gr.Row():
-        outs = [gr.Textbox(label=t("BASE · ⚪ adapter OFF"), lines=6, elem_id="out-base", buttons=["copy"])]
+        outs = [gr.Textbox(label=t("ui.page.compare.base_out"), lines=6, elem_id="out-base", buttons=["copy"])]
         for i in range(compare_handlers.MAX_ADAPTERS):
             outs.append(gr.Textbox(label=f"adapter {i + 1}", lines=6, visible=False, elem_id=f"out-adapter-{i + 1}",
                                    buttons=["copy"]))
-    with gr.Accordion(t("Token view: what did the adapter change?"), open=False):
-        gr.Markdown(t("Each token of the first adapter's answer, coloured by how much more (green) or less (red) "
-                      "likely the adapter made it than the base model, given the same text so far."))
-        tok_btn = gr.Button(t("Explain the first adapter's answer"), size="sm")
+    with gr.Accordion(t("ui.page.compare.token_view"), open=False):
+        gr.Markdown(t("ui.page.compare.token_view_note"))
+        tok_btn = gr.Button(t("ui.page.compare.explain"), size="sm")
         tok_view = gr.HighlightedText(show_legend=False, color_map=None, elem_id="token-view")
-    with gr.Accordion(t("All held-out prompts at once"), open=False):
-        n_presets = gr.Slider(1, 50, value=8, step=1, label=t("how many"))
-        presets_btn = gr.Button(t("Run all"), size="sm")
+    with gr.Accordion(t("ui.page.compare.all_prompts"), open=False):
+        n_presets = gr.Slider(1, 50, value=8, step=1, label=t("ui.page.compare.how_many"))
+        presets_btn = gr.Button(t("ui.page.compare.run_all"), size="sm")
         presets_df = gr.Dataframe(interactive=False, wrap=True)
-    with gr.Accordion(t("Held-out evaluation"), open=False):
+    with gr.Accordion(t("ui.page.compare.evaluation"), open=False):
         with gr.Row():
-            eval_limit = gr.Slider(1, 100, value=20, step=1, label=t("examples"))
-            eval_btn = gr.Button(t("Evaluate base vs adapters"), size="sm")
+            eval_limit = gr.Slider(1, 100, value=20, step=1, label=t("ui.page.compare.examples"))
+            eval_btn = gr.Button(t("ui.page.compare.evaluate"), size="sm")
         with gr.Row():
             eval_df = gr.Dataframe(interactive=False)
             eval_fig = gr.Plot()
-    with gr.Accordion(t("Inside the adapter"), open=False):
-        inside_pick = gr.Dropdown([], label=t("Adapter"))
-        inside_btn = gr.Button(t("Analyse"), size="sm")
+    with gr.Accordion(t("ui.page.compare.inside"), open=False):
+        inside_pick = gr.Dropdown([], label=t("ui.page.compare.adapter"))
+        inside_btn = gr.Button(t("ui.page.compare.analyse"), size="sm")
         inside_md = gr.Markdown()
         with gr.Row():
             heat = gr.Plot()
             spec = gr.Plot()
-    with gr.Accordion(t("Export"), open=False):
+    with gr.Accordion(t("ui.page.compare.export"), open=False):
         with gr.Row():
-            zip_btn = gr.Button(t("Download adapter (.zip)"), size="sm")
-            zip_file = gr.File(label=t("adapter zip"))
-            notebook_btn = gr.DownloadButton(t("Download notebook"), size="sm", elem_id="adapter-notebook")
-        merge_btn = gr.Button(t("Merge into the base and save a full checkpoint"), size="sm")
+            zip_btn = gr.Button(t("ui.page.compare.download_zip"), size="sm")
+            zip_file = gr.File(label=t("ui.page.compare.zip"))
+            notebook_btn = gr.DownloadButton(t("ui.page.shared.download_notebook"), size="sm", elem_id="adapter-notebook")
+        merge_btn = gr.Button(t("ui.page.compare.merge"), size="sm")
         merge_md = gr.Markdown()
         with gr.Row():  # sign in to push into one's own namespace: only on a Space with hf_oauth (else a note why not)
             if compare_handlers.oauth_available():
                 gr.LoginButton(size="sm")
             elif compare_handlers.hub_offline():
-                gr.Markdown(t("Sign-in to push is not available: this server is offline (HF_HUB_OFFLINE=1)."),
-                            elem_id="push-sign-in-note")
+                gr.Markdown(t("ui.page.compare.sign_in_offline"), elem_id="push-sign-in-note")
             else:
-                gr.Markdown(t("Sign-in to push works on a Hugging Face Space with hf_oauth. Here, paste a token "
-                              "below, or push from the terminal with HF_TOKEN set."), elem_id="push-sign-in-note")
+                gr.Markdown(t("ui.page.compare.sign_in_elsewhere"), elem_id="push-sign-in-note")
         with gr.Row():
-            repo = gr.Textbox(label=t("Hub repo id (user/name)"))
-            token = gr.Textbox(label=t("HF token (never stored or shown)"), type="password")
-            push_btn = gr.Button(t("Push adapter to the Hub"), size="sm")
+            repo = gr.Textbox(label=t("ui.page.compare.repo"))
+            token = gr.Textbox(label=t("ui.page.compare.token"), type="password")
+            push_btn = gr.Button(t("ui.page.compare.push"), size="sm")
         push_md = gr.Markdown()
 
     def _refresh(own):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ...core import methods
-from ..handlers import experiments as experiment_handlers
-from ..handlers.compare import adapter_choices
-from ..text import t
+from workbench.spec import methods
+from workbench.ui.handlers import experiments as experiment_handlers
+from workbench.ui.handlers.compare import adapter_choices
+from workbench.ui.language import t
 
 
 def build(owner: gr.BrowserState, config: gr.Code):
@@ -20,54 +20,54 @@ def build(owner: gr.BrowserState, config: gr.Code):
                               secret=_secret())  # the watched experiment survives a reload
     gr.Markdown(t("help.experiments"))
     with gr.Row():
-        shipped = gr.Dropdown(experiment_handlers.shipped_choices(), value=None, label=t("Shipped experiment"),
+        shipped = gr.Dropdown(experiment_handlers.shipped_choices(), value=None, label=t("ui.page.exp.shipped"),
                               elem_id="exp-shipped", scale=2)
         with gr.Column(scale=3):
             explain = gr.Markdown(elem_id="exp-explain")
-    with gr.Accordion(t("…or build one from the Train tab's config"), open=False, elem_id="exp-build-box"):
+    with gr.Accordion(t("ui.page.exp.build_box"), open=False, elem_id="exp-build-box"):
         with gr.Row():
-            ranks = gr.Textbox(label=t("ranks (comma list)"), placeholder="4, 8, 16", elem_id="exp-ranks")
-            target_sets = gr.Textbox(label=t("target sets (one per line)"), lines=2,
+            ranks = gr.Textbox(label=t("ui.page.exp.ranks"), placeholder="4, 8, 16", elem_id="exp-ranks")
+            target_sets = gr.Textbox(label=t("ui.page.exp.target_sets"), lines=2,
                                      placeholder="q_proj,v_proj\nall-linear", elem_id="exp-targets")
-            method_pick = gr.CheckboxGroup(list(methods.names()), label=t("methods"), elem_id="exp-methods")
-            budget = gr.Number(0, precision=0, label=t("trainable-parameter budget (0 = none)"), elem_id="exp-budget")
-        build_btn = gr.Button(t("Build from the Train tab's config"), size="sm", elem_id="exp-build")
+            method_pick = gr.CheckboxGroup(list(methods.names()), label=t("ui.page.exp.methods"), elem_id="exp-methods")
+            budget = gr.Number(0, precision=0, label=t("ui.page.exp.budget"), elem_id="exp-budget")
+        build_btn = gr.Button(t("ui.page.exp.build"), size="sm", elem_id="exp-build")
     exp_yaml = gr.Code(language="yaml", label="experiment.yaml", interactive=True, elem_id="exp-yaml")
     with gr.Row():
-        steps = gr.Number(0, precision=0, label=t("steps per run (0 = the experiment's)"), elem_id="exp-steps")
-        limit = gr.Number(0, precision=0, label=t("held-out prompts to score (0 = the experiment's)"),
+        steps = gr.Number(0, precision=0, label=t("ui.page.exp.steps"), elem_id="exp-steps")
+        limit = gr.Number(0, precision=0, label=t("ui.page.exp.limit"),
                           elem_id="exp-limit")
-        plan_btn = gr.Button(t("Plan"), elem_id="exp-plan-btn")
-        launch_btn = gr.Button(t("Launch"), variant="primary", elem_id="exp-launch")
-        stop_btn = gr.Button(t("Stop all"), variant="stop", elem_id="exp-stop")
-        resume_btn = gr.Button(t("Resume"), elem_id="exp-resume")
+        plan_btn = gr.Button(t("ui.page.exp.plan"), elem_id="exp-plan-btn")
+        launch_btn = gr.Button(t("ui.page.exp.launch"), variant="primary", elem_id="exp-launch")
+        stop_btn = gr.Button(t("ui.page.exp.stop_all"), variant="stop", elem_id="exp-stop")
+        resume_btn = gr.Button(t("ui.page.shared.resume"), elem_id="exp-resume")
     plan_md = gr.Markdown(elem_id="exp-plan-summary")
     plan_df = gr.Dataframe(interactive=False, elem_id="exp-plan", max_height=300)
     with gr.Row():
-        pick = gr.Dropdown([], label=t("Your experiments"), elem_id="exp-pick", scale=3)
-        refresh = gr.Button(t("Refresh"), size="sm", scale=1)
-    with gr.Accordion(t("Compare runs (any of your runs)"), open=False):
+        pick = gr.Dropdown([], label=t("ui.page.exp.pick"), elem_id="exp-pick", scale=3)
+        refresh = gr.Button(t("ui.page.shared.refresh"), size="sm", scale=1)
+    with gr.Accordion(t("ui.page.exp.compare_runs_box"), open=False):
         with gr.Row():
-            run_pick = gr.Dropdown([], multiselect=True, label=t("Runs"), elem_id="exp-run-pick", scale=4)
-            compare_runs_btn = gr.Button(t("Compare these runs"), size="sm", scale=1, elem_id="exp-compare-runs")
+            run_pick = gr.Dropdown([], multiselect=True, label=t("ui.page.exp.runs"), elem_id="exp-run-pick", scale=4)
+            compare_runs_btn = gr.Button(t("ui.page.exp.compare_runs"), size="sm", scale=1, elem_id="exp-compare-runs")
     header = gr.Markdown(elem_id="exp-header")
     rows_df = gr.Dataframe(interactive=False, wrap=True, elem_id="exp-rows", max_height=360)
     with gr.Row():
-        x_axis = gr.Radio([(t("step"), "step"), (t("tokens"), "tokens"), (t("seconds"), "elapsed_s")], value="step",
-                          label=t("x axis"), elem_id="exp-x")
-        smoothing = gr.Slider(0, 0.95, value=0.0, step=0.05, label=t("smoothing"), elem_id="exp-smoothing")
+        x_axis = gr.Radio([(t("ui.page.exp.x_step"), "step"), (t("ui.page.exp.x_tokens"), "tokens"), (t("ui.page.exp.x_seconds"), "elapsed_s")], value="step",
+                          label=t("ui.page.exp.x_axis"), elem_id="exp-x")
+        smoothing = gr.Slider(0, 0.95, value=0.0, step=0.05, label=t("ui.page.exp.smoothing"), elem_id="exp-smoothing")
     curves = gr.Plot(elem_id="exp-curves")
     with gr.Row():
         score_plot = gr.Plot(elem_id="exp-score")
         cost_plot = gr.Plot(elem_id="exp-cost")
     reading_md = gr.Markdown(elem_id="exp-reading")
-    gr.Markdown(t("Settings that differ between the runs"))
+    gr.Markdown(t("ui.page.exp.diff"))
     diff_df = gr.Dataframe(interactive=False, wrap=True, elem_id="exp-diff", max_height=300)
     with gr.Row():
-        csv_btn = gr.DownloadButton(t("Download results (CSV)"), size="sm", elem_id="exp-csv")
-        report_btn = gr.DownloadButton(t("Download report"), size="sm", elem_id="exp-report")
-        finished_pick = gr.Dropdown([], label=t("Finished run"), elem_id="exp-finished", scale=2)
-        compare_btn = gr.Button(t("Compare this run"), size="sm", elem_id="exp-compare-this")
+        csv_btn = gr.DownloadButton(t("ui.page.exp.csv"), size="sm", elem_id="exp-csv")
+        report_btn = gr.DownloadButton(t("ui.page.exp.report"), size="sm", elem_id="exp-report")
+        finished_pick = gr.Dropdown([], label=t("ui.page.exp.finished"), elem_id="exp-finished", scale=2)
+        compare_btn = gr.Button(t("ui.page.shared.compare_this_run"), size="sm", elem_id="exp-compare-this")
     timer = gr.Timer(2.0, active=False)
     selection = gr.State([])  # the runs of "compare runs" while that view is shown (else [])
 
@@ -174,5 +174,5 @@ def wire(demo: gr.Blocks, tabs: gr.Tabs, owner: gr.BrowserState, parts: dict, tr
 
 
 def _secret() -> str:
-    from ...core import workspace
+    from workbench.core.serving import workspace
     return workspace.browser_state_secret()

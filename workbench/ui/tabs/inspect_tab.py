@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..handlers import inspect as inspect_handlers
-from ..text import t
+from workbench.ui.handlers import inspect as inspect_handlers
+from workbench.ui.language import t
 
 def build(model_box: gr.Dropdown):
     with gr.Row():
@@ -14,22 +14,22 @@ def build(model_box: gr.Dropdown):
             gr.Markdown(t("help.targets"))
     with gr.Row():
         with gr.Column(scale=3):
-            targets = gr.CheckboxGroup(label=t("Target modules (linear layer names)"), choices=[],
+            targets = gr.CheckboxGroup(label=t("ui.page.inspect.targets"), choices=[],
                                        elem_id="target-checkboxes")
             with gr.Row():
-                regex = gr.Textbox(label=t("…or a regex over full module names"), placeholder=r".*\.(q_proj|v_proj)",
+                regex = gr.Textbox(label=t("ui.page.inspect.regex"), placeholder=r".*\.(q_proj|v_proj)",
                                    scale=3, elem_id="target-regex")
                 all_linear = gr.Checkbox(label="all-linear", value=False, scale=1)
-            rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank r"),
-                             info=t("r is the inner size of the update B·A: each adapted layer trains r × (in + out) numbers."))
+            rank = gr.Slider(1, 256, value=8, step=1, label=t("ui.page.inspect.rank"),
+                             info=t("ui.page.inspect.rank_info"))
         with gr.Column(scale=2):
             match_md = gr.Markdown(elem_id="match-summary")
-            matched = gr.Dataframe(label=t("Matched layers"), interactive=False, max_height=260)
+            matched = gr.Dataframe(label=t("ui.page.inspect.matched"), interactive=False, max_height=260)
     with gr.Tabs():
-        with gr.Tab(t("Grouped by layer name")):
+        with gr.Tab(t("ui.page.tab.grouped")):
             groups = gr.Dataframe(interactive=False, max_height=420, elem_id="groups-table")
-        with gr.Tab(t("Every module")):
-            filt = gr.Textbox(label=t("Filter (name or class, regex ok)"), placeholder="layers.0.", elem_id="module-filter")
+        with gr.Tab(t("ui.page.tab.every_module")):
+            filt = gr.Textbox(label=t("ui.page.inspect.filter"), placeholder="layers.0.", elem_id="module-filter")
             table = gr.Dataframe(interactive=False, max_height=420, elem_id="modules-table")
 
     default_state = gr.State([])

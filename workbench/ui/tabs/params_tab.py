@@ -4,46 +4,47 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..handlers import inspect as inspect_handlers
-from ..text import t
+from workbench.core.model.modules import ATTENTION, MLP, PEFT_DEFAULT
+from workbench.spec.targets import ALL_LINEAR
+from workbench.ui.handlers import inspect as inspect_handlers
+from workbench.ui.language import YOUR_PICK, t
 
 def build(model_box: gr.Dropdown, inspect_parts: dict):
-    # target-set choices: the label in the page's language, the English name as the value the handlers get
-    names = {"PEFT default": t("PEFT default"), "attention (q,k,v,o)": t("attention (q,k,v,o)"),
-             "MLP only": t("MLP only"), "your pick": t("your pick")}
+    # target-set choices: the label in the page's language, the set's name as the value the handlers get
+    names = {PEFT_DEFAULT: t("ui.page.rank.set.peft_default"), ATTENTION: t("ui.page.rank.set.attention"),
+             MLP: t("ui.page.rank.set.mlp"), YOUR_PICK: t("ui.page.rank.set.your_pick")}
     gr.Markdown(t("help.rank"))
     with gr.Row():
         sets = gr.CheckboxGroup(choices=[(names.get(k, k), k) for k in inspect_handlers.TARGET_SET_LABELS],
-                                value=["PEFT default", "attention (q,k,v,o)", "all-linear"],
-                                label=t("Target sets to compare ('your pick' = the Inspect tab's selection)"),
+                                value=[PEFT_DEFAULT, ATTENTION, ALL_LINEAR], label=t("ui.page.rank.sets"),
                                 elem_id="target-sets")
-        ranks = gr.Textbox(value=inspect_handlers.DEFAULT_RANKS, label=t("Ranks"), elem_id="ranks-box")
+        ranks = gr.Textbox(value=inspect_handlers.DEFAULT_RANKS, label=t("ui.page.rank.ranks"), elem_id="ranks-box")
     with gr.Row():
-        logx = gr.Checkbox(value=True, label=t("log x axis"))
-        logy = gr.Checkbox(value=True, label=t("log y axis"))
-        vtok = gr.Slider(1, 200, value=20, step=1, label=t("virtual tokens (prompt / prefix / P-tuning)"))
-        dora = gr.Checkbox(value=False, label="DoRA", info=t("adds one magnitude vector per adapted layer"))
-        rslora = gr.Checkbox(value=False, label="rsLoRA", info=t("scales by α/√r: same count, steadier at high rank"))
-        bias = gr.Radio(["none", "lora_only", "all"], value="none", label=t("train biases"))
-        refs = gr.Checkbox(value=True, label=t("show other methods"))
+        logx = gr.Checkbox(value=True, label=t("ui.page.rank.logx"))
+        logy = gr.Checkbox(value=True, label=t("ui.page.rank.logy"))
+        vtok = gr.Slider(1, 200, value=20, step=1, label=t("ui.page.rank.virtual_tokens"))
+        dora = gr.Checkbox(value=False, label="DoRA", info=t("ui.page.rank.dora_info"))
+        rslora = gr.Checkbox(value=False, label="rsLoRA", info=t("ui.page.rank.rslora_info"))
+        bias = gr.Radio(["none", "lora_only", "all"], value="none", label=t("ui.page.shared.train_biases"))
+        refs = gr.Checkbox(value=True, label=t("ui.page.rank.show_refs"))
     with gr.Tabs():
-        with gr.Tab(t("Trainable parameters")):
+        with gr.Tab(t("ui.page.tab.trainable")):
             fig_params = gr.Plot(elem_id="rank-chart")
-        with gr.Tab(t("% of model")):
+        with gr.Tab(t("ui.page.tab.percent")):
             fig_pct = gr.Plot(elem_id="percent-chart")
-        with gr.Tab(t("Table")):
+        with gr.Tab(t("ui.page.tab.table")):
             table = gr.Dataframe(interactive=False, max_height=420)
     gr.Markdown(t("help.memory"))
     with gr.Row():
-        mem_rank = gr.Slider(1, 256, value=8, step=1, label=t("LoRA rank for the estimate"))
+        mem_rank = gr.Slider(1, 256, value=8, step=1, label=t("ui.page.rank.mem_rank"))
         mem_targets = gr.Dropdown([(names.get(k, k), k) for k in inspect_handlers.TARGET_SET_NAMES],
-                                  value="PEFT default", label=t("LoRA targets for the estimate"))
+                                  value=PEFT_DEFAULT, label=t("ui.page.rank.mem_targets"))
     with gr.Row():
-        mem_batch = gr.Slider(1, 64, value=8, step=1, label=t("batch size (estimate)"), elem_id="memory-batch")
-        mem_seq = gr.Slider(16, 4096, value=256, step=16, label=t("sequence length, tokens (estimate)"),
+        mem_batch = gr.Slider(1, 64, value=8, step=1, label=t("ui.page.rank.mem_batch"), elem_id="memory-batch")
+        mem_seq = gr.Slider(16, 4096, value=256, step=16, label=t("ui.page.rank.mem_seq"),
                             elem_id="memory-seq")
-        mem_precision = gr.Radio(["fp32", "bf16"], value="fp32", label=t("precision (estimate)"))
-        mem_ckpt = gr.Checkbox(value=False, label=t("gradient checkpointing (estimate)"))
+        mem_precision = gr.Radio(["fp32", "bf16"], value="fp32", label=t("ui.page.rank.mem_precision"))
+        mem_ckpt = gr.Checkbox(value=False, label=t("ui.page.rank.mem_ckpt"))
     with gr.Row():
         mem_fig = gr.Plot(elem_id="memory-chart")
         with gr.Column():

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ...core import methods
-from ..handlers import takehome
-from ..handlers import train as train_handlers
-from ..handlers.form import DEFAULT_RECIPE
-from ..text import t
+from workbench.spec import methods
+from workbench.ui.handlers import takehome
+from workbench.ui.handlers import train as train_handlers
+from workbench.ui.handlers.form import DEFAULT_RECIPE
+from workbench.ui.language import t
 
-FORM_GROUPS = ("lora", "prompt", "qlora")
+FORM_GROUPS = ("lora", "prompt", "quantization")
 """The form's method-specific groups, in the order _visibility returns them (a method's record lists its own)."""
 
 
@@ -39,94 +39,94 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     with gr.Row():
         with gr.Column(scale=5):
             with gr.Row():
-                recipe = gr.Dropdown(train_handlers.recipe_names(), value=DEFAULT_RECIPE, label=t("Recipe (a ready config)"),
+                recipe = gr.Dropdown(train_handlers.recipe_names(), value=DEFAULT_RECIPE, label=t("ui.page.train.recipe"),
                                      elem_id="recipe-box", scale=2)
                 f = {}
-                f["name"] = gr.Textbox(initial["name"], label=t("Run name"), scale=2)
-                f["model.name"] = gr.Textbox(initial["model.name"], label=t("Model (needs weights)"), scale=2, elem_id="train-model")
-            f["adapter.method"] = gr.Radio(method_choices(), value=initial["adapter.method"], label=t("Method"), elem_id="method-radio")
+                f["name"] = gr.Textbox(initial["name"], label=t("ui.page.train.run_name"), scale=2)
+                f["model.name"] = gr.Textbox(initial["model.name"], label=t("ui.page.train.model"), scale=2, elem_id="train-model")
+            f["adapter.method"] = gr.Radio(method_choices(), value=initial["adapter.method"], label=t("ui.page.train.method"), elem_id="method-radio")
             method_md = gr.Markdown(t(methods.get(initial["adapter.method"]).help_id))
             with gr.Group(visible=True) as lora_box:
                 with gr.Row():
-                    f["adapter.r"] = gr.Slider(1, 128, value=initial["adapter.r"], step=1, label=t("rank r"),
-                                               info=t("size of the update B·A; params grow linearly with r"))
-                    f["adapter.alpha"] = gr.Number(initial["adapter.alpha"], label=t("alpha α"), info=t("update scaled by α/r"))
-                    f["adapter.dropout"] = gr.Number(initial["adapter.dropout"], label=t("dropout"), info=t("regularises the adapter"))
+                    f["adapter.r"] = gr.Slider(1, 128, value=initial["adapter.r"], step=1, label=t("ui.page.train.rank"),
+                                               info=t("ui.page.train.rank_info"))
+                    f["adapter.alpha"] = gr.Number(initial["adapter.alpha"], label=t("ui.page.train.alpha"), info=t("ui.page.train.alpha_info"))
+                    f["adapter.dropout"] = gr.Number(initial["adapter.dropout"], label=t("ui.page.train.dropout"), info=t("ui.page.train.dropout_info"))
                 with gr.Row():
-                    f["adapter.target_modules"] = gr.Textbox(initial["adapter.target_modules"], label=t("target modules"),
-                                                             info=t("names (comma list), re:REGEX (full names), all-linear, or empty = PEFT default"))
-                    f["adapter.use_rslora"] = gr.Checkbox(initial["adapter.use_rslora"], label="rsLoRA", info=t("scale by α/√r (steadier at high rank)"))
-                    f["adapter.bias"] = gr.Radio(["none", "lora_only", "all"], value=initial["adapter.bias"], label=t("train biases"))
+                    f["adapter.target_modules"] = gr.Textbox(initial["adapter.target_modules"], label=t("ui.page.train.targets"),
+                                                             info=t("ui.page.train.targets_info"))
+                    f["adapter.use_rslora"] = gr.Checkbox(initial["adapter.use_rslora"], label="rsLoRA", info=t("ui.page.train.rslora_info"))
+                    f["adapter.bias"] = gr.Radio(["none", "lora_only", "all"], value=initial["adapter.bias"], label=t("ui.page.shared.train_biases"))
             with gr.Group(visible=False) as prompt_box:
                 with gr.Row():
-                    f["adapter.num_virtual_tokens"] = gr.Slider(1, 100, value=initial["adapter.num_virtual_tokens"], step=1, label=t("virtual tokens"),
-                                                                info=t("learned vectors put before the input"))
+                    f["adapter.num_virtual_tokens"] = gr.Slider(1, 100, value=initial["adapter.num_virtual_tokens"], step=1, label=t("ui.page.train.virtual_tokens"),
+                                                                info=t("ui.page.train.virtual_tokens_info"))
                     f["adapter.prompt_tuning_init"] = gr.Radio(["random", "text"], value=initial["adapter.prompt_tuning_init"],
-                                                               label=t("prompt init (prompt tuning)"))
-                    f["adapter.prompt_tuning_init_text"] = gr.Textbox(initial["adapter.prompt_tuning_init_text"], label=t("init text"))
+                                                               label=t("ui.page.train.prompt_init"))
+                    f["adapter.prompt_tuning_init_text"] = gr.Textbox(initial["adapter.prompt_tuning_init_text"], label=t("ui.page.train.init_text"))
                 with gr.Row():
                     f["adapter.encoder_reparameterization_type"] = gr.Radio(["MLP", "LSTM"], value=initial["adapter.encoder_reparameterization_type"],
-                                                                            label=t("P-tuning encoder"))
-                    f["adapter.prefix_projection"] = gr.Checkbox(initial["adapter.prefix_projection"], label=t("prefix projection (prefix tuning)"),
-                                                                 info=t("learn prefixes through an MLP: more params, steadier"))
+                                                                            label=t("ui.page.train.encoder"))
+                    f["adapter.prefix_projection"] = gr.Checkbox(initial["adapter.prefix_projection"], label=t("ui.page.train.prefix_projection"),
+                                                                 info=t("ui.page.train.prefix_projection_info"))
             with gr.Group(visible=False) as qlora_box:
                 with gr.Row():
-                    f["adapter.bnb_4bit_quant_type"] = gr.Radio(["nf4", "fp4"], value=initial["adapter.bnb_4bit_quant_type"], label=t("4-bit type"),
-                                                                info=t("NF4 suits normally distributed weights"))
-                    f["adapter.bnb_4bit_use_double_quant"] = gr.Checkbox(value=initial["adapter.bnb_4bit_use_double_quant"], label=t("double quantisation"),
-                                                                         info=t("quantise the scales too: ~0.37 bit/param saved"))
-            with gr.Accordion(t("Data"), open=True):
+                    f["adapter.bnb_4bit_quant_type"] = gr.Radio(["nf4", "fp4"], value=initial["adapter.bnb_4bit_quant_type"], label=t("ui.page.train.quant_type"),
+                                                                info=t("ui.page.train.quant_type_info"))
+                    f["adapter.bnb_4bit_use_double_quant"] = gr.Checkbox(value=initial["adapter.bnb_4bit_use_double_quant"], label=t("ui.page.train.double_quant"),
+                                                                         info=t("ui.page.train.double_quant_info"))
+            with gr.Accordion(t("ui.page.train.data"), open=True):
                 with gr.Row():
                     f["data.name"] = gr.Dropdown(train_handlers.dataset_choices(), value=initial["data.name"], allow_custom_value=True,
-                                                 label=t("Dataset"), scale=2, elem_id="dataset-box")
-                    f["data.max_length"] = gr.Number(initial["data.max_length"], label=t("max tokens"), precision=0)
-                    f["data.train_on_prompt"] = gr.Checkbox(initial["data.train_on_prompt"], label=t("loss on the prompt too"),
-                                                            info=t("off = learn only the answers (usual)"))
+                                                 label=t("ui.page.train.dataset"), scale=2, elem_id="dataset-box")
+                    f["data.max_length"] = gr.Number(initial["data.max_length"], label=t("ui.page.train.max_tokens"), precision=0)
+                    f["data.train_on_prompt"] = gr.Checkbox(initial["data.train_on_prompt"], label=t("ui.page.train.train_on_prompt"),
+                                                            info=t("ui.page.train.train_on_prompt_info"))
                 data_md = gr.Markdown(train_handlers.dataset_info_md(initial["data.name"]))
                 with gr.Row():
-                    upload = gr.File(label=t("…or upload CSV / JSONL (prompt/response, messages or text)"),
+                    upload = gr.File(label=t("ui.page.train.upload"),
                                      file_types=[".jsonl", ".json", ".csv", ".tsv"], scale=3)
-                    p_col = gr.Textbox(label=t("prompt column"), placeholder="auto", scale=1)
-                    r_col = gr.Textbox(label=t("response column"), placeholder="auto", scale=1)
-                preview_btn = gr.Button(t("Preview examples (loss tokens highlighted)"), size="sm")
+                    p_col = gr.Textbox(label=t("ui.page.train.prompt_column"), placeholder="auto", scale=1)
+                    r_col = gr.Textbox(label=t("ui.page.train.response_column"), placeholder="auto", scale=1)
+                preview_btn = gr.Button(t("ui.page.train.preview"), size="sm")
                 preview = gr.HTML()
-            with gr.Accordion(t("Training settings"), open=False, elem_id="train-settings"):
+            with gr.Accordion(t("ui.page.train.settings"), open=False, elem_id="train-settings"):
                 with gr.Row():
-                    f["train.max_steps"] = gr.Number(initial["train.max_steps"], label=t("steps"), precision=0, elem_id="train-steps")
-                    f["train.learning_rate"] = gr.Number(initial["train.learning_rate"], label=t("learning rate"))
-                    f["train.batch_size"] = gr.Number(initial["train.batch_size"], label=t("batch size"), precision=0)
-                    f["train.grad_accum"] = gr.Number(initial["train.grad_accum"], label=t("grad accumulation"), precision=0)
-                    f["train.warmup_steps"] = gr.Number(initial["train.warmup_steps"], label=t("warm-up steps"), precision=0)
+                    f["train.max_steps"] = gr.Number(initial["train.max_steps"], label=t("ui.page.train.steps"), precision=0, elem_id="train-steps")
+                    f["train.learning_rate"] = gr.Number(initial["train.learning_rate"], label=t("ui.page.train.learning_rate"))
+                    f["train.batch_size"] = gr.Number(initial["train.batch_size"], label=t("ui.page.train.batch_size"), precision=0)
+                    f["train.grad_accum"] = gr.Number(initial["train.grad_accum"], label=t("ui.page.train.grad_accum"), precision=0)
+                    f["train.warmup_steps"] = gr.Number(initial["train.warmup_steps"], label=t("ui.page.train.warmup"), precision=0)
                 with gr.Row():
                     f["train.lr_scheduler"] = gr.Dropdown(["linear", "cosine", "constant"], value=initial["train.lr_scheduler"],
-                                                          label=t("schedule"))
-                    f["train.save_steps"] = gr.Number(initial["train.save_steps"], label=t("checkpoint every"), precision=0)
-                    f["train.eval_steps"] = gr.Number(initial["train.eval_steps"], label=t("held-out loss every (0 = at end)"), precision=0)
-                    f["train.seed"] = gr.Number(initial["train.seed"], label=t("seed"), precision=0)
+                                                          label=t("ui.page.train.schedule"))
+                    f["train.save_steps"] = gr.Number(initial["train.save_steps"], label=t("ui.page.train.save_steps"), precision=0)
+                    f["train.eval_steps"] = gr.Number(initial["train.eval_steps"], label=t("ui.page.train.eval_steps"), precision=0)
+                    f["train.seed"] = gr.Number(initial["train.seed"], label=t("ui.page.shared.seed"), precision=0)
                     f["train.precision"] = gr.Dropdown(["auto", "fp32", "bf16", "fp16"], value=initial["train.precision"],
-                                                       label=t("precision"), info=train_handlers.precision_summary())
+                                                       label=t("ui.page.train.precision"), info=train_handlers.precision_summary())
                     f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value=initial["train.device"],
-                                                    label=t("device"), info=train_handlers.device_summary())
-            with gr.Accordion(t("Config (YAML) · show code"), open=False):
+                                                    label=t("ui.page.train.device"), info=train_handlers.device_summary())
+            with gr.Accordion(t("ui.page.train.config"), open=False):
                 config = gr.Code(initial_yaml, language="yaml", label="config.yaml", elem_id="config-yaml",
                                  interactive=True)
-                code_btn = gr.Button(t("Show code"), size="sm")
-                code_py = gr.Code(language="python", label=t("Equivalent plain PEFT + Trainer script"))
-                code_cli = gr.Code(language="shell", label=t("Same run from the terminal"))
-                config_file = gr.DownloadButton(t("Download config.yaml"), size="sm")
+                code_btn = gr.Button(t("ui.page.train.show_code"), size="sm")
+                code_py = gr.Code(language="python", label=t("ui.page.train.code_py"))
+                code_cli = gr.Code(language="shell", label=t("ui.page.train.code_cli"))
+                config_file = gr.DownloadButton(t("ui.page.train.download_config"), size="sm")
         with gr.Column(scale=4):
             with gr.Row():
-                start = gr.Button(t("Start training"), variant="primary", elem_id="start-btn")
-                stop = gr.Button(t("Stop"), variant="stop", interactive=False, elem_id="stop-btn")
-                resume = gr.Button(t("Resume"), interactive=False, elem_id="resume-btn")
+                start = gr.Button(t("ui.page.train.start"), variant="primary", elem_id="start-btn")
+                stop = gr.Button(t("ui.page.train.stop"), variant="stop", interactive=False, elem_id="stop-btn")
+                resume = gr.Button(t("ui.page.shared.resume"), interactive=False, elem_id="resume-btn")
             progress = gr.HTML(train_handlers._progress_html(0, 0, "idle"))
             status = gr.Markdown(elem_id="train-status")
             loss_plot = gr.Plot(elem_id="loss-chart")
             with gr.Row():
-                run_pick = gr.Dropdown([], label=t("Your runs"), elem_id="run-pick", scale=3)
-                refresh = gr.Button(t("Refresh"), size="sm", scale=1)
-                notebook_btn = gr.DownloadButton(t("Download notebook"), size="sm", scale=1, elem_id="run-notebook")
-                compare_btn = gr.Button(t("Compare this run"), size="sm", scale=1, elem_id="train-compare")  # wired in experiments_tab.wire
+                run_pick = gr.Dropdown([], label=t("ui.page.train.runs"), elem_id="run-pick", scale=3)
+                refresh = gr.Button(t("ui.page.shared.refresh"), size="sm", scale=1)
+                notebook_btn = gr.DownloadButton(t("ui.page.shared.download_notebook"), size="sm", scale=1, elem_id="run-notebook")
+                compare_btn = gr.Button(t("ui.page.shared.compare_this_run"), size="sm", scale=1, elem_id="train-compare")  # wired in experiments_tab.wire
             runs_df = gr.Dataframe(interactive=False, max_height=240)
     timer = gr.Timer(1.5, active=True)
 

@@ -1,0 +1,1 @@
+"""Datasets: shipped presets, uploaded files and hub datasets, encoding, and task metrics."""

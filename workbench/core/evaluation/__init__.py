@@ -1,0 +1,1 @@
+"""Held-out evaluation of the base and its adapters, and looking inside an adapter."""

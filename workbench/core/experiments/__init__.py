@@ -1,0 +1,1 @@
+"""Experiments: file -> plan -> runs -> results -> report, and driving the run queue."""

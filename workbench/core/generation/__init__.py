@@ -1,0 +1,1 @@
+"""Generation on one base model: variant models, direct answers, mixed batches, continuous decoding, the scheduler."""

@@ -1,0 +1,4 @@
+"""The PEFT methods, one file per family; importing this package registers them (in this order) in spec.methods."""
+from workbench.core.methods import lora  # noqa: F401 - lora, dora, qlora
+from workbench.core.methods import prompt  # noqa: F401 - prompt_tuning, p_tuning, prefix_tuning
+from workbench.core.methods import ia3  # noqa: F401
