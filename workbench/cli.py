@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("modules", "params", "train", "generate", "eval", "export", "runs", "experiment", "notebook")
+COMMANDS = ("modules", "params", "methods", "train", "generate", "eval", "export", "runs", "experiment", "notebook")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from workbench.core.model.peft_config import peft_config_kwargs
 from workbench.errors import SpecError
 from workbench.spec.settings import AdapterSpec
 
-SHIPPED = ("lora", "dora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3")
+SHIPPED = ("lora", "dora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3", "ln_tuning")
 
 
 def test_shipped_records():
@@ -20,10 +20,11 @@ def test_shipped_records():
     assert methods.in_family("lora") == ("lora", "dora", "qlora")
     assert methods.in_family("prompt") == ("prompt_tuning", "p_tuning", "prefix_tuning")
     assert [methods.get(n).budget_knob for n in SHIPPED] == ["r", "r", "r", "num_virtual_tokens", "num_virtual_tokens",
-                                                             "num_virtual_tokens", None]
+                                                             "num_virtual_tokens", None, None]
     assert [n for n in SHIPPED if methods.get(n).quantized] == ["qlora"]
     assert [n for n in SHIPPED if methods.get(n).is_prompt_learning] == ["prompt_tuning", "p_tuning", "prefix_tuning"]
     assert methods.family("ia3") == "ia3" and methods.get("qlora").form_groups == ("lora", "quantization")
+    assert methods.family("ln_tuning") == "ln" and methods.in_family("ln") == ("ln_tuning",)
     assert methods.prompt_learning_peft_types() == ("PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING")
     for m in methods.all_methods():
         assert m.help_id == f"help.method.{m.name}"
@@ -32,7 +33,8 @@ def test_shipped_records():
 
 
 def test_unknown_method_names_the_valid_ones():
-    with pytest.raises(SpecError, match="adapter.method: must be one of lora, dora, qlora, .*ia3 \\(got 'lorra'\\)"):
+    with pytest.raises(SpecError, match="adapter.method: must be one of lora, dora, qlora, .*ia3, ln_tuning "
+                                        "\\(got 'lorra'\\)"):
         methods.get("lorra")
     with pytest.raises(SpecError, match="adapter.method"):
         AdapterSpec(method="lorra")
@@ -54,6 +56,71 @@ def test_records_are_checked():
         methods.Method("x", "prompt", "PromptTuningConfig", "PROMPT_TUNING", _hook, "a:b", ("num_virtual_tokens",))
     with pytest.raises(ValueError, match="wraps_id"):
         methods.Method("x", "ia3", "IA3Config", "IA3", _hook, _hook, ("target_modules",))
+    with pytest.raises(ValueError, match="group must be one of full, selective, reparameterized, additive"):
+        methods.Method("x", "prompt", "PromptTuningConfig", "PROMPT_TUNING", _hook, _hook, ("num_virtual_tokens",),
+                       group="subtractive")
+    with pytest.raises(ValueError, match="about_id"):
+        methods.Method("x", "prompt", "PromptTuningConfig", "PROMPT_TUNING", _hook, _hook, ("num_virtual_tokens",),
+                       about_id="methods.about.nothing")
+    # a record that names no group gets its family's
+    assert methods.Method("x", "ia3", "IA3Config", "IA3", _hook, _hook, ("target_modules",),
+                          wraps_id="targets.wraps_ia3").group == "additive"
+
+
+def test_every_method_has_a_group_and_a_description_in_both_languages():
+    from workbench.messages import text
+    groups = {n: methods.get(n).group for n in SHIPPED}
+    assert groups == {"lora": "reparameterized", "dora": "reparameterized", "qlora": "reparameterized",
+                      "prompt_tuning": "additive", "p_tuning": "additive", "prefix_tuning": "additive",
+                      "ia3": "additive", "ln_tuning": "selective"}
+    assert methods.GROUPS == ("full", "selective", "reparameterized", "additive")
+    assert methods.by_group() == {"selective": ("ln_tuning",), "reparameterized": ("lora", "dora", "qlora"),
+                                  "additive": ("prompt_tuning", "p_tuning", "prefix_tuning", "ia3")}
+    assert methods.grouped_names() == ("ln_tuning", "lora", "dora", "qlora", "prompt_tuning", "p_tuning",
+                                       "prefix_tuning", "ia3")
+    for m in methods.all_methods():
+        assert m.about_id == f"methods.about.{m.name}"
+        en, zh = m.description("en"), m.description("zh-CN")
+        assert en and zh and en != zh and "\n" not in en and "\n" not in zh, m.name
+    for g in methods.GROUPS:  # every group has a label, also full fine-tuning (no method yet)
+        assert text(methods.group_id(g), "en") and text(methods.group_id(g), "zh-CN") != text(methods.group_id(g))
+    assert methods.label("ia3") == "additive · ia3" and methods.label("lora", "zh-CN") == "重参数化 · lora"
+    assert methods.label("ln_tuning", "zh") == "选择式 · ln_tuning"
+
+
+def test_methods_command_lists_every_method_by_group(capsys):
+    import json
+    from workbench.cli import main
+    assert main(["methods", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list(methods.grouped_names())
+    assert set(r["name"] for r in rows) == set(methods.names())
+    by_name = {r["name"]: r for r in rows}
+    for r in rows:
+        assert set(r) == {"name", "group", "peft_type", "knobs", "budget_knob", "description"}
+        m = methods.get(r["name"])
+        assert r["group"] == m.group and r["peft_type"] == m.peft_type and r["knobs"] == list(m.knobs)
+        assert r["budget_knob"] == m.budget_knob
+        assert r["description"] == {"en": m.description("en"), "zh": m.description("zh-CN")}
+    assert by_name["ln_tuning"] == {"name": "ln_tuning", "group": "selective", "peft_type": "LN_TUNING",
+                                    "knobs": ["target_modules"], "budget_knob": None,
+                                    "description": by_name["ln_tuning"]["description"]}
+    assert by_name["prefix_tuning"]["budget_knob"] == "num_virtual_tokens" and by_name["lora"]["knobs"][0] == "r"
+    assert main(["methods"]) == 0
+    table = capsys.readouterr().out
+    heads = [line for line in table.splitlines() if line and not line.startswith(" ")]
+    assert heads == ["selective (1)", "reparameterized (3)", "additive (4)"]
+    ia3 = next(line for line in table.splitlines() if line.split()[:1] == ["ia3"])
+    assert "IA3" in ia3 and "fixed size" in ia3 and methods.get("ia3").description() in ia3
+    assert table.index("additive (4)") < table.index("  ia3 ") and table.index("  lora ") < table.index("additive")
+
+
+def test_a_registered_method_is_listed_by_the_methods_command(rslora_method, capsys):
+    from workbench.cli import main
+    import json
+    assert main(["methods", "--json"]) == 0
+    row = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "rslora_test")
+    assert row["group"] == "reparameterized" and row["budget_knob"] == "r"
 
 
 def test_adapter_method_and_variant_read_the_records():
@@ -109,6 +176,24 @@ def test_a_registered_method_is_in_the_form(rslora_method):
     assert [u["visible"] for u in train_tab._visibility("prefix_tuning")[:3]] == [False, True, False]
     assert [u["visible"] for u in train_tab._visibility("ia3")[:3]] == [False, False, False]
     assert "rslora_test" in train_tab.method_choices()
+
+
+def test_the_method_choices_carry_the_group():
+    pytest.importorskip("gradio")
+    from workbench.ui.handlers import train as train_handlers
+    from workbench.ui.language import CURRENT_LANG
+    from workbench.ui.tabs import train_tab
+    en = train_handlers.method_choices("en")
+    assert [value for _label, value in en] == list(methods.grouped_names()) == train_tab.method_choices()
+    assert ("reparameterized · lora", "lora") in en and ("additive · ia3", "ia3") in en
+    assert ("selective · ln_tuning", "ln_tuning") in en
+    zh = dict((v, label) for label, v in train_handlers.method_choices("zh-CN"))
+    assert zh["lora"] == "重参数化 · lora" and zh["prompt_tuning"] == "添加式 · prompt_tuning"
+    token = CURRENT_LANG.set("zh-CN")  # the page's language when no language is given
+    try:
+        assert train_handlers.method_choices() == train_handlers.method_choices("zh-CN")
+    finally:
+        CURRENT_LANG.reset(token)
 
 
 LOHA_FAMILY = '''"""A family file for a method the workbench does not ship: LoHa (Hadamard product of two low-rank pairs)."""

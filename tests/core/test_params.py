@@ -24,6 +24,7 @@ METHOD_SPECS = {
     "prefix": dict(method="prefix_tuning"),
     "prefix_projection": dict(method="prefix_tuning", prefix_projection=True, prefix_hidden_size=48),
     "ia3": dict(method="ia3"),
+    "ln_tuning": dict(method="ln_tuning"),
 }
 
 
@@ -62,6 +63,12 @@ def test_every_method_equals_peft(arch, case, tiny_config_factory):
     ("t5", dict(target_modules=r".*decoder.*\.(q|k|v|o)", use_rslora=True, r=5)),
     ("t5", dict(method="ia3", target_modules=["q", "wi"], feedforward_modules=["wi"])),
     ("gpt2", dict(method="ia3", target_modules="all-linear")),
+    ("llama", dict(method="ln_tuning", target_modules=["norm", "input_layernorm"])),  # endswith: not post_attention_
+    ("llama", dict(method="ln_tuning", target_modules="all-linear")),  # PEFT copies every Linear but the head
+    ("llama", dict(method="ln_tuning", target_modules=["embed_tokens"])),  # tied to lm_head: the copy is new
+    ("llama", dict(method="ln_tuning", target_modules=["mlp"])),  # whole blocks
+    ("gpt2", dict(method="ln_tuning", target_modules=r".*\.h\.1\.ln_\d")),
+    ("bart", dict(method="ln_tuning", target_modules=["final_layer_norm"])),
 ])
 def test_lora_options_equal_peft(arch, spec, tiny_config_factory):
     assert_same(tiny_config_factory(arch), AdapterSpec(**spec))
@@ -167,6 +174,20 @@ def test_bad_targets_raise_target_error(tiny_config_factory):
         count(model, AdapterSpec(target_modules=["q_porj"]))
     with pytest.raises(TargetError, match="modules_to_save entry 'lm_haed'.*closest: lm_head"):
         count(model, AdapterSpec(modules_to_save=["lm_haed"]))
+
+
+def test_ln_tuning_counts_the_norms_and_refuses_nested_targets(tiny_config_factory):
+    config = tiny_config_factory("llama")
+    model = build_meta_model(config)
+    c = count(model, AdapterSpec(method="ln_tuning"))  # PEFT's default: both norms of each layer and the final one
+    assert (c.trainable, c.layers, c.rank) == ((2 * 2 + 1) * 64, 5, None)
+    assert c.total == sum(p.numel() for p in model.parameters()) + c.trainable  # the originals stay, frozen
+    assert sweep(model, AdapterSpec(method="ln_tuning"), [1, 8]) == [c]  # no rank
+    with pytest.raises(TargetError, match=r"cannot wrap model\.layers\.0\.mlp\.down_proj: it lies inside "
+                                          r"model\.layers\.0\.mlp"):
+        count(model, AdapterSpec(method="ln_tuning", target_modules=["mlp", "down_proj"]))  # PEFT fails on it
+    with pytest.raises(TargetError, match="closest: norm"):
+        count(model, AdapterSpec(method="ln_tuning", target_modules=["nrom"]))
 
 
 def test_sweep_rank_free_methods_and_bad_ranks(tiny_config_factory):

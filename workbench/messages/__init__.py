@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 LANGUAGES = ("en", "zh-CN")
 AREAS = ("common", "settings", "models", "targets", "data", "runs", "training", "compare", "experiments", "cli",
-         "ui", "charts", "exptab", "classroom", "help")
+         "ui", "charts", "exptab", "classroom", "help", "methods")
 """Modules of this package holding a part of the catalogue (one MESSAGES dict each; a folder, such as ui/, merges
 its modules' in its __init__)."""
 

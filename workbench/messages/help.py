@@ -83,6 +83,11 @@ comparison repeatable.
     "help.method.ia3": ("**IA3** learns one scaling vector per adapted layer (keys, values and the MLP): the smallest "
                         "adapter of all.",
                         "**IA3** 为每个被适配的层（键、值和 MLP）学习一个缩放向量：所有方法中最小的适配器。"),
+    "help.method.ln_tuning": ("**LN tuning** trains only the model's normalization layers (LayerNorm / RMSNorm: one "
+                              "scale, and a shift where the layer has one, per feature) and freezes everything else: "
+                              "a *selective* method, usually with even fewer parameters than IA3.",
+                              "**LN tuning** 只训练模型的归一化层（LayerNorm / RMSNorm：每个特征一个缩放，若该层有偏移则再加一个偏移），"
+                              "其余全部冻结：一种*选择式*方法，参数通常比 IA3 还少。"),
     "help.experiments": ("""
 **Experiments** answer questions by running them: one run per value you vary, side by side. Pick a shipped
 experiment (each repeats a finding of the LoRA paper) or build one from the Train tab's config with the axes

@@ -17,6 +17,7 @@ it; the hooks of a record are callables.
     methods.get("qlora").quantized             # True
     methods.get("prefix_tuning").budget_knob   # "num_virtual_tokens"
     methods.names()                            # ("lora", "dora", ...), in registration order
+    methods.get("ia3").group                   # "additive" (GROUPS: the article's three groups and full fine-tuning)
 """
 from __future__ import annotations
 
@@ -24,9 +25,23 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from workbench.errors import SpecError
+from workbench.messages import CATALOGUE, text
 
-FAMILIES = ("lora", "prompt", "ia3")
-"""lora: low-rank updates of wrapped layers; prompt: learned virtual tokens / prefixes; ia3: learned scaling vectors."""
+FAMILIES = ("lora", "prompt", "ia3", "ln")
+"""lora: low-rank updates of wrapped layers; prompt: learned virtual tokens / prefixes; ia3: learned scaling vectors;
+ln: a trained copy of each wrapped module (LN tuning: the normalization layers)."""
+
+GROUPS = ("full", "selective", "reparameterized", "additive")
+"""What a method trains, in the order they are shown: ``full`` every weight (full fine-tuning, the costly reference);
+then the three groups of PEFT methods (Lialin et al. 2023): ``selective`` a chosen subset of the model's own
+parameters, ``reparameterized`` a low-rank form of a weight update (LoRA), ``additive`` new parameters (prompt
+tuning, IA3). Each has a label ``methods.group.<group>`` in the message catalogue."""
+
+FAMILY_GROUPS = {"lora": "reparameterized", "prompt": "additive", "ia3": "additive", "ln": "selective"}
+"""A family's group, for a record that does not name its own."""
+
+_WRAPPING_FAMILIES = ("lora", "ia3", "ln")
+"""Families whose methods adapt existing modules of the model (``target_modules`` applies)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,7 @@ class Method:
     name: str
     """The ``adapter.method`` value (``lora``, ``qlora``, ...)."""
     family: str
-    """``lora`` | ``prompt`` | ``ia3`` (see FAMILIES)."""
+    """``lora`` | ``prompt`` | ``ia3`` | ``ln`` (see FAMILIES)."""
     peft_config: str
     """PEFT config class name (``LoraConfig``, ``PromptTuningConfig``, ...)."""
     peft_type: str
@@ -78,10 +93,22 @@ class Method:
     methods get the chart's virtual-token count too, and the label its ``v``."""
     kv_prefix: bool = False
     """Its virtual tokens are key/value prefixes in every layer (prefix tuning), not tokens in front of the input."""
+    group: str = ""
+    """``full`` | ``selective`` | ``reparameterized`` | ``additive`` (see GROUPS); empty: its family's group."""
+    about_id: str = ""
+    """Catalogue id of its one-line description (``methods.about.<name>``, English and Chinese)."""
+    wraps_any: bool = False
+    """It can wrap any module a target names, not only Linear / Conv1D layers (LN tuning copies the module whole)."""
 
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise ValueError(f"method {self.name!r}: family must be one of {', '.join(FAMILIES)} (got {self.family!r})")
+        if not self.group:
+            object.__setattr__(self, "group", FAMILY_GROUPS[self.family])
+        if self.group not in GROUPS:
+            raise ValueError(f"method {self.name!r}: group must be one of {', '.join(GROUPS)} (got {self.group!r})")
+        if self.about_id and self.about_id not in CATALOGUE:
+            raise ValueError(f"method {self.name!r}: about_id {self.about_id!r} is not in the message catalogue")
         if self.budget_knob is not None and self.budget_knob not in self.knobs:
             raise ValueError(f"method {self.name!r}: budget_knob {self.budget_knob!r} is not one of its knobs")
         if not set(self.more_budget_knobs) <= set(self.knobs):
@@ -96,7 +123,7 @@ class Method:
     @property
     def wraps_layers(self) -> bool:
         """True when the method adapts existing layers (so target_modules applies)."""
-        return self.family in ("lora", "ia3")
+        return self.family in _WRAPPING_FAMILIES
 
     @property
     def has_rank(self) -> bool:
@@ -107,6 +134,10 @@ class Method:
     def size_knobs(self) -> tuple[str, ...]:
         """The AdapterSpec fields a budget may set, in the order they are tried (empty for IA3)."""
         return ((self.budget_knob,) if self.budget_knob else ()) + self.more_budget_knobs
+
+    def description(self, lang: str = "en") -> str:
+        """Its one-line description in ``lang`` ('' when the record names none)."""
+        return text(self.about_id, lang) if self.about_id else ""
 
     def peft_kwargs(self, spec, model_config, task_type: str) -> dict[str, Any]:
         return self.config_kwargs(spec, model_config, task_type)
@@ -157,8 +188,30 @@ def get(name: str) -> Method:
 
 
 def family(name: str) -> str:
-    """``lora`` | ``prompt`` | ``ia3`` for a method name."""
+    """``lora`` | ``prompt`` | ``ia3`` | ``ln`` for a method name."""
     return get(name).family
+
+
+def group_id(group: str) -> str:
+    """The catalogue id of a group's label (``methods.group.additive``)."""
+    return f"methods.group.{group}"
+
+
+def by_group() -> dict[str, tuple[str, ...]]:
+    """Registered method names by group, in GROUPS order (groups without a method left out), each in registration
+    order."""
+    found = {g: tuple(m.name for m in _registry().values() if m.group == g) for g in GROUPS}
+    return {g: names for g, names in found.items() if names}
+
+
+def grouped_names() -> tuple[str, ...]:
+    """Every registered method name, group by group (``by_group`` flattened): the order lists of methods show."""
+    return tuple(n for names in by_group().values() for n in names)
+
+
+def label(name: str, lang: str = "en") -> str:
+    """A method as a list of methods shows it: ``group · name`` with the group in ``lang``."""
+    return text("methods.choice", lang, group=text(group_id(get(name).group), lang), name=name)
 
 
 def in_family(fam: str) -> tuple[str, ...]:

@@ -2,3 +2,4 @@
 from workbench.core.methods import lora  # noqa: F401 - lora, dora, qlora
 from workbench.core.methods import prompt  # noqa: F401 - prompt_tuning, p_tuning, prefix_tuning
 from workbench.core.methods import ia3  # noqa: F401
+from workbench.core.methods import ln_tuning  # noqa: F401

@@ -95,13 +95,15 @@ def card_rows(a: AdapterSpec) -> list[tuple[str, Any]]:
 
 # --------------------------------------------------------------------------- the records
 
-_COMMON: dict[str, Any] = dict(family="lora", peft_config="LoraConfig", peft_type="LORA", config_kwargs=lora_kwargs,
-                               plan=lora_plan, budget_knob="r", target_table=TARGET_TABLE, wraps_embeddings=True,
-                               wraps_id="targets.wraps_lora", card_rows=card_rows, card_tags=("lora",))
+_COMMON: dict[str, Any] = dict(family="lora", group="reparameterized", peft_config="LoraConfig", peft_type="LORA",
+                               config_kwargs=lora_kwargs, plan=lora_plan, budget_knob="r", target_table=TARGET_TABLE,
+                               wraps_embeddings=True, wraps_id="targets.wraps_lora", card_rows=card_rows,
+                               card_tags=("lora",))
 
 methods.register(methods.Method(name="lora", knobs=KNOBS, form_groups=("lora",), help_id="help.method.lora",
-                                **_COMMON))
+                                about_id="methods.about.lora", **_COMMON))
 methods.register(methods.Method(name="dora", knobs=KNOBS + ("use_dora",), form_groups=("lora",),
-                                help_id="help.method.dora", fixed_knobs=(("use_dora", True),), **_COMMON))
+                                help_id="help.method.dora", about_id="methods.about.dora",
+                                fixed_knobs=(("use_dora", True),), **_COMMON))
 methods.register(methods.Method(name="qlora", knobs=KNOBS + QUANT_KNOBS, form_groups=("lora", "quantization"),
-                                help_id="help.method.qlora", quantized=True, **_COMMON))
+                                help_id="help.method.qlora", about_id="methods.about.qlora", quantized=True, **_COMMON))

@@ -156,24 +156,25 @@ def card_rows(a: AdapterSpec) -> list[tuple[str, Any]]:
 
 # --------------------------------------------------------------------------- the records
 
-_COMMON: dict[str, Any] = dict(family="prompt", form_groups=("prompt",), budget_knob="num_virtual_tokens",
-                               is_prompt_learning=True, card_rows=card_rows)
+_COMMON: dict[str, Any] = dict(family="prompt", group="additive", form_groups=("prompt",),
+                               budget_knob="num_virtual_tokens", is_prompt_learning=True, card_rows=card_rows)
 
 methods.register(methods.Method(
     name="prompt_tuning", peft_config="PromptTuningConfig", peft_type="PROMPT_TUNING",
     config_kwargs=prompt_tuning_kwargs, plan=prompt_tuning_plan,
     knobs=("num_virtual_tokens", "prompt_tuning_init", "prompt_tuning_init_text"), help_id="help.method.prompt_tuning",
+    about_id="methods.about.prompt_tuning",
     check=check_prompt_tuning, chart_refs=(("charts.ref.prompt_tuning", ()),), **_COMMON))
 methods.register(methods.Method(
     name="p_tuning", peft_config="PromptEncoderConfig", peft_type="P_TUNING",
     config_kwargs=p_tuning_kwargs, plan=p_tuning_plan,
     knobs=("num_virtual_tokens", "encoder_reparameterization_type", "encoder_hidden_size"),
-    help_id="help.method.p_tuning", more_budget_knobs=("encoder_hidden_size",),
+    help_id="help.method.p_tuning", about_id="methods.about.p_tuning", more_budget_knobs=("encoder_hidden_size",),
     chart_refs=(("charts.ref.p_tuning", ()),), **_COMMON))
 methods.register(methods.Method(
     name="prefix_tuning", peft_config="PrefixTuningConfig", peft_type="PREFIX_TUNING",
     config_kwargs=prefix_tuning_kwargs, plan=prefix_tuning_plan,
     knobs=("num_virtual_tokens", "prefix_projection", "prefix_hidden_size"), help_id="help.method.prefix_tuning",
-    kv_prefix=True,
+    about_id="methods.about.prefix_tuning", kv_prefix=True,
     chart_refs=(("charts.ref.prefix_tuning", ()), ("charts.ref.prefix_projection", (("prefix_projection", True),))),
     **_COMMON))

@@ -255,8 +255,10 @@ def _all_linear(model: nn.Module, named: list) -> list[str]:
 
 
 def _supported(module: nn.Module, method: str) -> bool:
-    """Linear / Conv1D layers, and Embeddings for a method whose record says it wraps them (LoRA)."""
-    return is_linear(module) or (methods.get(method).wraps_embeddings and isinstance(module, nn.Embedding))
+    """Linear / Conv1D layers, Embeddings for a method whose record says it wraps them (LoRA), anything for a method
+    that wraps any module (LN tuning)."""
+    record = methods.get(method)
+    return record.wraps_any or is_linear(module) or (record.wraps_embeddings and isinstance(module, nn.Embedding))
 
 
 def match_targets(model: nn.Module, targets: list[str] | str | None, method: str = "lora",

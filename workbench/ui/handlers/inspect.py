@@ -23,8 +23,8 @@ from workbench.spec.targets import from_picker
 from workbench.core.serving.workspace import Workspace, custom_arch_limits
 from workbench.errors import WorkbenchError
 from workbench.spec.settings import AdapterSpec
-from workbench.ui.language import (CURRENT_LANG, MODULE_COLUMN_IDS, YOUR_PICK, describe_model, localize_columns,
-                                   page_text, page_translator, target_set_label, tr)
+from workbench.ui.language import (CURRENT_LANG, MODULE_COLUMN_IDS, YOUR_PICK, current_language, describe_model,
+                                   localize_columns, page_text, page_translator, target_set_label, tr)
 from workbench.ui.handlers.common import parse_int_list, user_errors
 
 DEFAULT_RANKS = "1,2,4,8,16,32,64,128,256"
@@ -275,6 +275,7 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
     if not chosen:
         raise WorkbenchError("ui.no_target_set")
     shown = page_translator()  # target-set labels, figure text
+    lang = current_language()  # the table names each method with its group: "additive · ia3"
     series, table = {}, []
     for label, targets in chosen.items():
         spec = AdapterSpec(method=methods.variant("lora", use_dora=use_dora), r=ranks[0], target_modules=targets,
@@ -282,7 +283,8 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
         rows = params.sweep(model, spec, ranks)
         series[target_set_label(label, shown)] = rows
         for r in rows:
-            table.append({"target set": target_set_label(label, shown), "method": r.method, "rank": r.rank, "trainable": r.trainable,
+            table.append({"target set": target_set_label(label, shown), "method": methods.label(r.method, lang),
+                          "rank": r.rank, "trainable": r.trainable,
                           "% of model": round(r.percent, 6), "layers": r.layers,
                           "adapter fp32": plots.human_bytes(r.adapter_bytes_fp32),
                           "adapter bf16": plots.human_bytes(r.adapter_bytes_bf16)})
@@ -294,7 +296,8 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
             except (WorkbenchError, ValueError):
                 continue  # method not applicable to this architecture
             refs[label] = c
-            table.append({"target set": label, "method": c.method, "rank": None, "trainable": c.trainable,
+            table.append({"target set": label, "method": methods.label(c.method, lang), "rank": None,
+                          "trainable": c.trainable,
                           "% of model": round(c.percent, 6), "layers": c.layers,
                           "adapter fp32": plots.human_bytes(c.adapter_bytes_fp32),
                           "adapter bf16": plots.human_bytes(c.adapter_bytes_bf16)})

@@ -24,6 +24,7 @@ from workbench.core.serving.run_queue import RUN_MANAGER
 from workbench.core.serving.submission import submit
 from workbench.core.serving.workspace import Workspace
 from workbench.errors import WorkbenchError
+from workbench.spec import methods
 from workbench.spec.settings import RunSpec
 from workbench.ui.language import (current_language, describe_dataset, localize_columns, page_text, page_translator,
                                    task_name, tr, word)
@@ -32,7 +33,14 @@ from workbench.ui.handlers.form import (FORM_FIELDS, RECIPES_DIR, form_to_spec, 
                    recipe_spec, spec_to_form, yaml_to_form, yaml_to_spec)  # the form <-> config half (.form)
 
 
-# --------------------------------------------------------------------------- data
+# --------------------------------------------------------------------------- methods, data
+
+def method_choices(lang: str | None = None) -> list[tuple[str, str]]:
+    """The Method radio's choices, group by group: (``group · name`` in ``lang``, default the page's language; the
+    method's name, the value the config gets)."""
+    lang = lang or current_language()
+    return [(methods.label(name, lang), name) for name in methods.grouped_names()]
+
 
 def dataset_choices() -> list[str]:
     return [d.name for d in data.list_datasets()]

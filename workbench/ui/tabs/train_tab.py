@@ -14,8 +14,9 @@ FORM_GROUPS = ("lora", "prompt", "quantization")
 
 
 def method_choices() -> list[str]:
-    """The Method radio's choices: every registered method, in registry order."""
-    return list(methods.names())
+    """The Method radio's values: every registered method, group by group (labelled ``group · name`` in the page's
+    language: train_handlers.method_choices)."""
+    return [name for _label, name in train_handlers.method_choices("en")]
 
 
 def on_field(key: str):
@@ -44,7 +45,7 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                 f = {}
                 f["name"] = gr.Textbox(initial["name"], label=t("ui.page.train.run_name"), scale=2)
                 f["model.name"] = gr.Textbox(initial["model.name"], label=t("ui.page.train.model"), scale=2, elem_id="train-model")
-            f["adapter.method"] = gr.Radio(method_choices(), value=initial["adapter.method"], label=t("ui.page.train.method"), elem_id="method-radio")
+            f["adapter.method"] = gr.Radio(train_handlers.method_choices("en"), value=initial["adapter.method"], label=t("ui.page.train.method"), elem_id="method-radio")
             method_md = gr.Markdown(t(methods.get(initial["adapter.method"]).help_id))
             with gr.Group(visible=True) as lora_box:
                 with gr.Row():
@@ -188,8 +189,10 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
 
     def _localize(data_name):
         # built before any page asked: the device note and the dataset description are worded again in the
-        # language of the page that loads (the server builds them; the static labels use t())
-        return gr.update(info=train_handlers.device_summary()), train_handlers.dataset_info_md(data_name)
+        # language of the page that loads (the server builds them; the static labels use t()), and so are the
+        # method choices' group names
+        return (gr.update(info=train_handlers.device_summary()), train_handlers.dataset_info_md(data_name),
+                gr.update(choices=train_handlers.method_choices()))
 
     def _start(cfg_text, own):
         run_id = train_handlers.start_run(cfg_text, own)
@@ -218,4 +221,4 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
     return {"recipe": recipe, "config": config, "config_state": config_state, "refresh": _refresh, "poll": _poll, "poll_out": poll_out, "run_pick": run_pick, "runs_df": runs_df,
             "compare_btn": compare_btn, "current_run": current_run,
             "comps": comps, "localize": _localize, "localize_in": f["data.name"],
-            "localize_out": [f["train.device"], data_md]}
+            "localize_out": [f["train.device"], data_md, f["adapter.method"]]}
