@@ -81,6 +81,17 @@ def test_parts_add_up_and_grow_linearly(smollm2, spec):
     assert bf16.activations_bytes < estimate(smollm2, spec, replace(work, seq=512)).activations_bytes
 
 
+def test_every_registered_method_has_an_estimate(smollm2):
+    """The registry drives the estimate: a method added in its own family file is estimated without edits here."""
+    from workbench.spec import methods
+    work = Workload(batch=2, seq=64)
+    for name in methods.names():
+        e = estimate(smollm2, AdapterSpec(method=name), work)
+        assert e.total_bytes == sum(b for _, b in e.parts()) and e.activations_bytes > 0, name
+    three = memory_estimate(smollm2, AdapterSpec(method="dora", r=8), work=work)  # full, the adapter, the 4-bit twin
+    assert [e.setup.split(" (")[0] for e in three[1:]] == ["dora r=8", "LoRA r=8"], [e.setup for e in three]
+
+
 def test_qlora_weights_below_lora_and_full_activations_above_lora(smollm2):
     work = Workload(batch=8, seq=256)
     full, lora, qlora = memory_estimate(smollm2, LORA_QV, work=work)
@@ -152,10 +163,15 @@ def test_estimate_run_uses_the_tokenized_batch(native_bf16):
 
 
 @pytest.mark.slow
-def test_measured_peak_within_25_percent_of_the_estimate(tmp_path):
-    """One real step of lora-quick on the embedded model, in a fresh process: est_mem_mb vs peak_mem_mb."""
+def test_measured_peak_within_25_percent_of_the_estimate(tmp_path, native_bf16):
+    """One real step of lora-quick on the embedded model, in a fresh process: est_mem_mb vs peak_mem_mb, on both kinds
+    of CPU (the switch reaches the child through its environment). Under bf16 autocast (emulated, hence slow, on a CPU
+    without native bf16) the step trains a batch of 2: the bf16 weight copies, the part only bf16 has, do not shrink
+    with the batch, and the rows still share a prefix (two body calls)."""
     cfg = yaml.safe_load((ROOT / "presets/recipes/lora-quick.yaml").read_text())
     cfg["train"].update(eval_at_end=False, save_steps=1000)
+    if native_bf16:
+        cfg["train"]["batch_size"] = 2
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     subprocess.run([sys.executable, "-m", "workbench", "train", str(tmp_path / "c.yaml"), "--max-steps", "1",

@@ -99,6 +99,12 @@ class Method:
     """Catalogue id of its one-line description (``methods.about.<name>``, English and Chinese)."""
     wraps_any: bool = False
     """It can wrap any module a target names, not only Linear / Conv1D layers (LN tuning copies the module whole)."""
+    activation_bytes: Callable[..., int] | None = None
+    """Memory terms: ``(model, spec, wrapped, act) -> bytes`` the adapter's own ops keep per token, where ``wrapped``
+    is [(name, module)] of the layers it wraps and ``act`` the activation bytes (2 in bf16, 4 in fp32); None: nothing
+    beyond the frozen model's own activations."""
+    estimate_label: str = ""
+    """Its name in the memory estimate's rows (default: the method name): QLoRA's row says 'LoRA r=..'."""
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -113,9 +119,9 @@ class Method:
             raise ValueError(f"method {self.name!r}: budget_knob {self.budget_knob!r} is not one of its knobs")
         if not set(self.more_budget_knobs) <= set(self.knobs):
             raise ValueError(f"method {self.name!r}: more_budget_knobs {self.more_budget_knobs!r} are not all knobs")
-        for hook in ("config_kwargs", "plan", "check", "card_rows"):
+        for hook in ("config_kwargs", "plan", "check", "card_rows", "activation_bytes"):
             value = getattr(self, hook)
-            if not callable(value) and not (value is None and hook in ("check", "card_rows")):
+            if not callable(value) and not (value is None and hook in ("check", "card_rows", "activation_bytes")):
                 raise ValueError(f"method {self.name!r}: {hook} must be a function (got {value!r})")
         if self.wraps_layers and not self.wraps_id:
             raise ValueError(f"method {self.name!r}: a method that wraps layers needs a wraps_id")
@@ -238,6 +244,17 @@ def variant(base: str, **knobs: Any) -> str:
     record = get(base)
     found = _matching(record.peft_type, {**dict(record.fixed_knobs), **knobs})
     return found[0].name if found else base
+
+
+def quantized_twin(name: str, quantized: bool) -> str:
+    """The registered method that is ``name`` on a 4-bit base (``quantized``) or on a plain one: lora <-> qlora;
+    ``name`` itself when it has no such twin (the memory table's setups of one adapter)."""
+    record = get(name)
+    if record.quantized == quantized:
+        return name
+    twins = [m.name for m in _registry().values()
+             if m.peft_type == record.peft_type and m.quantized == quantized and not m.fixed_knobs]
+    return twins[0] if twins else name
 
 
 def adapter_method(peft_type: str, config: Mapping[str, Any], run_method: str | None = None) -> str:

@@ -48,6 +48,18 @@ def ia3_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int) 
     return CountPlan(spec.method, False, base_total, 0, vectors, vectors, len(names))
 
 
+def activation_bytes(model: nn.Module, spec: AdapterSpec, wrapped: list, act: int) -> int:
+    """Bytes per token IA3 keeps over the wrapped layers: the scaled input of a feed-forward layer, else its output."""
+    from workbench.core.model.modules import default_feedforward, features
+    ff = spec.feedforward_modules if spec.target_modules is not None else default_feedforward(model)
+    total = 0
+    for name, module in wrapped:
+        n_in, n_out = features(module)
+        is_ff = bool(ff) and any(name == f or name.endswith("." + f) for f in ([ff] if isinstance(ff, str) else ff))
+        total += act * (n_in if is_ff else n_out)
+    return total
+
+
 def card_rows(a: AdapterSpec) -> list[tuple[str, Any]]:
     return [("target_modules", a.target_modules)] if a.target_modules is not None else []
 
@@ -57,4 +69,4 @@ methods.register(methods.Method(
     plan=ia3_plan,
     knobs=("target_modules", "feedforward_modules"), help_id="help.method.ia3", about_id="methods.about.ia3",
     target_table="TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING", wraps_id="targets.wraps_ia3",
-    card_rows=card_rows, chart_refs=(("charts.ref.ia3", ()),)))
+    card_rows=card_rows, chart_refs=(("charts.ref.ia3", ()),), activation_bytes=activation_bytes))

@@ -74,6 +74,26 @@ def lora_plan(model: nn.Module, spec: AdapterSpec, named: list, base_total: int)
     return CountPlan(spec.method, True, base_total, rank_sum, dora + bias + copies, dora + copies, len(targets))
 
 
+# --------------------------------------------------------------------------- memory terms
+
+def activation_bytes(model: nn.Module, spec: AdapterSpec, wrapped: list, act: int) -> int:
+    """Bytes per token the LoRA path keeps over the wrapped layers: the dropout output (fp32) and its mask, autocast's
+    bf16 copy of it (kept by lora_A), A's output (kept by B); DoRA also keeps the base and LoRA outputs for the
+    magnitude scaling."""
+    from workbench.core.model.modules import features
+    total = 0
+    for _name, module in wrapped:
+        n_in, n_out = features(module)
+        kept = n_in * (4 + (1 if spec.dropout > 0 else 0))  # dropout output (fp32) + its mask (1 B)
+        if act == 2:
+            kept += 2 * n_in  # autocast's bf16 copy of it, kept by lora_A
+        kept += act * spec.r  # A's output, kept by B
+        if spec.use_dora or spec.method == "dora":
+            kept += 2 * act * n_out  # base and LoRA outputs, kept by the magnitude scaling
+        total += kept
+    return total
+
+
 # --------------------------------------------------------------------------- model card
 
 def _compute_dtype(pref: str) -> str:
@@ -98,7 +118,7 @@ def card_rows(a: AdapterSpec) -> list[tuple[str, Any]]:
 _COMMON: dict[str, Any] = dict(family="lora", group="reparameterized", peft_config="LoraConfig", peft_type="LORA",
                                config_kwargs=lora_kwargs, plan=lora_plan, budget_knob="r", target_table=TARGET_TABLE,
                                wraps_embeddings=True, wraps_id="targets.wraps_lora", card_rows=card_rows,
-                               card_tags=("lora",))
+                               card_tags=("lora",), activation_bytes=activation_bytes)
 
 methods.register(methods.Method(name="lora", knobs=KNOBS, form_groups=("lora",), help_id="help.method.lora",
                                 about_id="methods.about.lora", **_COMMON))
@@ -106,4 +126,5 @@ methods.register(methods.Method(name="dora", knobs=KNOBS + ("use_dora",), form_g
                                 help_id="help.method.dora", about_id="methods.about.dora",
                                 fixed_knobs=(("use_dora", True),), **_COMMON))
 methods.register(methods.Method(name="qlora", knobs=KNOBS + QUANT_KNOBS, form_groups=("lora", "quantization"),
-                                help_id="help.method.qlora", about_id="methods.about.qlora", quantized=True, **_COMMON))
+                                help_id="help.method.qlora", about_id="methods.about.qlora", quantized=True,
+                                estimate_label="LoRA", **_COMMON))

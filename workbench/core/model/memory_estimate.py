@@ -38,7 +38,7 @@ import torch.nn as nn
 from workbench.messages import Message
 from workbench.spec.settings import AdapterSpec, SpecError
 from workbench.spec import methods
-from workbench.core.model.modules import default_feedforward, features, is_linear, match_targets, named_modules, numel, \
+from workbench.core.model.modules import is_linear, match_targets, named_modules, numel, \
     output_layer_name, total_params
 from workbench.core.model.counting import count
 
@@ -196,32 +196,16 @@ def _arch(model: nn.Module) -> _Arch:
 
 
 def _adapter_bytes_per_token(model: nn.Module, spec: AdapterSpec, act: int) -> int:
-    """Bytes the adapter's own ops keep per token over the whole model (all wrapped layers)."""
+    """Bytes the adapter's own ops keep per token over the whole model (all wrapped layers): its family's
+    ``activation_bytes`` over the layers it wraps."""
     meth = methods.get(spec.method)
-    if not meth.wraps_layers:
+    if not meth.wraps_layers or meth.activation_bytes is None:
         return 0
     named = named_modules(model)
     modules = dict(named)
     names = match_targets(model, spec.target_modules, spec.method, modules_to_save=spec.modules_to_save,
                           named=named)
-    total = 0
-    if meth.family == "ia3":
-        ff = spec.feedforward_modules if spec.target_modules is not None else default_feedforward(model)
-        for n in names:
-            n_in, n_out = features(modules[n])
-            is_ff = bool(ff) and any(n == f or n.endswith("." + f) for f in ([ff] if isinstance(ff, str) else ff))
-            total += act * (n_in if is_ff else n_out)
-        return total
-    for n in names:
-        n_in, n_out = features(modules[n])
-        kept = n_in * (4 + (1 if spec.dropout > 0 else 0))  # dropout output (fp32) + its mask (1 B)
-        if act == 2:
-            kept += 2 * n_in  # autocast's bf16 copy of it, kept by lora_A
-        kept += act * spec.r  # A's output, kept by B
-        if spec.use_dora or spec.method == "dora":
-            kept += 2 * act * n_out  # base and LoRA outputs, kept by the magnitude scaling
-        total += kept
-    return total
+    return meth.activation_bytes(model, spec, [(n, modules[n]) for n in names], act)
 
 
 def _layer_bytes_per_token(a: _Arch, act: int, kv_len_ratio: float, eager_kv: int, full: bool) -> int:
@@ -239,9 +223,8 @@ def _layer_bytes_per_token(a: _Arch, act: int, kv_len_ratio: float, eager_kv: in
 # --------------------------------------------------------------------------- one setup
 
 def _label(spec: AdapterSpec) -> str:
-    if spec.method == "qlora":
-        return f"LoRA r={spec.r}"
-    return f"{spec.method} r={spec.r}" if spec.is_lora else spec.method
+    meth = methods.get(spec.method)
+    return f"{meth.estimate_label or spec.method} r={spec.r}" if meth.has_rank else spec.method
 
 
 def _virtual_tokens(spec: AdapterSpec) -> int:
@@ -299,7 +282,7 @@ def estimate(model: nn.Module, spec: AdapterSpec | None, work: Workload | None =
     # ---- activations
     act = 2 if work.precision == "bf16" else 4
     v = 0 if full else _virtual_tokens(spec)
-    prefix_kv = v if (not full and spec.method == "prefix_tuning") else 0
+    prefix_kv = v if (not full and methods.get(spec.method).kv_prefix) else 0
     seq = work.seq + (v if v and not prefix_kv else 0)  # prompt / P-tuning put V tokens in front
     fast = work.fast_loss and not full and not v
     shared = min(work.shared_prefix, seq - 1) if fast and work.batch > 1 else 0
@@ -351,8 +334,8 @@ def memory_estimate(model: nn.Module, spec: AdapterSpec, base_dtype: str = "floa
                     work: Workload | None = None) -> list[MemoryEstimate]:
     """The Rank tab's three setups: full fine-tuning (fp32 + Adam), ``spec`` on a frozen ``base_dtype`` base and
     the same adapter on a 4-bit base (QLoRA), for one ``work`` (None: weights, gradients and optimizer only)."""
-    lora = AdapterSpec(**{**spec.__dict__, "method": "lora" if spec.method == "qlora" else spec.method})
-    qlora = AdapterSpec(**{**spec.__dict__, "method": "qlora"}) if spec.is_lora else spec
+    lora = AdapterSpec(**{**spec.__dict__, "method": methods.quantized_twin(spec.method, False)})
+    qlora = AdapterSpec(**{**spec.__dict__, "method": methods.quantized_twin(spec.method, True)})
     return [estimate(model, None, work, base_dtype),
             estimate(model, lora, work, base_dtype, quantized=False),
             estimate(model, qlora, work, base_dtype, quantized=True)]
