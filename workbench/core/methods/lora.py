@@ -97,7 +97,7 @@ def activation_bytes(model: nn.Module, spec: AdapterSpec, wrapped: list, act: in
 # --------------------------------------------------------------------------- model card
 
 def _compute_dtype(pref: str) -> str:
-    from workbench.core.model.loading import pick_compute_dtype
+    from workbench.core.model.precision import pick_compute_dtype
     return pref if pref != "auto" else f"auto ({pick_compute_dtype(pref)} here)"
 
 
