@@ -17,9 +17,9 @@ LAYERS = (
     ("workbench.errors",),
     ("workbench.spec",),
     ("workbench.plots", "workbench.plots_experiments"),  # plotly figures from plain rows: no engine, no gradio
-    ("workbench.core.env", "workbench.core.paths"),
+    ("workbench.core.env", "workbench.core.paths", "workbench.core"),
     ("workbench.core.model",),
-    ("workbench.core.methods", "workbench.core"),  # core/__init__ imports the method families (they register)
+    ("workbench.core.methods",),
     ("workbench.core.kernels",),
     ("workbench.core.data",),
     ("workbench.core.runstore",),
@@ -31,7 +31,7 @@ LAYERS = (
     ("workbench.core.experiments",),
     ("workbench.commands",),
     ("workbench.ui",),
-    ("workbench.cli", "workbench.__main__", "workbench"),
+    ("workbench.cli", "workbench.__main__", "workbench"),  # `import workbench` registers the method families
 )
 """The layers, lowest first. A module belongs to the layer of the longest name that it equals or lies under."""
 

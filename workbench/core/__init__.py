@@ -5,5 +5,3 @@ import os as _os
 # bitsandbytes logs a noisy note about an optional faster CPU 4-bit kernel package on import.
 _logging.getLogger("bitsandbytes").setLevel(_logging.ERROR)
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import workbench.core.methods  # noqa: E402,F401 - registers the shipped methods (as peft/__init__ imports its tuners)

@@ -7,12 +7,12 @@ form (which groups it shows, its help text), the rank explorer's reference lines
 the experiment budget sizing (``budget_knob``). Nothing outside a method's own family file tests a method's name.
 
 The records live with their family, one file each under ``workbench/core/methods/`` (as PEFT registers each tuner
-from its own package), and ``register`` themselves when ``workbench.core`` is imported (``workbench/core/__init__``
-imports ``workbench.core.methods``). Adding a method = one record in its family file (or a new family file) + its
+from its own package), and ``register`` themselves when the package is imported (``workbench/__init__`` imports
+``workbench.core.methods``, so any ``import workbench...`` fills the registry). Adding a method = one record in its family file (or a new family file) + its
 tests. This module is plain Python (no torch / peft, nothing from ``workbench.core``) so ``settings.py`` can import
 it; the hooks of a record are callables.
 
-    import workbench.core                      # fills the registry
+    import workbench                           # fills the registry
     from workbench.spec import methods
     methods.get("qlora").quantized             # True
     methods.get("prefix_tuning").budget_knob   # "num_virtual_tokens"
@@ -158,8 +158,8 @@ _REGISTRY: dict[str, Method] = {}
 def _registry() -> dict[str, Method]:
     """The records; empty means the family files were never imported, a programming error worth naming."""
     if not _REGISTRY:
-        raise RuntimeError("no PEFT method is registered: import workbench.core first (it registers the shipped "
-                           "methods from workbench/core/methods/)")
+        raise RuntimeError("no PEFT method is registered: import workbench.core.methods (it registers the "
+                           "shipped methods from workbench/core/methods/; import workbench does it)")
     return _REGISTRY
 
 
