@@ -102,6 +102,16 @@ def tiny_llama_dir(tmp_path_factory, tokenizer):
 
 
 @pytest.fixture()
+def one_thread():
+    """One torch thread: on a small shared CPU, 2 threads on tiny matrices are slower, not faster."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture()
 def runs_dir(tmp_path, monkeypatch):
     """An isolated runs root for one test."""
     d = tmp_path / "runs"

@@ -37,13 +37,7 @@ def _four_bit_unavailable() -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a small shared CPU, 2 threads on tiny matrices are slower, not faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_run(model_dir: str, method: str) -> RunSpec:

@@ -38,13 +38,7 @@ def fault_hooks(monkeypatch):
     monkeypatch.setenv("WORKBENCH_EXTRA_CALLBACKS", HOOK)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a small shared CPU, 2 threads on tiny matrices are slower, not faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_spec(model_dir: str, method: str = "lora", **train_kw) -> RunSpec:
