@@ -1,7 +1,7 @@
 """Experiment charts from plain rows (``results.RunRow`` or dicts): score vs trainable parameters with the
-Pareto front, overlaid loss curves, subspace similarity. No gradio, no torch; used by the report writer and the
-Experiments tab alike. ``tr``: a catalogue translator bound to the page's language (see ``workbench.plots``);
-the texts are ``experiments.chart_*`` messages."""
+Pareto front, score vs forgetting, overlaid loss curves, subspace similarity. No gradio, no torch; used by the
+report writer and the Experiments tab alike. ``tr``: a catalogue translator bound to the page's language (see
+``workbench.plots``); the texts are ``experiments.chart_*`` messages."""
 from __future__ import annotations
 
 import math
@@ -120,3 +120,34 @@ def subspace_chart(phi: list[list[float]], i_values: list[int], j_values: list[i
                                colorscale="Viridis", colorbar=dict(title="phi")))
     return _layout(fig, _("experiments.chart_subspace_title", a=label_a, b=label_b),
                    _("experiments.chart_subspace_j", b=label_b), _("experiments.chart_subspace_i", a=label_a))
+
+
+def forgetting_chart(rows: Iterable[Any], base: Any = None, tr: Translator | None = None) -> go.Figure:
+    """Task score against forgetting (the rise of the mean token loss on general text the runs never trained on;
+    ``core/evaluation/forgetting.py``), one point per run; the base model sits at forgetting 0 by definition."""
+    _ = _translator(tr)
+    rows = [r for r in rows if _get(r, "score") is not None and _get(r, "forgetting") is not None]
+    fig = go.Figure()
+    for i, r in enumerate(rows):
+        fig.add_trace(go.Scatter(
+            x=[_get(r, "forgetting")], y=[_get(r, "score")], mode="markers+text", name=_get(r, "label"),
+            text=[_get(r, "label")], textposition="top center",
+            marker=dict(size=10, color=PALETTE[i % len(PALETTE)], line=dict(width=1, color="#111827")),
+            hovertext=[_("experiments.chart_forgetting_hover", label=_get(r, "label"), method=_get(r, "method"),
+                         forgetting=_get(r, "forgetting"), score=_get(r, "score"))],
+            hoverinfo="text"))
+    base_score = _get(base, "score") if base is not None else None
+    if base_score is not None:
+        name = _("experiments.chart_forgetting_base")
+        fig.add_trace(go.Scatter(x=[0.0], y=[base_score], mode="markers+text", name=name, text=[name],
+                                 textposition="bottom center",
+                                 marker=dict(size=12, color="#6b7280", symbol="diamond"),
+                                 hovertext=[_("experiments.chart_base", score=base_score)], hoverinfo="text"))
+    fig.add_vline(x=0.0, line=dict(color="#9ca3af", dash="dot"))
+    if not rows:
+        fig.add_annotation(text=_("experiments.chart_no_forgetting"), showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    fig.update_yaxes(range=[-0.05, 1.05])
+    metric = next((_get(r, "metric") for r in rows if _get(r, "metric")), None) or _("experiments.chart_score")
+    return _layout(fig, _("experiments.chart_forgetting_title", metric=metric), _("experiments.chart_forgetting_x"),
+                   metric)

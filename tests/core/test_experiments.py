@@ -248,15 +248,17 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
     printed = [json.loads(line) for line in p.stdout.splitlines()]  # stdout holds the results and nothing else
     assert [r["label"] for r in printed] == ["lora", "prompt", "base"]
     keys = ["run_id", "label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "percent",
-            "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "train_loss", "eval_loss", "metric", "score"]
+            "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "train_loss", "eval_loss", "metric", "score",
+            "forgetting", "adapter_mb"]
     for row in printed[:2]:
         assert list(row)[:len(keys)] == keys and row["status"] == "done" and row["error"] is None
+        assert isinstance(row["forgetting"], float) and row["adapter_mb"] > 0  # what the run cost
         assert row["metric"] == "json_match" and 0 <= row["score"] <= 1 and row["eval_loss"] > 0
         assert row["trainable"] > 0 and row["wall_s"] > 0 and row["train_loss"] > 0
         assert row["peak_mem_mb"] > 0 and (row["est_mem_mb"] is None or row["est_mem_mb"] > 0)
     assert printed[0]["r"] == 2 and printed[0]["num_virtual_tokens"] is None
     assert printed[1]["r"] is None and printed[1]["num_virtual_tokens"] == 3
-    assert set(printed[2]) == {"label", "metric", "score", "eval_loss"}
+    assert set(printed[2]) == {"label", "metric", "score", "eval_loss", "forgetting"} and printed[2]["forgetting"] == 0
     (exp_dir,) = list(out_dir.iterdir())
     assert [json.loads(x) for x in (exp_dir / "results.jsonl").read_text().splitlines()] == printed
     with open(exp_dir / "results.csv", newline="") as fh:
@@ -264,7 +266,8 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
     assert len(table) == 3
     for line, obj in zip(table, printed):
         assert {k: line[k] for k in obj} == {k: _cell(v) for k, v in obj.items()}
-    for name in ("experiment.yaml", "report.md", "score_vs_params.html", "loss_curves.html"):
+    for name in ("experiment.yaml", "report.md", "score_vs_params.html", "score_vs_forgetting.html",
+                 "loss_curves.html"):
         assert (exp_dir / name).is_file(), name
     assert "| lora | lora | 2 |" in (exp_dir / "report.md").read_text()
     # each run is an ordinary run directory: in the runs list, experiment set, metric stored

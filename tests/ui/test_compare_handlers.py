@@ -83,3 +83,16 @@ def test_session_leaving_frees_its_adapter_copy(owned_adapter, tiny_llama_dir):
     SESSIONS.join("alice-tab", "alice")
     assert session_left("alice-tab") == 1
     assert not any(k[1] for k in G.cached_variant_keys())
+
+
+def test_a_runs_adapter_shows_its_score_forgetting_and_size(owned_adapter):
+    from workbench.core.model.adapter_files import adapter_mb
+    _rid, adir = owned_adapter
+    size = adapter_mb(adir)
+    assert size > 0 and CH.adapter_info(adir, "alice") == f"{size:.2f} MB"  # not scored yet: only its size
+    R.update_status(Path(adir).parent, metric="json_match", score=0.625, forgetting=0.0412, adapter_mb=1.84)
+    info = CH.adapter_info(adir, "alice")
+    assert info.startswith("held-out json_match 0.62 · forgetting +0.041 (") and info.endswith(" · 1.84 MB")
+    assert "general text" in info  # what forgetting means, said where it is shown
+    with pytest.raises(WorkbenchError, match="not one of this session"):
+        CH.adapter_info(adir, "bob")

@@ -83,3 +83,16 @@ def test_compare_any_runs_of_the_session(runs_dir, zh):
         experiment_handlers.runs_view([other], "alice")
     with pytest.raises(gr.Error):
         experiment_handlers.adapter_of(a, "alice")  # no adapter folder: a clear error, not an empty Compare tab
+
+
+def test_forgetting_and_adapter_size_in_the_rows_and_their_chart(runs_dir, zh):
+    a = _fake_run("alice", 2, 0.4, "small")
+    b = _fake_run("alice", 8, 0.5, "big")
+    update_status(runs.safe_run_dir(a), forgetting=0.012, adapter_mb=0.25)
+    update_status(runs.safe_run_dir(b), forgetting=0.3, adapter_mb=1.5)
+    view = experiment_handlers.runs_view([a, b], "alice")
+    assert list(view.rows["遗忘度"]) == [0.012, 0.3] and list(view.rows["适配器（MB）"]) == [0.25, 1.5]
+    assert {t.name: (t.x[0], t.y[0]) for t in view.forgetting.data} == {"small": (0.012, 0.4), "big": (0.3, 0.5)}
+    assert "遗忘度" in view.forgetting.layout.xaxis.title.text
+    assert "遗忘度" in view.reading and "+0.300" in view.reading  # the reading names the range
+    assert not experiment_handlers.empty_view().forgetting.data

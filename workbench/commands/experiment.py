@@ -21,7 +21,8 @@ import datetime
 import json
 import sys
 
-from workbench.core.experiments.report import fmt
+from workbench.core.experiments.report import fmt, fmt_signed
+from workbench.messages import text
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -116,10 +117,14 @@ def _run(args, spec) -> int:
 
 
 def _print_table(result) -> None:
-    print(f"{'RUN':<30} {'METHOD':<14} {'TRAINABLE':>11} {'SCORE':>6} {'EVAL':>7} {'WALL S':>7}  STATUS")
+    print(f"{'RUN':<30} {'METHOD':<14} {'TRAINABLE':>11} {'SCORE':>6} {'FORGET':>7} {'EVAL':>7} {'WALL S':>7} "
+          f"{'MB':>7}  STATUS")
     for r in result.rows:
-        print(f"{r.label[:30]:<30} {r.method:<14} {r.trainable:>11,} {fmt(r.score):>6} {fmt(r.eval_loss):>7} "
-              f"{fmt(r.wall_s, 1):>7}  {r.status}{' (' + r.error + ')' if r.error else ''}")
+        print(f"{r.label[:30]:<30} {r.method:<14} {r.trainable:>11,} {fmt(r.score):>6} {fmt_signed(r.forgetting):>7} "
+              f"{fmt(r.eval_loss):>7} {fmt(r.wall_s, 1):>7} {fmt(r.adapter_mb, 2):>7}  "
+              f"{r.status}{' (' + r.error + ')' if r.error else ''}")
     if result.base is not None:
         b = result.base
-        print(f"{'base':<30} {'-':<14} {'-':>11} {fmt(b.score):>6} {fmt(b.eval_loss):>7} {'-':>7}")
+        print(f"{'base':<30} {'-':<14} {'-':>11} {fmt(b.score):>6} {fmt_signed(b.forgetting):>7} "
+              f"{fmt(b.eval_loss):>7} {'-':>7} {'-':>7}")
+    print(text("cli.forgetting_legend", "en"))

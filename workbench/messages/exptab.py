@@ -28,6 +28,10 @@ MESSAGES = {
     "exptab.none_yet": ("No experiment yet: launch one above (it keeps running if you close or reload the page).",
                         "还没有实验：在上方启动一个（关闭或刷新页面后它仍会继续运行）。"),
     "exptab.compare_header": ("Comparing {n} of your runs.", "正在对比你的 {n} 个运行。"),
+    "exptab.recorded_label": ("**Recorded result** ({date}, {machine}) — press **Launch** to run it yourself.",
+                              "**已记录的结果**（{date}，{machine}）——按 **启动** 自己运行一次。"),
+    "exptab.no_recording": ("**{name}** has no recorded result yet: its plan is below; press **Launch** to run it.",
+                            "**{name}** 还没有已记录的结果：下方是它的计划；按 **启动** 运行它。"),
     "exptab.no_diff": ("The runs share every setting.", "这些运行的所有设置都相同。"),
     "exptab.run_choice": ("{name} · {method} · {status} ({run_id})", "{name} · {method} · {status}（{run_id}）"),
     "exptab.experiment_choice": ("{exp_id} · {done}/{n} done", "{exp_id} · 已完成 {done}/{n}"),
@@ -50,6 +54,15 @@ MESSAGES = {
     "exptab.column.tokens_per_s": ("tokens/s", "token/秒"),
     "exptab.column.peak_mem_mb": ("peak memory (MB)", "峰值内存（MB）"),
     "exptab.column.est_mem_mb": ("estimate (MB)", "估计（MB）"),
+    "exptab.column.forgetting": ("forgetting", "遗忘度"),
+    "exptab.column.adapter_mb": ("adapter (MB)", "适配器（MB）"),
+    "exptab.forgetting_note": ("*Forgetting*: how much worse the adapted model predicts general text it never trained "
+                               "on (presets/general_text/): its mean token loss there minus the base model's, in nats "
+                               "per token (0 = unchanged, lower is better). *Adapter (MB)*: the size of the saved "
+                               "adapter files (1 MB = 10^6 bytes).",
+                               "*遗忘度*：适配后的模型在从未训练过的通用文本（presets/general_text/）上预测变差了多少："
+                               "它在该文本上的平均 token 损失减去基础模型的，单位为每 token 奈特（0 = 不变，越低越好）。"
+                               "*适配器（MB）*：保存的适配器文件大小（1 MB = 10^6 字节）。"),
     "exptab.column.error": ("error", "错误"),
     "exptab.column.setting": ("setting", "设置"),
     "exptab.column.run_id": ("run id", "运行 ID"),
@@ -72,5 +85,9 @@ MESSAGES = {
     "exptab.reading_spread": ("The scores span {spread:.3f}.", "得分的差距为 {spread:.3f}。"),
     "exptab.reading_front": ("Pareto front (no run is both smaller and better): {labels}.",
                              "帕累托前沿（没有哪个运行既更小又更好）：{labels}。"),
+    "exptab.reading_forgetting": ("Forgetting on general text ranges from {low_value:+.3f} ({low}) to {high_value:+.3f} "
+                                  "({high}) nats per token.",
+                                  "通用文本上的遗忘度从 {low_value:+.3f}（{low}）到 {high_value:+.3f}（{high}）"
+                                  "奈特/token 不等。"),
     "exptab.reading_failed": ("Failed: {labels} (see the error column).", "失败：{labels}（见错误列）。"),
 }

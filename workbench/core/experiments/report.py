@@ -21,6 +21,7 @@ from workbench.errors import WorkbenchError
 
 REPORT = "report.md"
 SCORE_CHART = "score_vs_params.html"
+FORGETTING_CHART = "score_vs_forgetting.html"
 LOSS_CHART = "loss_curves.html"
 SUBSPACE_CHART = "subspace.html"
 J_VALUES = (1, 2, 4, 8, 16, 32, 64)
@@ -149,6 +150,11 @@ def fmt(v: Any, digits: int = 3) -> str:
     return _cell(v)
 
 
+def fmt_signed(v: Any, digits: int = 3) -> str:
+    """A change as the report prints it: "+0.123", "-0.004", "-" for none."""
+    return "-" if v is None else f"{v:+.{digits}f}"
+
+
 def reading(result, lang: str = "en") -> str:
     """One paragraph that reads the numbers, in ``lang`` (catalogue messages ``exptab.reading_*``)."""
     from workbench.messages import normalize_language
@@ -176,6 +182,11 @@ def reading_messages(result) -> list:
     front = pareto_labels(scored)
     if front:
         parts.append(Message("exptab.reading_front", {"labels": ", ".join(front)}))
+    measured = [r for r in result.rows if r.forgetting is not None]
+    if measured:
+        low, high = min(measured, key=lambda r: r.forgetting), max(measured, key=lambda r: r.forgetting)
+        parts.append(Message("exptab.reading_forgetting", {"low": low.label, "low_value": low.forgetting,
+                                                            "high": high.label, "high_value": high.forgetting}))
     failed = [r.label for r in result.rows if r.status == "failed"]
     if failed:
         parts.append(Message("exptab.reading_failed", {"labels": ", ".join(failed)}))
@@ -204,6 +215,7 @@ def _quantized_lines(result) -> list[str]:
 
 def report_text(result) -> str:
     """report.md: what was run, the table, the base row, the reading, the subspace table, links to the charts."""
+    from workbench.messages import text
     spec = result.spec
     out = [f"# {spec.text('title') if spec and spec.text('title') else result.name}", ""]
     if spec and spec.text("description"):
@@ -213,19 +225,21 @@ def report_text(result) -> str:
             f"wall time {fmt(result.wall_s, 1)} s." if result.wall_s is not None else
             f"Experiment `{result.experiment_id}` ({result.status}).", ""]
     if first is not None:
-        out += ["| run | method | r | tokens | targets | trainable | % | score | held-out loss | train loss | "
-                "wall s | tok/s | peak MB | est. MB | status |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        out += ["| run | method | r | tokens | targets | trainable | % | score | forgetting | held-out loss | "
+                "train loss | wall s | tok/s | peak MB | est. MB | adapter MB | status |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in result.rows:
             out.append(f"| {r.label} | {r.method} | {fmt(r.r)} | {fmt(r.num_virtual_tokens)} | "
                        f"{fmt(r.target_modules)} | {fmt(r.trainable)} | {fmt(r.percent, 4)} | {fmt(r.score)} | "
-                       f"{fmt(r.eval_loss)} | {fmt(r.train_loss)} | {fmt(r.wall_s, 1)} | "
+                       f"{fmt_signed(r.forgetting)} | {fmt(r.eval_loss)} | {fmt(r.train_loss)} | {fmt(r.wall_s, 1)} | "
                        f"{fmt(r.tokens_per_s, 0)} | {fmt(r.peak_mem_mb, 0)} | {fmt(r.est_mem_mb, 0)} | "
-                       f"{r.status}{' (' + r.error + ')' if r.error else ''} |")
+                       f"{fmt(r.adapter_mb, 2)} | {r.status}{' (' + r.error + ')' if r.error else ''} |")
+        out += ["", text("exptab.forgetting_note", "en")]
     if result.base is not None:
         b = result.base
         out += ["", f"Base model (no adapter): {b.metric or 'metric'} {fmt(b.score)}, held-out loss "
-                f"{fmt(b.eval_loss)}" + (f" (error: {b.error})" if b.error else "") + "."]
+                f"{fmt(b.eval_loss)}, forgetting 0 (by definition)" + (f" (error: {b.error})" if b.error else "")
+                + "."]
     out += _quantized_lines(result)
     out += ["", "## Reading", "", reading(result)]
     sub = result.subspace
@@ -243,7 +257,8 @@ def report_text(result) -> str:
                 "In the paper the top one or two directions of r=8 and r=64 overlap strongly (phi > 0.5) and the "
                 "rest is mostly noise; after only a few steps the A matrices are still close to their random "
                 "initialisation, so expect values near the random level unless the runs train longer."]
-    out += ["", "## Charts", "", f"- [score vs trainable parameters]({SCORE_CHART})", f"- [loss curves]({LOSS_CHART})"]
+    out += ["", "## Charts", "", f"- [score vs trainable parameters]({SCORE_CHART})",
+            f"- [score vs forgetting]({FORGETTING_CHART})", f"- [loss curves]({LOSS_CHART})"]
     if sub is not None:
         out.append(f"- [subspace similarity]({SUBSPACE_CHART})")
     out += ["", "Files: `results.jsonl` and `results.csv` (one row per run, then the base row), `experiment.yaml` "
@@ -264,8 +279,9 @@ def write_all(result, charts: bool = True) -> dict[str, str]:
         tmp.replace(d / name)
         written[name] = str(d / name)
     if charts:
-        from workbench.plots_experiments import loss_curves_chart, score_chart, subspace_chart
-        figs = {SCORE_CHART: score_chart(result.rows, result.base)}
+        from workbench.plots_experiments import forgetting_chart, loss_curves_chart, score_chart, subspace_chart
+        figs = {SCORE_CHART: score_chart(result.rows, result.base),
+                FORGETTING_CHART: forgetting_chart(result.rows, result.base)}
         curves = {r.label: read_log_dir(runs_root() / r.run_id) for r in result.rows if r.run_id}
         figs[LOSS_CHART] = loss_curves_chart(curves)
         if result.subspace is not None:
@@ -275,7 +291,7 @@ def write_all(result, charts: bool = True) -> dict[str, str]:
             tmp = d / f".{name}.tmp"
             fig.write_html(str(tmp), include_plotlyjs=True, full_html=True)
             tmp.replace(d / name)
-    for name in (SCORE_CHART, LOSS_CHART, SUBSPACE_CHART):  # written now or after an earlier run
+    for name in (SCORE_CHART, FORGETTING_CHART, LOSS_CHART, SUBSPACE_CHART):  # written now or after an earlier run
         if (d / name).is_file():
             written[name] = str(d / name)
     return written

@@ -19,9 +19,10 @@ from workbench.errors import WorkbenchError
 from workbench.core.experiments.definition import ExperimentSpec
 
 JSON_KEYS = ("run_id", "label", "method", "r", "num_virtual_tokens", "target_modules", "trainable", "percent",
-             "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "train_loss", "eval_loss", "metric", "score")
+             "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "train_loss", "eval_loss", "metric", "score",
+             "forgetting", "adapter_mb")
 """The keys of one run row in ``experiment run --json`` (then ``status`` and ``error``)."""
-BASE_KEYS = ("label", "metric", "score", "eval_loss")
+BASE_KEYS = ("label", "metric", "score", "eval_loss", "forgetting")
 
 
 def experiments_root() -> Path:
@@ -51,6 +52,10 @@ class RunRow:
     eval_loss: float | None = None
     metric: str | None = None
     score: float | None = None
+    forgetting: float | None = None
+    """Rise of the mean token loss on general text the run never saw (adapted - base; ``evaluation.forgetting``)."""
+    adapter_mb: float | None = None
+    """Size of the saved adapter files, MB (1e6 bytes)."""
     status: str = "queued"
     """queued | running | done | failed (| stopped)."""
     error: str | None = None
@@ -68,6 +73,8 @@ class BaseRow:
     eval_loss: float | None
     label: str = "base"
     error: str | None = None
+    forgetting: float | None = 0.0
+    """0 by definition: forgetting is measured against the base model itself."""
 
     def to_json(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in BASE_KEYS}
@@ -102,7 +109,8 @@ def _tokens_per_s(log: list[dict]) -> float | None:
 
 
 def fill_from_run(row: RunRow, run_dir: Path) -> RunRow:
-    """Copy what the run recorded (status, losses, time, memory, PEFT's own count) into ``row``."""
+    """Copy what the run recorded (status, losses, time, memory, PEFT's own count, forgetting, adapter size) into
+    ``row``."""
     from workbench.core.runstore.run_dirs import read_log_dir
     from workbench.core.runstore.status import read_status
     st = read_status(run_dir)
@@ -120,6 +128,8 @@ def fill_from_run(row: RunRow, run_dir: Path) -> RunRow:
         row.percent = round(100.0 * st.trainable_params / st.total_params, 4)
     row.metric = st.metric or row.metric
     row.score = st.score if st.score is not None else row.score
+    row.forgetting = st.forgetting if st.forgetting is not None else row.forgetting
+    row.adapter_mb = st.adapter_mb if st.adapter_mb is not None else row.adapter_mb
     return row
 
 
@@ -145,7 +155,7 @@ def _read_rows(exp_dir: Path) -> tuple[list[RunRow], BaseRow | None]:
             d = json.loads(line)
             if d.get("label") == "base" and "run_id" not in d:
                 base = BaseRow(metric=d.get("metric"), score=d.get("score"), eval_loss=d.get("eval_loss"),
-                               error=d.get("error"))
+                               error=d.get("error"), forgetting=d.get("forgetting", 0.0))
             else:
                 rows.append(RunRow(**{k: d.get(k) for k in RunRow.__dataclass_fields__}))
     return rows, base

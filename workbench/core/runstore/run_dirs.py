@@ -229,28 +229,35 @@ def adapter_dir(run_id: str) -> Path | None:
 
 @dataclass
 class AdapterSummary:
-    """What an adapter folder is, for a badge: its method and how many parameters it trained."""
+    """What an adapter folder is, for a badge: its method, how many parameters it trained and, for a run's adapter,
+    what the run measured (score, forgetting) and its size."""
     method: str              # lora, dora, qlora, ia3, prompt_tuning, ... (lower case)
     params: int              # trainable parameters (from the run's status), else the numbers in the weights file
     from_run: bool           # True when ``params`` comes from the run that trained it
+    metric: str | None = None        # the run's held-out metric and score (None: not a run's, or not scored)
+    score: float | None = None
+    forgetting: float | None = None  # the run's loss rise on general text (core/evaluation/forgetting.py)
+    adapter_mb: float | None = None  # size of the adapter files, MB (the run's record, else measured here)
 
 
 def adapter_summary(adapter_dir: str | Path) -> AdapterSummary:
     """Summarise an adapter folder (a run's ``adapter/`` or an uploaded one) from its config, weights header
     and, for a run's adapter, the run's status.json; raises adapter_files.AdapterError for a folder that is no adapter."""
-    from workbench.core.model.adapter_files import read_adapter, weight_shapes
+    from workbench.core.model.adapter_files import adapter_mb, read_adapter, weight_shapes
     info = read_adapter(adapter_dir)
     status = read_status(Path(adapter_dir).parent) if Path(adapter_dir).name == "adapter" else RunStatus(version=0)
     method = methods.adapter_method(info.peft_type, info.config, run_method=status.method)
+    costs = dict(metric=status.metric, score=status.score, forgetting=status.forgetting,
+                 adapter_mb=status.adapter_mb if status.adapter_mb is not None else adapter_mb(adapter_dir))
     if status.trainable_params:
-        return AdapterSummary(method=method, params=status.trainable_params, from_run=True)
+        return AdapterSummary(method=method, params=status.trainable_params, from_run=True, **costs)
     n = 0
     for shape in weight_shapes(info).values():
         size = 1
         for dim in shape:
             size *= int(dim)
         n += size
-    return AdapterSummary(method=method, params=n, from_run=False)
+    return AdapterSummary(method=method, params=n, from_run=False, **costs)
 
 
 def stop_file(run_dir: Path) -> Path:

@@ -73,6 +73,8 @@ class RunStatus:
     peak_mem_mb: float | None = None       # measured peak memory of the worker
     cpu_s: float | None = None             # CPU time (user + system, s) the worker used (core/serving/instructor.py)
     est_mem_mb: float | None = None        # the counting engine's estimate before the run
+    forgetting: float | None = None        # mean token loss on general text, adapted - base (forgetting.json)
+    adapter_mb: float | None = None        # size of the saved adapter files, MB (1e6 bytes; model card left out)
     adapter_dir: str | None = None
     adapter_step: int | None = None
     adapter_error: str | None = None

@@ -199,6 +199,16 @@ MESSAGES = {
     "ui.page.exp.csv": ("Download results (CSV)", "下载结果（CSV）"),
     "ui.page.exp.report": ("Download report", "下载报告"),
     "ui.page.exp.finished": ("Finished run", "已完成的运行"),
+    "ui.page.exp.forgetting_note": ("**Forgetting** (the table's column and this chart's x axis): how much worse a run's "
+                                    "model predicts general text it never trained on: its mean token loss on a fixed "
+                                    "page of encyclopedic English minus the base model's, in nats per token. 0 = "
+                                    "unchanged (the base model's point), lower is better; up and left on the chart is "
+                                    "a better score for less forgetting. **Adapter (MB)**: the size of the saved "
+                                    "adapter files.",
+                                    "**遗忘度**（表格中的列、本图的横轴）：运行后的模型在从未训练过的通用文本上预测变差了多少："
+                                    "它在一页固定的百科英文上的平均 token 损失减去基础模型的，单位为每 token 奈特。0 = "
+                                    "不变（基础模型的点），越低越好；图中越靠左上，就是以更少的遗忘换来更高的得分。"
+                                    "**适配器（MB）**：保存的适配器文件大小。"),
     # ---- 6 · Instructor (ui/tabs/admin_tab.py) and the class board name in the Train tab
     "ui.page.admin.intro": ("Instructor view: every session's runs, the queue and the class board. Enter the instructor "
                          "password.",

@@ -75,6 +75,11 @@ MESSAGES = {
     "ui.adapter_on": ("🟢 ADAPTER ON · {method}{params}", "🟢 适配器开启 · {method}{params}"),
     "ui.trainable_params": (" · {n:,} trainable params", " · {n:,} 个可训练参数"),
     "ui.params": (" · {n:,} params", " · {n:,} 个参数"),
+    "ui.adapter_score": ("held-out {metric} {score:.2f}", "留出集 {metric} {score:.2f}"),
+    "ui.adapter_forgetting": ("forgetting {value:+.3f} (rise of the loss on general text it never trained on, nats per "
+                              "token; 0 = the base model, lower is better)",
+                              "遗忘度 {value:+.3f}（在从未训练过的通用文本上损失的上升，每 token 奈特；0 = 基础模型，越低越好）"),
+    "ui.adapter_size": ("{mb:.2f} MB", "{mb:.2f} MB"),
     "ui.updates_summary": ("**{n} updates** (rank r = {r}). The heatmap shows how big each learned change ΔW = B·A·(α/r) "
                            "is; the spectrum shows how many directions it really uses. Mean effective rank "
                            "**{mean:.2f}** of at most {r}: a low value means the task needed fewer directions than r "

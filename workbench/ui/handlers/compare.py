@@ -66,6 +66,21 @@ def adapter_badge(adapter_dir: str, owner: str) -> str:
     return tr("ui.adapter_on", method=summary.method, params=params)
 
 
+@in_page_language
+def adapter_info(adapter_dir: str, owner: str) -> str:
+    """One line under an adapter's column: the run's held-out score, its forgetting (with what that means) and the
+    adapter's size, e.g. 'held-out json_match 0.62 · forgetting +0.041 (...) · 1.84 MB'."""
+    s = runs.adapter_summary(Workspace(owner).check_adapter(adapter_dir))
+    parts = []
+    if s.score is not None:
+        parts.append(tr("ui.adapter_score", metric=s.metric or "", score=s.score))
+    if s.forgetting is not None:
+        parts.append(tr("ui.adapter_forgetting", value=s.forgetting))
+    if s.adapter_mb is not None:
+        parts.append(tr("ui.adapter_size", mb=s.adapter_mb))
+    return " · ".join(parts)
+
+
 def _short(adapter_dir: str) -> str:
     p = Path(adapter_dir)
     return p.parent.name if p.name == "adapter" else p.name

@@ -25,14 +25,14 @@ from workbench.core.runstore import run_dirs as runs
 from workbench.core.experiments.results import ExperimentResult, RunRow, fill_from_run
 from workbench.core.serving.workspace import Workspace
 from workbench.errors import WorkbenchError
-from workbench.plots_experiments import loss_curves_chart, score_chart
+from workbench.plots_experiments import forgetting_chart, loss_curves_chart, score_chart
 from workbench.spec.settings import RunSpec
 from workbench.ui.language import current_language, page_text, page_translator, tr, word
 from workbench.ui.handlers.common import in_page_language, parse_int_list, user_errors
 from workbench.ui.handlers.form import recipe_names
 
 ROW_COLUMNS = ("label", "status", "method", "r", "tokens", "targets", "trainable", "step", "train_loss", "eval_loss",
-               "score", "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "error")
+               "score", "forgetting", "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "adapter_mb", "error")
 PLAN_COLUMNS = ("label", "method", "r", "tokens", "targets", "trainable", "percent", "note")
 X_AXES = ("step", "tokens", "elapsed_s")
 
@@ -218,6 +218,8 @@ class View:
     curves: go.Figure
     score: go.Figure
     cost: go.Figure
+    forgetting: go.Figure
+    """Score against forgetting on general text (the base model at 0)."""
     diff: pd.DataFrame
     reading: str
     csv_path: str | None
@@ -235,9 +237,10 @@ def _row_dicts(rows: list[RunRow]) -> list[dict]:
         out.append({"label": r.label, "status": word(r.status), "method": r.method, "r": r.r,
                     "tokens": r.num_virtual_tokens, "targets": _targets(r.target_modules), "trainable": r.trainable,
                     "step": f"{st.step}/{st.max_steps}" if st else "", "train_loss": _round(r.train_loss),
-                    "eval_loss": _round(r.eval_loss), "score": _round(r.score), "wall_s": _round(r.wall_s, 1),
-                    "tokens_per_s": r.tokens_per_s, "peak_mem_mb": _round(r.peak_mem_mb, 0),
-                    "est_mem_mb": _round(r.est_mem_mb, 0), "error": r.error or ""})
+                    "eval_loss": _round(r.eval_loss), "score": _round(r.score), "forgetting": _round(r.forgetting),
+                    "wall_s": _round(r.wall_s, 1), "tokens_per_s": r.tokens_per_s,
+                    "peak_mem_mb": _round(r.peak_mem_mb, 0), "est_mem_mb": _round(r.est_mem_mb, 0),
+                    "adapter_mb": _round(r.adapter_mb, 2), "error": r.error or ""})
     return out
 
 
@@ -301,7 +304,8 @@ def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, 
     return View(header=header, rows=_frame(_row_dicts(rows), ROW_COLUMNS),
                 curves=loss_curves_chart(_curves(rows), x=x, smoothing=float(smoothing or 0), tr=_),
                 score=score_chart(rows, result.base, tr=_), cost=plots.cost_chart(rows, tr=_),
-                diff=config_diff(rows), reading=reading(result, current_language()),
+                forgetting=forgetting_chart(rows, result.base, tr=_), diff=config_diff(rows),
+                reading=reading(result, current_language()),
                 csv_path=csv_path, report_path=report_path, active=active,
                 finished=[(r.label, r.run_id) for r in rows if r.run_id and runs.adapter_dir(r.run_id)])
 
@@ -309,7 +313,8 @@ def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, 
 def empty_view() -> View:
     _ = page_translator()
     return View(header=tr("exptab.none_yet"), rows=_frame([], ROW_COLUMNS), curves=loss_curves_chart({}, tr=_),
-                score=score_chart([], tr=_), cost=plots.cost_chart([], tr=_), diff=pd.DataFrame(), reading="",
+                score=score_chart([], tr=_), cost=plots.cost_chart([], tr=_), forgetting=forgetting_chart([], tr=_),
+                diff=pd.DataFrame(), reading="",
                 csv_path=None, report_path=None, active=False, finished=[])
 
 

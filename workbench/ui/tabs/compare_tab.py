@@ -92,9 +92,11 @@ def build(owner: gr.BrowserState):
             if i < len(selected or []):
                 try:
                     badge = compare_handlers.adapter_badge(selected[i], own)
+                    info = compare_handlers.adapter_info(selected[i], own)  # score · forgetting · size
                 except Exception as e:  # unreadable adapter: say so in its column (in the page's language)
-                    badge = tr("ui.warning", error=page_text(e))
-                ups.append(gr.update(visible=True, label=f"{badge} · {compare_handlers._short(selected[i])}", value=""))
+                    badge, info = tr("ui.warning", error=page_text(e)), None
+                ups.append(gr.update(visible=True, label=f"{badge} · {compare_handlers._short(selected[i])}",
+                                     info=info or None, value=""))
             else:
                 ups.append(gr.update(visible=False, value=""))
         return ups
