@@ -25,6 +25,10 @@ PROMPT = "Write one word about the sea."
 NEW_TOKENS = 3
 SMALL = {"r": 2, "alpha": 4, "num_virtual_tokens": 4, "encoder_hidden_size": 16, "prefix_hidden_size": 16}
 """The smallest value of each size knob (a method's ``size_knobs``; the others keep their defaults)."""
+TINY_OPTIONS = {"vector_length": 16, "num_vectors": 8, "group_size": 16, "n_frequency": 64, "oft_block_size": 16,
+                "block_size": 16, "boft_block_size": 4, "theta_d_length": 32, "adapter_len": 4, "adapter_layers": 1,
+                "num_layers": 1, "u": 8}
+"""Options sized for the tiny model's widths (64, 32 and 128), by knob name: a method's defaults fit real models."""
 
 
 def _four_bit_unavailable() -> str | None:
@@ -43,10 +47,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def tiny_run(model_dir: str, method: str) -> RunSpec:
     record = methods.get(method)
     adapter = {"method": method, **{k: SMALL[k] for k in record.size_knobs if k in SMALL}}
+    options = {o.name: TINY_OPTIONS[o.name] for o in record.options if o.name in TINY_OPTIONS}
+    if options:
+        adapter["options"] = options
     if "dropout" in record.knobs:
         adapter["dropout"] = 0.0
     train_kw = {"max_steps": 2, "learning_rate": 5e-2, "batch_size": 2, "warmup_steps": 0, "lr_scheduler": "constant",
-                "save_steps": 100, "eval_at_end": False, "score_prompts": 0, "device": "cpu",
+                "save_steps": 100, "eval_at_end": False, "score_prompts": 0, "forgetting": False, "device": "cpu",
                 "group_by_length": False}
     return RunSpec.from_dict({"model": {"name": model_dir}, "adapter": adapter,
                               "data": {"name": "json-format", "limit": 2, "max_length": 64, "use_chat_template": False},
@@ -89,6 +96,8 @@ def test_method_trains_saves_reloads_and_generates(method, tiny_llama_dir, runs_
     assert st.status == "done" and st.step == 2, st
     assert st.trainable_params == count(MODEL_CACHE.meta(tiny_llama_dir), spec.adapter).trainable  # PEFT's count
     adapter = run_dir / "adapter"
+    if record.full_model:
+        return _check_whole_model(adapter, tiny_llama_dir)
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     assert config["peft_type"] == record.peft_type
     assert methods.adapter_method(config["peft_type"], config, run_method=method) == method
@@ -121,6 +130,34 @@ def test_method_trains_saves_reloads_and_generates(method, tiny_llama_dir, runs_
     both = generate_many(vm, [Request(variant="base", prompt=PROMPT, settings=settings),
                               Request(variant=str(adapter), prompt=PROMPT, settings=settings)])
     assert [r.text for r in both] == [base_reference, reference], method
+
+
+def _check_whole_model(saved, base_dir: str) -> None:
+    """Full fine-tuning saved a whole transformers checkpoint: plain transformers loads it (with its tokenizer), its
+    output differs from the base's, it generates, and the workbench's generation hosts it as a model of its own."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(saved))
+    ids = tok([PROMPT], return_tensors="pt")
+    with torch.no_grad():
+        trained = AutoModelForCausalLM.from_pretrained(str(saved)).eval()
+        base = AutoModelForCausalLM.from_pretrained(base_dir).eval()
+        logits = trained(**ids).logits[0, -1]
+        assert not torch.allclose(logits, base(**ids).logits[0, -1]), "full fine-tuning changed nothing"
+        out = trained.generate(**ids, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    reference = forward_greedy(trained, tok, PROMPT, NEW_TOKENS)
+    vm = G.VariantModel(str(saved), [])
+    with torch.no_grad(), vm.activate(G.BASE) as model:
+        assert torch.allclose(model(**ids).logits[0, -1], logits, atol=1e-5)
+    assert A.generate(vm, PROMPT, G.BASE, A.GenSettings(max_new_tokens=NEW_TOKENS)).text == reference
+
+
+def test_full_fine_tuning_has_no_peft_config():
+    from workbench.core.model.peft_config import peft_config_kwargs
+    from workbench.errors import SpecError
+    from workbench.spec.settings import AdapterSpec
+    with pytest.raises(SpecError, match="full fine-tuning trains the model itself: it has no PEFT config"):
+        peft_config_kwargs(AdapterSpec(method="full"), None)
 
 
 def test_two_ln_tuning_adapters_and_a_lora_share_the_variant_model(tiny_llama_dir, tmp_path):

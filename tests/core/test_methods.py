@@ -13,31 +13,86 @@ from workbench.errors import SpecError
 from workbench.spec.settings import AdapterSpec
 
 SHIPPED = ("lora", "dora", "qlora", "prompt_tuning", "p_tuning", "prefix_tuning", "ia3", "ln_tuning")
+"""The methods with an analytic count (their family files hold the formula); PEFT counts the rest itself."""
+PEFT_COUNTED = ("loha", "lokr", "vera", "adalora", "oft", "boft", "hra", "fourierft", "miss", "randlora", "c3a",
+                "trainable_tokens", "delora", "gralora", "hira", "lily", "road", "waveft", "psoft", "tinylora",
+                "unilora", "beft", "deft", "glora", "shira", "vblora", "osf", "peanut", "supertuning", "pvera",
+                "cartridge", "adaption_prompt")
 
 
 def test_shipped_records():
-    assert methods.names() == SHIPPED
+    assert set(SHIPPED) <= set(methods.names()) and methods.names()[:4] == ("full",) + SHIPPED[:3]
+    assert set(PEFT_COUNTED) | {"last_layers"} <= set(methods.names())
+    assert len(methods.names()) >= 25  # issue 19: 25 or more methods
     assert methods.in_family("lora") == ("lora", "dora", "qlora")
-    assert methods.in_family("prompt") == ("prompt_tuning", "p_tuning", "prefix_tuning")
+    assert methods.in_family("prompt") == ("prompt_tuning", "p_tuning", "prefix_tuning", "cartridge",
+                                           "adaption_prompt")
     assert [methods.get(n).budget_knob for n in SHIPPED] == ["r", "r", "r", "num_virtual_tokens", "num_virtual_tokens",
                                                              "num_virtual_tokens", None, None]
     assert [n for n in SHIPPED if methods.get(n).quantized] == ["qlora"]
     assert [n for n in SHIPPED if methods.get(n).is_prompt_learning] == ["prompt_tuning", "p_tuning", "prefix_tuning"]
     assert methods.family("ia3") == "ia3" and methods.get("qlora").form_groups == ("lora", "quantization")
-    assert methods.family("ln_tuning") == "ln" and methods.in_family("ln") == ("ln_tuning",)
-    assert methods.prompt_learning_peft_types() == ("PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING")
+    assert methods.family("ln_tuning") == "ln" and methods.in_family("ln") == ("ln_tuning", "last_layers")
+    assert methods.prompt_learning_peft_types() == ("PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING", "CARTRIDGE")
     for m in methods.all_methods():
-        assert m.help_id == f"help.method.{m.name}"
-        known = {f.name for f in dataclasses.fields(AdapterSpec)}
-        assert set(m.knobs) <= known, m.name  # knobs are real AdapterSpec fields
+        assert m.help_id in (m.about_id, f"help.method.{m.name}")  # its help, else its one-line description
+        known = {f.name for f in dataclasses.fields(AdapterSpec)} | {o.name for o in m.options}
+        assert set(m.knobs) <= known, m.name  # knobs are real AdapterSpec fields or the method's own options
 
 
-def test_unknown_method_names_the_valid_ones():
-    with pytest.raises(SpecError, match="adapter.method: must be one of lora, dora, qlora, .*ia3, ln_tuning "
-                                        "\\(got 'lorra'\\)"):
+def test_unknown_method_names_the_closest_ones():
+    with pytest.raises(SpecError, match="adapter.method: unknown method 'lorra'; closest: lora, qlora, glora "
+                                        "\\(4[0-9] methods: 'workbench methods' lists them\\)"):
         methods.get("lorra")
-    with pytest.raises(SpecError, match="adapter.method"):
-        AdapterSpec(method="lorra")
+    with pytest.raises(SpecError, match="closest: fourierft"):
+        AdapterSpec(method="FourierFT")
+
+
+def test_a_knob_the_method_lacks_names_the_knobs_it_has():
+    with pytest.raises(SpecError, match="adapter.options.n_frequency: is not a setting of oft; its knobs are "
+                                        "target_modules, dropout, oft_block_size"):
+        AdapterSpec(method="oft", options={"n_frequency": 100})
+    with pytest.raises(SpecError, match="closest: n_frequency"):
+        AdapterSpec(method="fourierft", options={"n_frequencies": 100})
+    with pytest.raises(SpecError, match="adapter.options.n_frequency: must be a int"):
+        AdapterSpec(method="fourierft", options={"n_frequency": "many"})
+    with pytest.raises(SpecError, match="adapter.options.num_layers: must be in"):
+        AdapterSpec(method="last_layers", options={"num_layers": 0})
+    spec = AdapterSpec(method="fourierft", options={"n_frequency": 50})
+    assert spec.knob("n_frequency") == 50 and spec.knob("scaling") == 150.0
+    assert spec.with_knob("n_frequency", 70).options == {"n_frequency": 70} and spec.with_knob("r", 4).r == 4
+
+
+@pytest.mark.parametrize("method", PEFT_COUNTED + ("last_layers",))
+def test_the_count_is_peft_own_and_sweeps_its_size_knob(method):
+    """The count PEFT gives on the meta device (or on real weights, for the three that read them), for two sizes of
+    the method's own knob, equals get_nb_trainable_parameters() of an independent build (here: peft directly)."""
+    import peft
+    import torch
+    from workbench.core.model.counting import sweep
+    from workbench.core.model.loading import MODEL_CACHE
+    from workbench.core.model.peft_config import build_peft_config
+    model = MODEL_CACHE.meta("smollm2-135m-instruct")
+    record = methods.get(method)
+    spec = AdapterSpec(method=method, r=4)
+    knob = record.budget_knob
+    sizes = [2, 4] if knob else [0]
+    rows = sweep(model, spec, sizes)
+    assert len(rows) == (2 if knob else 1)
+    if knob:
+        assert rows[0].trainable < rows[1].trainable, method  # the size knob sizes it
+    last = spec.with_knob(knob, sizes[-1]) if knob else spec
+    fresh = build_meta_model(model.config)
+    if method in ("boft", "unilora", "shira"):  # PEFT reads weight values while building these: real weights
+        fresh = fresh.to_empty(device="cpu")
+        fresh.tie_weights()
+        for p in fresh.parameters():
+            torch.nn.init.normal_(p, 0, 0.02)
+        pm = peft.get_peft_model(fresh, build_peft_config(last, fresh.config))
+    else:
+        with torch.device("meta"):
+            pm = peft.get_peft_model(fresh, build_peft_config(last, fresh.config))
+    assert (rows[-1].trainable, rows[-1].total) == pm.get_nb_trainable_parameters(), method
 
 
 def _hook(*args):
@@ -69,15 +124,19 @@ def test_records_are_checked():
 
 def test_every_method_has_a_group_and_a_description_in_both_languages():
     from workbench.messages import text
-    groups = {n: methods.get(n).group for n in SHIPPED}
+    groups = {n: methods.get(n).group for n in SHIPPED + ("last_layers", "trainable_tokens", "shira", "loha", "oft",
+                                                          "fourierft", "cartridge")}
     assert groups == {"lora": "reparameterized", "dora": "reparameterized", "qlora": "reparameterized",
                       "prompt_tuning": "additive", "p_tuning": "additive", "prefix_tuning": "additive",
-                      "ia3": "additive", "ln_tuning": "selective"}
+                      "ia3": "additive", "ln_tuning": "selective", "last_layers": "selective",
+                      "trainable_tokens": "selective", "shira": "selective", "loha": "reparameterized",
+                      "oft": "reparameterized", "fourierft": "reparameterized", "cartridge": "additive"}
     assert methods.GROUPS == ("full", "selective", "reparameterized", "additive")
-    assert methods.by_group() == {"selective": ("ln_tuning",), "reparameterized": ("lora", "dora", "qlora"),
-                                  "additive": ("prompt_tuning", "p_tuning", "prefix_tuning", "ia3")}
-    assert methods.grouped_names() == ("ln_tuning", "lora", "dora", "qlora", "prompt_tuning", "p_tuning",
-                                       "prefix_tuning", "ia3")
+    found = methods.by_group()
+    assert list(found)[-3:] == ["selective", "reparameterized", "additive"]
+    assert found["selective"][:2] == ("ln_tuning", "last_layers") and found["reparameterized"][:3] == SHIPPED[:3]
+    assert methods.grouped_names()[-6:] == ("prompt_tuning", "p_tuning", "prefix_tuning", "cartridge",
+                                            "adaption_prompt", "ia3")
     for m in methods.all_methods():
         assert m.about_id == f"methods.about.{m.name}"
         en, zh = m.description("en"), m.description("zh-CN")
@@ -97,22 +156,24 @@ def test_methods_command_lists_every_method_by_group(capsys):
     assert set(r["name"] for r in rows) == set(methods.names())
     by_name = {r["name"]: r for r in rows}
     for r in rows:
-        assert set(r) == {"name", "group", "peft_type", "knobs", "budget_knob", "description"}
+        assert set(r) == {"name", "group", "peft_type", "knobs", "budget_knob", "options", "paper", "description"}
         m = methods.get(r["name"])
         assert r["group"] == m.group and r["peft_type"] == m.peft_type and r["knobs"] == list(m.knobs)
         assert r["budget_knob"] == m.budget_knob
         assert r["description"] == {"en": m.description("en"), "zh": m.description("zh-CN")}
     assert by_name["ln_tuning"] == {"name": "ln_tuning", "group": "selective", "peft_type": "LN_TUNING",
-                                    "knobs": ["target_modules"], "budget_knob": None,
+                                    "knobs": ["target_modules"], "budget_knob": None, "options": {}, "paper": "Zhao et al. 2023",
                                     "description": by_name["ln_tuning"]["description"]}
+    assert by_name["fourierft"]["options"]["n_frequency"]["default"] == 1000
     assert by_name["prefix_tuning"]["budget_knob"] == "num_virtual_tokens" and by_name["lora"]["knobs"][0] == "r"
     assert main(["methods"]) == 0
     table = capsys.readouterr().out
     heads = [line for line in table.splitlines() if line and not line.startswith(" ")]
-    assert heads == ["selective (1)", "reparameterized (3)", "additive (4)"]
+    from workbench.messages import text
+    assert heads == [f"{text(methods.group_id(g))} ({len(n)})" for g, n in methods.by_group().items()]
     ia3 = next(line for line in table.splitlines() if line.split()[:1] == ["ia3"])
     assert "IA3" in ia3 and "fixed size" in ia3 and methods.get("ia3").description() in ia3
-    assert table.index("additive (4)") < table.index("  ia3 ") and table.index("  lora ") < table.index("additive")
+    assert table.index("additive (6)") < table.index("  ia3 ") and table.index("  lora ") < table.index("additive")
 
 
 def test_a_registered_method_is_listed_by_the_methods_command(rslora_method, capsys):
@@ -129,7 +190,9 @@ def test_adapter_method_and_variant_read_the_records():
     assert methods.adapter_method("LORA", {}, run_method="qlora") == "qlora"  # the 4-bit base is not in the config
     assert methods.adapter_method("LORA", {"use_dora": True}, run_method="lora") == "dora"
     assert methods.adapter_method("PREFIX_TUNING", {}) == "prefix_tuning"
-    assert methods.adapter_method("LOHA", {}) == "loha"  # not registered: PEFT's type in lower case
+    assert methods.adapter_method("LOHA", {}) == "loha"
+    assert methods.adapter_method("XLORA", {}) == "xlora"  # not registered: PEFT's type in lower case
+    assert methods.adapter_method("LN_TUNING", {}, run_method="last_layers") == "last_layers"
     assert methods.variant("lora", use_dora=True) == "dora" and methods.variant("lora", use_dora=False) == "lora"
     assert methods.get("p_tuning").size_knobs == ("num_virtual_tokens", "encoder_hidden_size")
     assert methods.get("ia3").size_knobs == ()
@@ -267,7 +330,7 @@ def test_a_method_from_one_file_is_validated_counted_and_shown(loha_file, tiny_c
     rows = dict(_hyperparameters(RunSpec(adapter=spec)))  # shown: the model card
     assert rows["method"] == "loha_test" and rows["rank r"] == 4 and "lora_alpha" not in rows
     assert size_knobs("loha_test") == ("r",)  # experiments size it by rank
-    assert methods.adapter_method("LOHA", {}) == "loha_test"  # a LoHa adapter folder is named by it
+    assert methods.adapter_method("LOHA", {}, run_method="loha_test") == "loha_test"  # its run's adapter folder
     from workbench.cli import build_parser
     assert "loha_test" in build_parser()._subparsers._group_actions[0].choices["params"].format_help()
 
@@ -277,3 +340,15 @@ def test_a_method_from_one_file_is_in_the_form(loha_file):
     from workbench.ui.tabs import train_tab
     assert "loha_test" in train_tab.method_choices()
     assert [u["visible"] for u in train_tab._visibility("loha_test")[:3]] == [True, False, False]
+
+
+def test_the_readme_table_is_the_registry():
+    """README.md's methods table is exactly what ``workbench methods --markdown`` prints (regenerate it after adding a
+    method)."""
+    from pathlib import Path
+
+    from workbench.commands.methods import markdown
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    inside = readme.split("<!-- methods:start -->\n", 1)[1].split("\n<!-- methods:end -->", 1)[0]
+    assert inside == markdown()
+    assert len(inside.splitlines()) - 2 == len(methods.names())

@@ -192,8 +192,11 @@ def test_ln_tuning_counts_the_norms_and_refuses_nested_targets(tiny_config_facto
 
 def test_sweep_rank_free_methods_and_bad_ranks(tiny_config_factory):
     model = build_meta_model(tiny_config_factory("llama"))
-    rows = sweep(model, AdapterSpec(method="prefix_tuning"), [1, 2, 4])
-    assert len(rows) == 1 and rows[0].rank is None and rows[0].layers == 2
+    rows = sweep(model, AdapterSpec(method="ia3"), [1, 2, 4])  # no size knob: one row
+    assert len(rows) == 1 and rows[0].rank is None and rows[0].knob is None and rows[0].layers == 6
+    rows = sweep(model, AdapterSpec(method="prefix_tuning"), [1, 2, 4])  # its own size knob: virtual tokens
+    assert [(r.knob, r.size, r.rank) for r in rows] == [("num_virtual_tokens", v, None) for v in (1, 2, 4)]
+    assert rows[2].trainable == 4 * rows[0].trainable and rows[0].layers == 2
     with pytest.raises(SpecError, match="ranks"):
         sweep(model, AdapterSpec(), [0, 4])
     with pytest.raises(SpecError, match="ranks"):

@@ -86,7 +86,8 @@ def test_method_lowers_loss_and_adapter_reloads(tiny_llama_dir, runs_dir, method
     from workbench.core.model.loading import load_model
     spec = tiny_spec(tiny_llama_dir, method)
     d = new_run(spec)
-    fresh, tok = train.load_for_training(spec, "cpu")  # same seed -> the adapter the run starts from
+    from workbench.core.training.model_setup import load_for_training
+    fresh, tok = load_for_training(spec, "cpu")  # same seed -> the adapter the run starts from
     batch = fixed_batch(spec, tok)
     before = batch_loss(fresh, batch)
     del fresh

@@ -24,7 +24,12 @@ def add_parser(sub) -> None:
     p.add_argument("--targets", default=None,
                    help="comma-separated module names (q_proj,v_proj), 'all-linear', or 're:REGEX' "
                         "(full match on whole names); default: PEFT's default for the architecture")
-    p.add_argument("--ranks", default="8", help="LoRA ranks, comma-separated (default: 8)")
+    p.add_argument("--ranks", default="8", help="ranks r, comma-separated (default: 8); LoRA and the methods sized by r")
+    p.add_argument("--sizes", default=None,
+                   help="values of the method's size knob, comma-separated (its budget_knob: r, n_frequency, "
+                        "num_layers ...; 'workbench methods' lists it)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="one of the method's own settings (repeatable), e.g. --option oft_block_size=16")
     p.add_argument("--alpha", default="16", help="LoRA alpha (does not change the count)")
     p.add_argument("--bias", default="none", help="which biases train too: none | all | lora_only")
     p.add_argument("--modules-to-save", default=None, help="comma-separated modules trained in full (e.g. lm_head)")
@@ -64,7 +69,17 @@ def spec_from_args(args):
     except ValueError:
         raise SpecError("--alpha", "settings.number", value=args.alpha) from None
     hidden = _int("--encoder-hidden", args.encoder_hidden) if args.encoder_hidden is not None else None
-    return AdapterSpec(method=args.method, alpha=alpha, target_modules=targets.parse(args.targets),
+    options = {}
+    for item in args.option or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise SpecError("--option", "cli.option_form", value=item)
+        import yaml
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return AdapterSpec(method=args.method, options=options, alpha=alpha, target_modules=targets.parse(args.targets),
                        bias=args.bias, use_rslora=args.rslora, modules_to_save=_names(args.modules_to_save),
                        num_virtual_tokens=_int("--virtual-tokens", args.virtual_tokens, 1, 1024),
                        prefix_projection=args.prefix_projection, encoder_reparameterization_type=args.encoder,
@@ -72,14 +87,30 @@ def spec_from_args(args):
 
 
 def counts(args) -> list[dict]:
-    """The rows ``params --json`` prints (one per rank for the LoRA family, else one)."""
+    """The rows ``params --json`` prints: one per value of ``--sizes`` (the method's size knob) or of ``--ranks``
+    (r), else one."""
     spec = spec_from_args(args)  # fail fast, before torch is even imported
-    ranks = [_int("--ranks", r, 1, 4096) for r in (args.ranks or "").split(",") if r.strip()]
-    if not ranks:
-        from workbench.errors import SpecError
-        raise SpecError("--ranks", "cli.give_a_rank")
+    from workbench.errors import SpecError
+    record = methods.get(spec.method)
+    sizes = getattr(args, "sizes", None)
+    if sizes is not None:
+        knob = record.budget_knob
+        if knob is None:
+            raise SpecError("--sizes", "cli.no_size_knob", method=spec.method, knobs=", ".join(record.knobs) or "-")
+        values = [_int("--sizes", v, 0, 1 << 30) for v in sizes.split(",") if v.strip()]
+        if not values:
+            raise SpecError("--sizes", "cli.give_a_rank")
+        for v in values:  # each value is a valid setting of the knob (its range), before anything is counted
+            spec.with_knob(knob, v)
+    else:
+        knob = "r" if "r" in record.knobs else record.budget_knob
+        values = [_int("--ranks", r, 1, 4096) for r in (args.ranks or "").split(",") if r.strip()]
+        if not values:
+            raise SpecError("--ranks", "cli.give_a_rank")
+        if knob != "r":
+            values = [spec.knob(knob)] if knob else [0]
     from workbench.core.model.counting import sweep
-    return [asdict(c) for c in sweep(meta_model(args.model), spec, ranks)]
+    return [asdict(c) for c in sweep(meta_model(args.model), spec, values, knob=knob)]
 
 
 def run(args) -> int:
@@ -88,10 +119,11 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    head = f"{'method':<14} {'rank':>5} {'trainable':>14} {'total':>16} {'percent':>9} {'layers':>7} {'fp32 size':>11}"
+    head = f"{'method':<16} {'size':>12} {'trainable':>14} {'total':>16} {'percent':>9} {'layers':>7} {'fp32 size':>11}"
     print(f"model: {args.model}\n{head}\n{'-' * len(head)}")
     for r in rows:
-        print(f"{r['method']:<14} {r['rank'] if r['rank'] is not None else '-':>5} {r['trainable']:>14,} "
+        size = f"{r['knob']}={r['size']}" if r.get("knob") else "-"
+        print(f"{r['method']:<16} {size:>12} {r['trainable']:>14,} "
               f"{r['total']:>16,} {r['percent']:>8.4f}% {r['layers'] if r['layers'] is not None else '-':>7} "
               f"{r['adapter_bytes_fp32'] / 1e6:>9.2f}MB")
     return 0

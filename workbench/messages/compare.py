@@ -20,6 +20,10 @@ MESSAGES = {
                                    "适配器是为另一种架构训练的（{detail}）；适配器 {path} 记录的基础模型是 {base!r}，"
                                    "而当前选择的模型是 {model!r}。"),
     "compare.unrecorded_base": ("an unrecorded base model", "未记录的基础模型"),
+    "compare.whole_model": ("{path} holds a whole model (full fine-tuning), not a PEFT adapter: choose it as the "
+                            "model instead (its path works wherever a model name does)",
+                            "{path} 保存的是完整模型（全量微调），不是 PEFT 适配器：请把它选作模型"
+                            "（凡是能填模型名的地方都可以填这个路径）"),
     "compare.token_size": ("virtual tokens have size {size}, the model's hidden size is {hidden}",
                            "虚拟 token 的维度为 {size}，而模型的隐藏层维度为 {hidden}"),
     "compare.layer_count": ("{adapter_layers} layers in the adapter, {model_layers} in the model",

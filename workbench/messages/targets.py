@@ -25,6 +25,7 @@ MESSAGES = {
     "targets.cannot_wrap": ("target matches {name!r} ({kind}), which {method} cannot wrap; it wraps {wraps}{hint}",
                             "目标匹配到 {name!r}（{kind}），{method} 无法包装它；它只能包装 {wraps}{hint}"),
     "targets.pick_inside": ("; pick layers inside it: {layers}", "；请选择它内部的层：{layers}"),
+    "targets.wraps_linear": ("Linear and Conv1D layers", "Linear 和 Conv1D 层"),
     "targets.wraps_ia3": ("Linear and Conv1D layers", "Linear 和 Conv1D 层"),
     "targets.wraps_lora": ("Linear, Conv1D and Embedding layers", "Linear、Conv1D 和 Embedding 层"),
     # the target grammar (workbench.spec.targets): CLI --targets, the Train form, the Inspect tab, YAML

@@ -27,9 +27,13 @@ from typing import Any, Callable, Mapping
 from workbench.errors import SpecError
 from workbench.messages import CATALOGUE, text
 
-FAMILIES = ("lora", "prompt", "ia3", "ln")
-"""lora: low-rank updates of wrapped layers; prompt: learned virtual tokens / prefixes; ia3: learned scaling vectors;
-ln: a trained copy of each wrapped module (LN tuning: the normalization layers)."""
+FAMILIES = ("lora", "prompt", "ia3", "ln", "low_rank", "orthogonal", "spectral", "sparse", "tokens", "full")
+"""One file each under ``workbench/core/methods/``. lora: low-rank updates of wrapped layers (LoRA, DoRA, QLoRA);
+prompt: learned virtual tokens / prefixes; ia3: learned scaling vectors; ln: a trained copy of each wrapped module
+(LN tuning: the normalization layers; last_layers: the last decoder blocks); low_rank: LoRA's kin (LoHa, LoKr, VeRA,
+AdaLoRA ...); orthogonal: rotations of the frozen weights (OFT, BOFT, HRA ...); spectral: updates in a frequency or
+wavelet basis (FourierFT, WaveFT, C3A); sparse: a few trained entries of each weight (SHiRA, Super-Tuning);
+tokens: trained rows of the embedding (trainable tokens); full: every weight (full fine-tuning, no PEFT)."""
 
 GROUPS = ("full", "selective", "reparameterized", "additive")
 """What a method trains, in the order they are shown: ``full`` every weight (full fine-tuning, the costly reference);
@@ -37,11 +41,43 @@ then the three groups of PEFT methods (Lialin et al. 2023): ``selective`` a chos
 parameters, ``reparameterized`` a low-rank form of a weight update (LoRA), ``additive`` new parameters (prompt
 tuning, IA3). Each has a label ``methods.group.<group>`` in the message catalogue."""
 
-FAMILY_GROUPS = {"lora": "reparameterized", "prompt": "additive", "ia3": "additive", "ln": "selective"}
+FAMILY_GROUPS = {"lora": "reparameterized", "prompt": "additive", "ia3": "additive", "ln": "selective",
+                 "low_rank": "reparameterized", "orthogonal": "reparameterized", "spectral": "reparameterized",
+                 "sparse": "selective", "tokens": "selective", "full": "full"}
 """A family's group, for a record that does not name its own."""
 
-_WRAPPING_FAMILIES = ("lora", "ia3", "ln")
+_WRAPPING_FAMILIES = ("lora", "ia3", "ln", "low_rank", "orthogonal", "spectral", "sparse")
 """Families whose methods adapt existing modules of the model (``target_modules`` applies)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting of one method only, beyond AdapterSpec's shared fields: a key of ``AdapterSpec.options`` (FourierFT's
+    ``n_frequency``, last_layers' ``num_layers``). Its value must have the default's type (an int where the default
+    is an int ...) and lie in [lo, hi] / ``choices`` when they are given."""
+    name: str
+    default: Any
+    doc: str
+    """One line on what it does (``workbench methods`` prints it)."""
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple = ()
+    peft_name: str = ""
+    """The PEFT config field it sets (default: ``name``); empty with ``peft_name="-"``: the workbench reads it."""
+
+    def check(self, value: Any, where: str) -> None:
+        kind = type(self.default)
+        ok = (isinstance(value, bool) == isinstance(self.default, bool) and
+              (isinstance(value, kind) or (kind is float and isinstance(value, int)) or self.default is None))
+        if kind is list and isinstance(value, list):
+            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in value) and len(value) > 0
+        if not ok:
+            raise SpecError(where, "settings.option_type", kind=kind.__name__, value=value)
+        if self.choices and value not in self.choices:
+            raise SpecError(where, "settings.one_of", choices=", ".join(map(str, self.choices)), value=value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi)):
+            raise SpecError(where, "settings.in_range", range=f"[{self.lo}, {self.hi}]", value=value)
 
 
 @dataclass(frozen=True)
@@ -51,20 +87,20 @@ class Method:
     """The ``adapter.method`` value (``lora``, ``qlora``, ...)."""
     family: str
     """``lora`` | ``prompt`` | ``ia3`` | ``ln`` (see FAMILIES)."""
-    peft_config: str
-    """PEFT config class name (``LoraConfig``, ``PromptTuningConfig``, ...)."""
-    peft_type: str
+    peft_config: str | None
+    """PEFT config class name (``LoraConfig``, ``PromptTuningConfig``, ...); None: no PEFT (full fine-tuning)."""
+    peft_type: str | None
     """PEFT's ``PeftType`` value, as written in ``adapter_config.json`` (``LORA``, ``PREFIX_TUNING``, ...)."""
     config_kwargs: Callable[..., dict]
     """``(spec, model_config, task_type) -> kwargs`` of the PEFT config class (what 'show code' prints too)."""
     plan: Callable[..., Any]
     """Exact counting plan: ``(model, spec, named, base_total) -> counting.CountPlan``."""
     knobs: tuple[str, ...]
-    """The AdapterSpec fields that matter for this method."""
+    """The AdapterSpec fields that matter for this method, then the names of its ``options``."""
     form_groups: tuple[str, ...] = ()
     """Train-form groups shown for it: ``lora``, ``prompt``, ``quantization``."""
     help_id: str = ""
-    """Help text id (``help.method.<name>``), rendered by the UI in the page's language."""
+    """Help text id (``help.method.<name>``), rendered by the UI in the page's language (default: ``about_id``)."""
     budget_knob: str | None = None
     """The AdapterSpec field an experiment's parameter budget sizes (``r``, ``num_virtual_tokens``) or None."""
     quantized: bool = False
@@ -105,12 +141,34 @@ class Method:
     beyond the frozen model's own activations."""
     estimate_label: str = ""
     """Its name in the memory estimate's rows (default: the method name): QLoRA's row says 'LoRA r=..'."""
+    options: tuple[Option, ...] = ()
+    """Its own settings (keys of ``AdapterSpec.options``); their names end ``knobs`` (added by __post_init__)."""
+    paper: str = ""
+    """Where the method comes from (a paper's short reference), for ``workbench methods`` and the README table."""
+    bind_run: Callable[[Any, Any], dict] | None = None
+    """``(adapter, train) -> options`` a run fixes from its training settings (AdaLoRA's schedule: the run's steps)."""
+    train_callback: Callable[[Any], Any] | None = None
+    """``(peft_model) -> transformers.TrainerCallback`` the run adds (AdaLoRA's rank allocation after each step)."""
+    full_model: bool = False
+    """It trains the model's own weights and saves a whole transformers checkpoint, not a PEFT adapter."""
+    before_training: Callable[[Any, Any, str], bool] | None = None
+    """``(peft_model, run_spec, device) -> bool`` run on the freshly wrapped model before the Trainer starts: an init
+    that needs the wrapped model (QLoRA's LoftQ), raising a WorkbenchError where it cannot run; True when the init
+    moved part of the base weights into the adapter (PiSSA, OLoRA), so the run keeps its initial adapter and saves
+    the trained one as a plain LoRA of the unchanged base (PEFT's ``path_initial_model_for_weight_conversion``)."""
+    optimizer: Callable[[Any, Any, Any], Any] | None = None
+    """``(peft_model, adapter, train) -> torch optimizer | None`` for the run; None: the Trainer's own AdamW (LoRA+
+    gives lora_B a larger learning rate when its ratio is set)."""
 
     def __post_init__(self):
+        extra = tuple(o.name for o in self.options if o.name not in self.knobs)
+        object.__setattr__(self, "knobs", tuple(self.knobs) + extra)
         if self.family not in FAMILIES:
             raise ValueError(f"method {self.name!r}: family must be one of {', '.join(FAMILIES)} (got {self.family!r})")
         if not self.group:
             object.__setattr__(self, "group", FAMILY_GROUPS[self.family])
+        if not self.help_id:  # the form explains the method with its one-line description
+            object.__setattr__(self, "help_id", self.about_id)
         if self.group not in GROUPS:
             raise ValueError(f"method {self.name!r}: group must be one of {', '.join(GROUPS)} (got {self.group!r})")
         if self.about_id and self.about_id not in CATALOGUE:
@@ -119,16 +177,18 @@ class Method:
             raise ValueError(f"method {self.name!r}: budget_knob {self.budget_knob!r} is not one of its knobs")
         if not set(self.more_budget_knobs) <= set(self.knobs):
             raise ValueError(f"method {self.name!r}: more_budget_knobs {self.more_budget_knobs!r} are not all knobs")
-        for hook in ("config_kwargs", "plan", "check", "card_rows", "activation_bytes"):
+        optional = ("check", "card_rows", "activation_bytes", "bind_run", "train_callback", "before_training",
+                    "optimizer")
+        for hook in ("config_kwargs", "plan") + optional:
             value = getattr(self, hook)
-            if not callable(value) and not (value is None and hook in ("check", "card_rows", "activation_bytes")):
+            if not callable(value) and not (value is None and hook in optional):
                 raise ValueError(f"method {self.name!r}: {hook} must be a function (got {value!r})")
         if self.wraps_layers and not self.wraps_id:
             raise ValueError(f"method {self.name!r}: a method that wraps layers needs a wraps_id")
 
     @property
     def wraps_layers(self) -> bool:
-        """True when the method adapts existing layers (so target_modules applies)."""
+        """True when the method adapts existing layers (so target_modules applies; last_layers sets it itself)."""
         return self.family in _WRAPPING_FAMILIES
 
     @property
@@ -140,6 +200,21 @@ class Method:
     def size_knobs(self) -> tuple[str, ...]:
         """The AdapterSpec fields a budget may set, in the order they are tried (empty for IA3)."""
         return ((self.budget_knob,) if self.budget_knob else ()) + self.more_budget_knobs
+
+    def option(self, name: str) -> Option | None:
+        """Its own setting called ``name`` (None: not one of its options)."""
+        return next((o for o in self.options if o.name == name), None)
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """SpecError on ``adapter.options.<key>`` for a key the method lacks (naming the knobs it has) or a bad value."""
+        for key, value in options.items():
+            found = self.option(key)
+            if found is None:
+                import difflib
+                close = difflib.get_close_matches(str(key), [o.name for o in self.options], n=3)
+                raise SpecError(f"adapter.options.{key}", "settings.knob_not_of_method", method=self.name,
+                                knobs=", ".join(self.knobs) or "-", close=", ".join(close) or "-")
+            found.check(value, f"adapter.options.{key}")
 
     def description(self, lang: str = "en") -> str:
         """Its one-line description in ``lang`` ('' when the record names none)."""
@@ -186,11 +261,19 @@ def all_methods() -> tuple[Method, ...]:
 
 
 def get(name: str) -> Method:
-    """The record of ``name``; an unknown name is a SpecError on ``adapter.method`` listing the valid names."""
+    """The record of ``name``; an unknown name is a SpecError on ``adapter.method`` naming the closest ones."""
     try:
         return _registry()[name]
     except (KeyError, TypeError):
-        raise SpecError("adapter.method", "settings.one_of", choices=", ".join(names()), value=name) from None
+        raise unknown(name) from None
+
+
+def unknown(name: Any) -> SpecError:
+    """The error for a method name nobody registered: the closest names first, then where the full list is."""
+    import difflib
+    close = difflib.get_close_matches(str(name).lower().replace("-", "_"), names(), n=3, cutoff=0.5)
+    return SpecError("adapter.method", "settings.unknown_method", value=name, close=", ".join(close) or "-",
+                     count=len(names()))
 
 
 def family(name: str) -> str:
@@ -230,6 +313,12 @@ def prompt_learning_peft_types() -> tuple[str, ...]:
     return tuple(dict.fromkeys(m.peft_type for m in _registry().values() if m.is_prompt_learning))
 
 
+def kv_prefix_peft_types() -> tuple[str, ...]:
+    """PEFT types whose virtual tokens are key/value prefixes (their token size is the key/value width, not the
+    hidden size): prefix tuning, Cartridges."""
+    return tuple(dict.fromkeys(m.peft_type for m in _registry().values() if m.kv_prefix))
+
+
 def _matching(peft_type: str, settings: Mapping[str, Any]) -> list[Method]:
     """Unquantized records of ``peft_type`` whose fixed knobs ``settings`` all has, the most specific first
     (registration order among equals)."""
@@ -260,9 +349,11 @@ def quantized_twin(name: str, quantized: bool) -> str:
 def adapter_method(peft_type: str, config: Mapping[str, Any], run_method: str | None = None) -> str:
     """The method of an adapter folder, from its ``adapter_config.json`` (``peft_type``, ``config``) and, for a run's
     adapter, the run's own method: a quantized run's method (the 4-bit base is not in the adapter config), else the
-    registered method of that PEFT type whose fixed knobs the config has (``use_dora: true`` -> dora), else the PEFT
+    registered method of that PEFT type whose fixed knobs the config has (a run's own method when it has that type) (``use_dora: true`` -> dora), else the PEFT
     type in lower case."""
     if run_method in _registry() and _REGISTRY[run_method].quantized:
         return run_method
     found = _matching(str(peft_type).upper(), config)
+    if found and run_method in [m.name for m in found if len(m.fixed_knobs) == len(found[0].fixed_knobs)]:  # last_layers and ln_tuning write the same kind of config
+        return run_method
     return found[0].name if found else str(peft_type).lower()

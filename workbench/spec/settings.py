@@ -38,7 +38,8 @@ class ModelSpec:
 @dataclass
 class AdapterSpec:
     method: str = "lora"
-    """One of lora, dora, qlora, prompt_tuning, p_tuning, prefix_tuning, ia3."""
+    """The PEFT method (lora, dora, qlora, loha, vera, oft, prompt_tuning, ia3, ln_tuning, last_layers, full ...):
+    ``workbench methods`` lists them all, by group."""
     r: int = 8
     """LoRA rank: the inner size of the low-rank update B @ A (params per layer = r * (in + out))."""
     alpha: float = 16
@@ -77,13 +78,19 @@ class AdapterSpec:
     """QLoRA: 4-bit data type, nf4 (normal float, QLoRA's choice) or fp4."""
     bnb_4bit_use_double_quant: bool = True
     """QLoRA: quantise the quantisation constants too (~0.37 bits/param saved)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The method's own settings beyond the shared ones (FourierFT's n_frequency, last_layers' num_layers, LoRA's
+    layers_to_transform ...); ``workbench methods`` lists each method's knobs and their defaults."""
     bnb_4bit_compute_dtype: str = "auto"
     """QLoRA: dtype the 4-bit weights are dequantised to for matmuls (auto = bfloat16 where the GPU or CPU runs it
     natively, float16 on other GPUs, float32 on other CPUs)."""
 
     def __post_init__(self):
-        _require(self.method in methods.names(), "adapter.method",
-                 "settings.one_of", choices=", ".join(methods.names()), value=self.method)
+        if self.method not in methods.names():
+            raise methods.unknown(self.method)
+        if self.options is None:
+            self.options = {}
+        _require(isinstance(self.options, dict), "adapter.options", "settings.mapping")
         _require(isinstance(self.r, int) and 1 <= self.r <= 4096, "adapter.r", "settings.int_range", lo=1, hi=4096,
                  value=self.r)
         _require(isinstance(self.alpha, (int, float)) and self.alpha > 0, "adapter.alpha", "settings.positive",
@@ -97,6 +104,7 @@ class AdapterSpec:
         _require(self.prompt_tuning_init in ("random", "text"), "adapter.prompt_tuning_init",
                  "settings.either", choices="random", last="text", value=self.prompt_tuning_init)
         record = methods.get(self.method)
+        record.check_options(self.options)
         if record.check is not None:  # the method's own rules (prompt tuning: text init needs its text)
             record.check(self)
         _require(self.encoder_reparameterization_type in ("MLP", "LSTM"), "adapter.encoder_reparameterization_type",
@@ -116,6 +124,28 @@ class AdapterSpec:
             raise SpecError("adapter.target_modules", "common.unexpected", detail=e.message) from None
         for name, value in record.fixed_knobs:  # dora: use_dora = True
             setattr(self, name, value)
+
+    def knob(self, name: str) -> Any:
+        """The value of one of the method's knobs: a shared field, or one of its options (its default when unset)."""
+        option = methods.get(self.method).option(name)
+        if option is None:
+            return getattr(self, name)
+        return self.options.get(name, option.default)
+
+    def with_knob(self, name: str, value: Any) -> "AdapterSpec":
+        """A copy with one knob set (a shared field, or one of the method's options), validated again."""
+        if methods.get(self.method).option(name) is None:
+            return dataclasses.replace(self, **{name: value})
+        return dataclasses.replace(self, options={**self.options, name: value})
+
+    def peft_options(self) -> dict[str, Any]:
+        """The method's options as PEFT config kwargs: every option of the record at its value (the default when
+        unset), under its PEFT name; the ones the workbench reads itself (``peft_name="-"``) left out."""
+        out = {}
+        for o in methods.get(self.method).options:
+            if o.peft_name != "-":
+                out[o.peft_name or o.name] = self.options.get(o.name, o.default)
+        return out
 
     @property
     def is_lora(self) -> bool:
@@ -195,6 +225,10 @@ class TrainSpec:
     score_prompts: int = 16
     """When the run finishes, score the adapter on this many held-out prompts with the dataset's task metric
     (batched greedy answers; metrics.json and the runs table). 0 = off."""
+    forgetting: bool = True
+    """When the run finishes, measure its forgetting: how much the adapter raised the model's mean token loss on a
+    fixed page of general text it never trained on (presets/general_text/; forgetting.json). A few seconds on a
+    small model (the base pass once per process); off leaves ``forgetting`` empty, as test runs do for speed."""
 
     def __post_init__(self):
         for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps"):

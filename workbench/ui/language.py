@@ -26,8 +26,9 @@ from workbench.spec.targets import ALL_LINEAR
 LANGUAGES = {"en": "English", "zh-CN": "中文"}
 """Locale codes as Gradio's front end knows them (its built-in tables use zh-CN, not zh)."""
 
-PAGE_PREFIXES = ("ui.page.", "help.")
-"""Catalogue ids holding the page's own text (what ``t`` takes): labels and buttons, and the explanations."""
+PAGE_PREFIXES = ("ui.page.", "help.", "methods.about.")
+"""Catalogue ids holding the page's own text (what ``t`` takes): labels and buttons, the explanations, and the
+methods' one-line descriptions (the Train form's help of a method without a longer one)."""
 
 PAGE_IDS = tuple(i for i in CATALOGUE if i.startswith(PAGE_PREFIXES))
 

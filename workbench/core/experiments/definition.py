@@ -45,7 +45,7 @@ from workbench.spec.settings import AdapterSpec, DataSpec, ModelSpec, RunSpec, T
 from workbench.core.paths import REPO_ROOT
 
 EXPERIMENTS_DIR = REPO_ROOT / "presets" / "experiments"
-DEFAULT_MAX_RUNS = 12
+DEFAULT_MAX_RUNS = 40
 SECTIONS = {"model": ModelSpec, "adapter": AdapterSpec, "data": DataSpec, "train": TrainSpec}
 TOP_KEYS = ("name", "title", "description", "base", "vary", "variants", "budget", "max_steps", "eval_steps",
             "eval_limit", "subspace")
@@ -53,7 +53,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def max_runs() -> int:
-    """The most runs one experiment may start: env WORKBENCH_MAX_EXPERIMENT_RUNS (default 12)."""
+    """The most runs one experiment may start: env WORKBENCH_MAX_EXPERIMENT_RUNS (default 40: the method zoo has 38)."""
     from workbench.core.env import env_int
     return env_int("WORKBENCH_MAX_EXPERIMENT_RUNS", DEFAULT_MAX_RUNS, lo=1)
 

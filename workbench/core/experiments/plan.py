@@ -145,16 +145,63 @@ def size_knobs(method: str) -> tuple[str, ...]:
     return methods.get(method).size_knobs
 
 
+def knob_range(method: str, knob: str) -> tuple[int, int]:
+    """Values a size knob may take: AdapterSpec's own limits for the shared ones, the option's range for a method's
+    own (capped at 2^20: a budget search needs an upper end)."""
+    from workbench.spec import methods
+    option = methods.get(method).option(knob)
+    if option is None:
+        return KNOB_RANGE[knob]
+    lo = int(option.lo) if option.lo is not None else 1
+    return max(lo, 1), int(min(option.hi if option.hi is not None else 1 << 20, 1 << 20))
+
+
+SMOOTH_VALUES = sorted({m * 2 ** k for m in (1, 3) for k in range(21)})
+"""The values a constrained size knob is tried at (a block size must divide the layer widths: OFT, BOFT)."""
+
+
 def size_to_budget(model, adapter: AdapterSpec, knob: str, budget: int) -> tuple[int, int]:
-    """(value, trainable): the ``knob`` value whose exact trainable count is closest to ``budget`` (ties: smaller)."""
+    """(value, trainable): the ``knob`` value whose exact trainable count is closest to ``budget`` (ties: smaller).
+    A knob that PEFT refuses at some values (a block size that must divide the layer widths) is tried at 1, 2, 3, 4,
+    6, 8, 12 ... instead, keeping the values PEFT builds."""
+    try:
+        return _search(model, adapter, knob, budget)
+    except SpecError:
+        lo, hi = knob_range(adapter.method, knob)
+        from workbench.core.model.counting import count
+        found = []
+        for v in (v for v in SMOOTH_VALUES if lo <= v <= hi):
+            try:
+                found.append((v, count(model, adapter.with_knob(knob, v)).trainable))
+            except SpecError:
+                continue
+            if found[-1][1] > budget:
+                break
+        if not found:
+            raise
+        return min(found, key=lambda f: (abs(f[1] - budget), f[0]))
+
+
+def _search(model, adapter: AdapterSpec, knob: str, budget: int) -> tuple[int, int]:
+    """size_to_budget for a knob PEFT accepts at every value of its range.
+
+    A binary search (counts grow with every size knob); for a count affine in the knob (most methods: LoRA's rank,
+    FourierFT's coefficients) the line through two counts names the value first, and a third count confirms it, so
+    a method PEFT counts itself costs about four builds instead of twenty."""
     from workbench.core.model.counting import count
-    lo, hi = KNOB_RANGE[knob]
+    lo, hi = knob_range(adapter.method, knob)
     cache: dict[int, int] = {}
 
     def trainable(v: int) -> int:
         if v not in cache:
-            cache[v] = count(model, dataclasses.replace(adapter, **{knob: v})).trainable
+            cache[v] = count(model, adapter.with_knob(knob, v)).trainable
         return cache[v]
+
+    a, b = trainable(lo), trainable(min(lo + 1, hi))
+    if b > a and a < budget:  # affine guess, then its neighbours to confirm
+        guess = max(lo, min(hi, lo + (budget - a) // (b - a)))
+        if guess + 1 <= hi and trainable(guess) <= budget < trainable(guess + 1):
+            lo, hi = guess, guess + 1
 
     if trainable(lo) >= budget:
         return lo, trainable(lo)
@@ -179,7 +226,7 @@ def _size(model, run: RunSpec, label: str, budget: int) -> tuple[RunSpec, str | 
         return run, None, Message("experiments.note_unsized", {"method": a.method, "trainable": c.trainable})
     best = None
     for knob in knobs:
-        lo = KNOB_RANGE[knob][0]
+        lo = knob_range(a.method, knob)[0]
         value, got = size_to_budget(model, a, knob, budget)
         if value == lo and got > budget:
             if best is None:
@@ -191,7 +238,7 @@ def _size(model, run: RunSpec, label: str, budget: int) -> tuple[RunSpec, str | 
     if kind == "small":
         raise spec_error("budget", "experiments.budget_too_small", budget=budget, label=label, smallest=got,
                          knob=knob, value=value)
-    sized = dataclasses.replace(run, adapter=dataclasses.replace(a, **{knob: value}))
+    sized = dataclasses.replace(run, adapter=a.with_knob(knob, value))
     return sized, knob, Message("experiments.note_sized", {"knob": knob, "value": value, "budget": budget})
 
 

@@ -48,14 +48,14 @@ class SharedBase:
 
     def load_for_training(self, spec, device: str):
         from workbench.spec import methods
-        from workbench.core.training import trainer as train
+        from workbench.core.training import model_setup
         from workbench.core.model.loading import MODEL_CACHE
         from workbench.core.model.precision import pick_device
         if methods.get(spec.adapter.method).quantized:
-            return train.load_for_training(spec, device)
+            return model_setup.load_for_training(spec, device)
         dev = "auto" if device == pick_device("auto") else device  # the key the evaluation's cache uses too
         model, tok = MODEL_CACHE.get(spec.model.name, dtype=spec.model.dtype, device=dev)
-        return train.load_for_training(spec, device, base=(copy.deepcopy(model), tok))
+        return model_setup.load_for_training(spec, device, base=(copy.deepcopy(model), tok))
 
     def resident_mb(self) -> float:
         """MB this process keeps besides a run's own model: the cached base weights the runs are copied from (and

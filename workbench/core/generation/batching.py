@@ -230,7 +230,7 @@ def generate(model, enc: dict, kw: dict):
 
     With transformers 5.24 and PEFT 0.21, PEFT's own ``generate`` re-inserts the virtual tokens at every cached
     decoding step (prompt tuning, P-tuning: each step runs num_virtual_tokens + 1 positions and the answer differs
-    from greedy decoding with the adapter's forward) or drops the learned prefix (prefix tuning: "Both
+    from greedy decoding with the adapter's forward) or drops the learned prefix (prefix tuning, Cartridges: "Both
     ``past_key_values`` and ``cache`` are set ... ignoring"). Here the base model generates instead, with its KV
     cache: after the virtual-token embeddings (prompt / P-tuning: ``get_prompt`` prepended to the prompt's
     embeddings), or from the learned prefix as its cache (prefix tuning: placeholder ids stand for the prefix's
@@ -238,14 +238,13 @@ def generate(model, enc: dict, kw: dict):
     between the virtual tokens and the prompt, masked. tests/core/test_generate.py checks both against greedy
     decoding with PEFT's forward, one row and a padded batch."""
     import torch
-    from peft import PeftType
     cfg = getattr(model, "active_peft_config", None)
     if not getattr(cfg, "is_prompt_learning", False):
         return model.generate(**enc, **kw)
     ids, mask = enc["input_ids"], enc["attention_mask"]
     rows, base = ids.shape[0], model.get_base_model()
     prompt = model.get_prompt(batch_size=rows)
-    if cfg.peft_type == PeftType.PREFIX_TUNING:
+    if hasattr(prompt, "get_seq_length"):  # a key/value cache (prefix tuning, Cartridges), not embeddings
         n = prompt.get_seq_length()
         ones = torch.ones(rows, n, dtype=mask.dtype, device=mask.device)
         return base.generate(input_ids=torch.cat([torch.zeros_like(ones, dtype=ids.dtype), ids], 1),

@@ -60,6 +60,27 @@ def _adapter_name(index: int, adapter_dir: str) -> str:
     return f"a{index}_" + (re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_")[:40] or "adapter")
 
 
+def _set_adapter(model, name: str) -> None:
+    """Make ``name`` the active adapter, frozen (AdaptionPrompt has no ``inference_mode``: its model is in eval mode and
+    no gradient is taken here anyway)."""
+    try:
+        model.set_adapter(name, inference_mode=True)
+    except (TypeError, ValueError):
+        model.set_adapter(name)
+
+
+def _saved_with_default_name(info: AdapterInfo) -> bool:
+    """True when PEFT wrote its adapter name into the saved weight names (LN tuning of whole blocks, last_layers:
+    ``ln_tuning_layers.default.mlp...``); PEFT then loads the weights only under the name ``default`` (under another
+    name they are silently left at the base's values)."""
+    from safetensors import safe_open
+    path = Path(info.path) / "adapter_model.safetensors"
+    if not path.is_file():
+        return False
+    with safe_open(str(path), framework="pt") as f:
+        return any(".default." in k for k in f.keys())
+
+
 class VariantModel:
     """One base model plus N adapters, addressed by variant ("base" or the adapter folder as given)."""
 
@@ -99,7 +120,9 @@ class VariantModel:
         self._slots[label] = (group, name)
 
     def _add(self, label: str, info: AdapterInfo, name: str, load_model) -> None:
-        group = next((g for g in self.groups if g.peft_type == info.peft_type), None)
+        if _saved_with_default_name(info):  # PEFT loads it only as "default": its own base copy
+            return self._new_group(label, info, "default", load_model)
+        group = next((g for g in self.groups if g.peft_type == info.peft_type and "default" not in g.names), None)
         if group is None:
             return self._new_group(label, info, name, load_model)
         check_compatible(info, group.model.get_base_model(), self.model_name)
@@ -157,7 +180,7 @@ class VariantModel:
                 return
             group, name = self._slot(variant)
             if group.is_prompt_learning:
-                group.model.set_adapter(name, inference_mode=True)
+                _set_adapter(group.model, name)
             else:
                 self._switch(group, on=True, name=name)
             yield group.model
@@ -181,10 +204,10 @@ class VariantModel:
             tuner.disable_adapter_layers()
             group.state = (False, state[1])
             return
-        if state[0] is not True:
+        if state[0] is False:  # switched off by us (a fresh load is on; AdaptionPrompt fails to turn on twice)
             tuner.enable_adapter_layers()
         if name is not None and state[1] != name:
-            group.model.set_adapter(name, inference_mode=True)
+            _set_adapter(group.model, name)
             state = (True, name)
         group.state = (True, state[1])
 

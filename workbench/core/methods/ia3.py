@@ -67,6 +67,6 @@ def card_rows(a: AdapterSpec) -> list[tuple[str, Any]]:
 methods.register(methods.Method(
     name="ia3", family="ia3", group="additive", peft_config="IA3Config", peft_type="IA3", config_kwargs=ia3_kwargs,
     plan=ia3_plan,
-    knobs=("target_modules", "feedforward_modules"), help_id="help.method.ia3", about_id="methods.about.ia3",
+    knobs=("target_modules", "feedforward_modules"), help_id="help.method.ia3", about_id="methods.about.ia3", paper="Liu et al. 2022",
     target_table="TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING", wraps_id="targets.wraps_ia3",
     card_rows=card_rows, chart_refs=(("charts.ref.ia3", ()),), activation_bytes=activation_bytes))

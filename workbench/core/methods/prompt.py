@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import SpecError
+from workbench.core.methods.peft_counted import register as _register_counted
 from workbench.spec import methods
+from workbench.spec.methods import Option
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -163,18 +165,29 @@ methods.register(methods.Method(
     name="prompt_tuning", peft_config="PromptTuningConfig", peft_type="PROMPT_TUNING",
     config_kwargs=prompt_tuning_kwargs, plan=prompt_tuning_plan,
     knobs=("num_virtual_tokens", "prompt_tuning_init", "prompt_tuning_init_text"), help_id="help.method.prompt_tuning",
-    about_id="methods.about.prompt_tuning",
+    about_id="methods.about.prompt_tuning", paper="Lester et al. 2021",
     check=check_prompt_tuning, chart_refs=(("charts.ref.prompt_tuning", ()),), **_COMMON))
 methods.register(methods.Method(
     name="p_tuning", peft_config="PromptEncoderConfig", peft_type="P_TUNING",
     config_kwargs=p_tuning_kwargs, plan=p_tuning_plan,
     knobs=("num_virtual_tokens", "encoder_reparameterization_type", "encoder_hidden_size"),
-    help_id="help.method.p_tuning", about_id="methods.about.p_tuning", more_budget_knobs=("encoder_hidden_size",),
+    help_id="help.method.p_tuning", about_id="methods.about.p_tuning", paper="Liu et al. 2021", more_budget_knobs=("encoder_hidden_size",),
     chart_refs=(("charts.ref.p_tuning", ()),), **_COMMON))
 methods.register(methods.Method(
     name="prefix_tuning", peft_config="PrefixTuningConfig", peft_type="PREFIX_TUNING",
     config_kwargs=prefix_tuning_kwargs, plan=prefix_tuning_plan,
     knobs=("num_virtual_tokens", "prefix_projection", "prefix_hidden_size"), help_id="help.method.prefix_tuning",
-    about_id="methods.about.prefix_tuning", kv_prefix=True,
+    about_id="methods.about.prefix_tuning", paper="Li & Liang 2021", kv_prefix=True,
     chart_refs=(("charts.ref.prefix_tuning", ()), ("charts.ref.prefix_projection", (("prefix_projection", True),))),
     **_COMMON))
+
+# PEFT counts these two itself (peft_counted): a KV cache trained directly (Cartridges), and LLaMA-Adapter's gated
+# prompts in the top layers (adaption prompt).
+
+_register_counted("cartridge", "prompt", "CartridgeConfig", "CARTRIDGE", wraps=False,
+                  shared={"num_virtual_tokens": "num_virtual_tokens"}, budget_knob="num_virtual_tokens",
+                  is_prompt_learning=True, kv_prefix=True, form_groups=("prompt",), paper="Eyuboglu et al. 2025")
+_register_counted("adaption_prompt", "prompt", "AdaptionPromptConfig", "ADAPTION_PROMPT", wraps=False,
+                  budget_knob="adapter_len", paper="Zhang et al. 2024 (LLaMA-Adapter)",
+                  options=(Option("adapter_len", 10, "learned prompt tokens in each adapted layer", 1, 1024),
+                           Option("adapter_layers", 8, "top layers that get them (gated attention)", 1, 1024)))

@@ -71,6 +71,8 @@ def read_adapter(adapter_dir: str | os.PathLike) -> AdapterInfo:
         raise AdapterError("compare.adapter_not_found", path=str(adapter_dir))
     cfg_path = d / CONFIG_FILE
     if not cfg_path.is_file():
+        if (d / "config.json").is_file():  # a full fine-tuning run's folder: a whole transformers model
+            raise AdapterError("compare.whole_model", path=str(adapter_dir))
         raise AdapterError("compare.no_adapter_config", path=str(adapter_dir), config=CONFIG_FILE)
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
@@ -101,6 +103,16 @@ def weight_shapes(info: AdapterInfo) -> dict[str, tuple[int, ...]]:
         raise AdapterError("compare.bad_safetensors", path=info.weights_file, detail=str(e)) from None
 
 
+def adapter_mb(adapter_dir: str | os.PathLike) -> float:
+    """Size of an adapter folder's saved files in MB (1e6 bytes): the weights, the config and whatever else PEFT
+    saved (subfolders included). The model card (README.md at the top) is left out: it is documentation, and it
+    is rewritten when the run is scored, so the number would change after the run."""
+    d = Path(adapter_dir)
+    total = sum(p.stat().st_size for p in d.rglob("*")
+                if p.is_file() and not (p.parent == d and p.name == README_FILE))
+    return round(total / 1e6, 6)
+
+
 def _arch_error(info: AdapterInfo, model_name: str, detail: Message | str) -> AdapterError:
     trained = info.base_model or Message("compare.unrecorded_base")
     return AdapterError("compare.wrong_architecture", detail=detail, path=info.path, base=trained, model=model_name)
@@ -128,7 +140,7 @@ def check_compatible(info: AdapterInfo, model, model_name: str) -> None:
     shapes = weight_shapes(info)
     if info.is_prompt_learning:
         token_dim = info.config.get("token_dim")
-        if hidden and token_dim and int(token_dim) != hidden and info.peft_type != "PREFIX_TUNING":
+        if hidden and token_dim and int(token_dim) != hidden and info.peft_type not in methods.kv_prefix_peft_types():
             raise _arch_error(info, model_name, Message("compare.token_size", {"size": token_dim, "hidden": hidden}))
         layers = info.config.get("num_layers")
         n_layers = getattr(config, "num_hidden_layers", None)

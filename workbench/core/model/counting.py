@@ -38,6 +38,10 @@ class ParamCount:
     """Size of the trainable weights saved in bfloat16 (2 bytes each)."""
     layers: int | None
     """Wrapped layers (LoRA, IA3), transformer layers given a prefix (prefix tuning), else None."""
+    knob: str | None = None
+    """The size knob a sweep set (``r``, ``n_frequency``, ``num_layers`` ...); None for a single count."""
+    size: int | None = None
+    """Its value in this row."""
 
 
 @dataclass
@@ -78,17 +82,23 @@ def count(model: nn.Module, spec: AdapterSpec) -> ParamCount:
     return _plan(model, spec).at(spec.r)
 
 
-def sweep(model: nn.Module, spec: AdapterSpec, ranks: list[int]) -> list[ParamCount]:
-    """Counts for several LoRA ranks at the cost of about one count (layer shapes are summed once).
+def sweep(model: nn.Module, spec: AdapterSpec, sizes: list[int], knob: str | None = None) -> list[ParamCount]:
+    """Counts for several values of one size knob (default: the method's ``budget_knob``): LoRA ranks at the cost of
+    about one count (layer shapes are summed once), any other knob one exact count per value (cached).
 
-    Methods without a rank (prompt / prefix / p-tuning / IA3) return a single row.
+    A method without a size knob (IA3, LN tuning ...) returns a single row.
     """
-    if not ranks or not all(isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= 4096 for r in ranks):
-        raise SpecError("ranks", "settings.int_list", range="1..4096", value=ranks)
+    knob = knob or methods.get(spec.method).budget_knob
+    if not sizes or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in sizes):
+        raise SpecError("ranks" if knob == "r" else "sizes", "settings.int_list", range=">= 0", value=sizes)
     plan = _plan(model, spec)
-    if not plan.has_rank:
+    if knob is None:
         return [plan.at(None)]
-    return [plan.at(r) for r in ranks]
+    if plan.has_rank and knob == "r":
+        if not all(1 <= r <= 4096 for r in sizes):
+            raise SpecError("ranks", "settings.int_list", range="1..4096", value=sizes)
+        return [dataclasses.replace(plan.at(r), knob=knob, size=r) for r in sizes]
+    return [dataclasses.replace(count(model, spec.with_knob(knob, v)), knob=knob, size=v) for v in sizes]
 
 
 def count_with_peft(model_config_or_meta_model, spec: AdapterSpec) -> tuple[int, int]:

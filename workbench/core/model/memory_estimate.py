@@ -235,14 +235,15 @@ def estimate(model: nn.Module, spec: AdapterSpec | None, work: Workload | None =
              base_dtype: str = "float32", quantized: bool | None = None) -> MemoryEstimate:
     """Estimated peak training memory of ``spec`` on ``model`` (a meta model is enough) for ``work``.
 
-    ``spec`` None = full fine-tuning (fp32 weights + Adam). ``quantized``: 4-bit base (default: the method's own).
+    ``spec`` None, or a method that trains the whole model (``full``) = full fine-tuning (fp32 weights + Adam). ``quantized``: 4-bit base (default: the method's own).
     ``work`` None: weights, gradients and optimizer only (no activations, logits or baseline)."""
     if base_dtype not in DTYPE_BYTES:
         raise SpecError("base_dtype", "settings.one_of", choices=", ".join(DTYPE_BYTES), value=base_dtype)
     a = _arch(model)
     n = total_params(model)
-    full = spec is None
+    full = spec is None or methods.get(spec.method).full_model
     if full:
+        spec = None
         t, frozen = n, 0
         quantized = False
     else:

@@ -84,12 +84,15 @@ def score_run(run_dir: str | Path, limit: int | None = None, batch_size: int = D
     run_dir = Path(run_dir)
     spec = RunSpec.load(run_dir / "config.yaml")
     adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
+    full = methods.get(spec.adapter.method).full_model  # a whole checkpoint: scored as a model of its own
+    if not (adapter / ("config.json" if full else "adapter_config.json")).is_file():
         raise WorkbenchError("experiments.no_adapter", run_id=run_dir.name)
     user = f"score-run:{run_dir.resolve()}"  # a private cache entry, dropped again below
     try:
-        vm = get_variants(spec.model.name, [str(adapter)], user=user)
-        result = _score(vm, str(adapter), spec.data, limit, batch_size)
+        from workbench.core.generation.variants import BASE
+        vm = get_variants(str(adapter), [], user=user) if full else get_variants(spec.model.name, [str(adapter)],
+                                                                                  user=user)
+        result = _score(vm, BASE if full else str(adapter), spec.data, limit, batch_size)
     finally:
         release_user(user)
     extra: dict[str, Any] = {}
@@ -101,6 +104,9 @@ def score_run(run_dir: str | Path, limit: int | None = None, batch_size: int = D
         except Exception as e:  # bitsandbytes missing or failing here: keep the full-precision score, say why
             result, extra["four_bit_error"] = full, f"{type(e).__name__}: {e}"[:300]
         extra["full_precision_base"] = {"score": full.score, "eval_loss": full.eval_loss}
+    from workbench.core.runstore.status import read_status
+    st = read_status(run_dir)  # what the run cost, measured when it ended (trainer.execute)
+    extra.update(forgetting=st.forgetting, adapter_mb=st.adapter_mb)
     write_metrics(run_dir, result, limit=limit, batch_size=batch_size, base_model=spec.model.name, **extra)
     return result
 

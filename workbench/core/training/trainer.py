@@ -7,7 +7,8 @@ The chain, each step a plain function::
       datasets.build_datasets(...)   tokenized train / held-out splits with the loss mask
       training_arguments(...)        TrainingArguments from TrainSpec (+ env caps)
       Trainer(..., RunCallback)      log.jsonl, status.json, STOP file, wall-clock limit
-      save_adapter(...)              adapter/ (PeftModel.save_pretrained)
+      forgetting.record(...)         forgetting.json: general-text loss, adapter on - off (done; train.forgetting)
+      save_adapter(...)              adapter/ (PeftModel.save_pretrained); its size -> adapter_mb
 
 The same function runs in the web server's worker process (``python -m workbench train --run-dir DIR``),
 from the terminal, and under ``accelerate launch --multi_gpu`` / ``torchrun`` (DDP; only rank 0 writes).
@@ -38,7 +39,11 @@ from workbench.core.training.run_limits import run_limits
 from workbench.core.training.callbacks import STOP_USER, RunCallback, own_cpu_s, dist_info, extra_callbacks, peak_mem_mb
 from workbench.core.export.model_card import write_model_card_safely
 from workbench.core.training.run_score import score_after_training
+from workbench.core.evaluation.forgetting import record as record_forgetting
+from workbench.core.model.adapter_files import adapter_mb
 from workbench.core.runstore.status import RunStatus
+from workbench.core.training.model_setup import (before_training, load_for_training, method_callbacks,
+                                                 method_optimizers, save_adapter, trainable_and_total)
 
 
 class TrainingFailed(WorkbenchError):
@@ -68,31 +73,6 @@ def effective_limits(spec: RunSpec, max_steps_override: int | None = None) -> tu
     if wcap is not None and wcap > 0:
         wall = wcap if wall is None else min(wall, wcap)
     return steps, wall
-
-
-def load_for_training(spec: RunSpec, device: str, base=None):
-    """(peft_model, tokenizer): real weights, 4-bit + prepare_model_for_kbit_training for qlora, then the adapter.
-
-    ``base``: an already loaded (model, tokenizer) the adapter may modify (an experiment's fresh copy of the base
-    it keeps between runs); None loads from disk."""
-    import peft
-    from transformers import set_seed
-
-    from workbench.core.model.loading import load_model, model_dir, resolve
-    from workbench.core.model.peft_config import build_peft_config
-
-    a = spec.adapter
-    qlora = a.is_quantized
-    model, tok = base if base is not None else load_model(
-        spec.model.name, dtype=spec.model.dtype, device=device, quantize_4bit=qlora,
-        bnb_4bit_quant_type=a.bnb_4bit_quant_type, bnb_4bit_use_double_quant=a.bnb_4bit_use_double_quant,
-        bnb_4bit_compute_dtype=a.bnb_4bit_compute_dtype)
-    if qlora:
-        # Gradient checkpointing saves GPU memory; on a CPU it only costs time, so it is GPU-only here.
-        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=device == "cuda")
-    set_seed(spec.train.seed)  # same adapter init for the same seed
-    cfg = build_peft_config(a, model.config, tokenizer_name_or_path=model_dir(resolve(spec.model.name)))
-    return peft.get_peft_model(model, cfg), tok
 
 
 def pick_attention(model, device: str, bf16: bool, longest: int) -> None:
@@ -129,17 +109,6 @@ def training_arguments(spec: RunSpec, run_dir: Path, device: str, max_steps: int
         report_to=[], remove_unused_columns=False, dataloader_num_workers=0, label_names=["labels"],
         include_num_input_tokens_seen="non_padding", bf16=bf16, fp16=fp16, use_cpu=device == "cpu",
         ddp_find_unused_parameters=False)
-
-
-def save_adapter(model, run_dir: Path) -> Path:
-    """PeftModel.save_pretrained into run_dir/adapter (written to a temp dir, then swapped in)."""
-    out = Path(run_dir) / "adapter"
-    tmp = out.with_name(".adapter.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
-    return out
 
 
 def describe_error(e: BaseException) -> Message:
@@ -200,8 +169,9 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
 
         device = pick_device(spec.train.device)
         model, tok = shared.load_for_training(spec, device) if shared else load_for_training(spec, device)
+        before_training(model, spec, device, run_dir, main)  # LoftQ init; PiSSA / OLoRA keep their initial adapter
         bundle = shared.build_datasets(spec.data, tok) if shared else data.build_datasets(spec.data, tok)
-        trainable, total = model.get_nb_trainable_parameters()
+        trainable, total = trainable_and_total(model)
         if main:
             runs.update_status(run_dir, device=device, dtype=_dtype_label(model, spec),
                                trainable_params=int(trainable), total_params=int(total),
@@ -215,7 +185,8 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
         cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)
         trainer = trainer_class(model)(model=model, args=args, train_dataset=bundle.train, eval_dataset=bundle.eval,
                                        data_collator=data.make_collator(tok), processing_class=tok,
-                                       callbacks=[*extra_callbacks(run_dir), cb])
+                                       callbacks=[*extra_callbacks(run_dir), *method_callbacks(model, spec), cb],
+                                       optimizers=method_optimizers(model, spec))  # LoRA+ when its ratio is set
         if main:
             runs.update_status(run_dir, world_size=args.world_size)
         out = trainer.train(resume_from_checkpoint=str(ck) if ck else None)
@@ -237,9 +208,15 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             model = trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
         adapter, status = None, RunStatus(run_id=run_dir.name, **final)
         if main:
+            ended = time.time()  # the run's wall time leaves out the measurements after training
+            if final["status"] == "done" and spec.train.forgetting:  # its cost on general text (forgetting.json)
+                final["forgetting"] = record_forgetting(run_dir, model, tok, spec.model.name)
             adapter = save_adapter(model, run_dir)
+            if not hasattr(model, "peft_config"):  # full fine-tuning: a whole checkpoint, loadable with its tokenizer
+                tok.save_pretrained(str(adapter))
+            final["adapter_mb"] = adapter_mb(adapter)
             runs.stop_file(run_dir).unlink(missing_ok=True)
-            status = runs.update_status(run_dir, **final, ended=time.time(), eta_s=0,
+            status = runs.update_status(run_dir, **final, ended=ended, eta_s=0,
                                         adapter_dir=str(adapter), adapter_step=step)
             write_model_card_safely(run_dir)  # adapter/README.md (Hub conventions), replacing PEFT's generic card
             if shared is None and final["status"] == "done":  # an experiment scores its runs itself
@@ -285,7 +262,7 @@ def begin_run(run_dir: Path, spec: RunSpec, main: bool, world_size: int, resume:
             max_steps=max_steps, resumed_from=ck.name if ck else None, stop_reason=None,
             created=status.created or time.time(), method=spec.adapter.method, model=spec.model.name,
             dataset=spec.data.name, name=spec.name, step=int(ck.name.split("-")[1]) if ck else 0,
-            train_loss=None, eval_loss=None, last_loss=None, eta_s=None)
+            train_loss=None, eval_loss=None, last_loss=None, eta_s=None, forgetting=None, adapter_mb=None)
     return ck, elapsed0, max_steps, max_wall
 
 
@@ -301,6 +278,7 @@ def _save_partial(model, run_dir: Path, status: str, error: Message | None = Non
     if model is not None and hasattr(model, "save_pretrained"):
         try:
             fields["adapter_dir"] = str(save_adapter(model, run_dir))
+            fields["adapter_mb"] = adapter_mb(fields["adapter_dir"])
             fields["adapter_step"] = runs.read_status(run_dir).step
         except Exception as e:  # the original error matters more
             fields["adapter_error"] = str(describe_error(e))

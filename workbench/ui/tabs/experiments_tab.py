@@ -1,15 +1,16 @@
 """Experiments tab: pick a shipped experiment or build one from the Train tab's config, see the plan, launch it as
 one queue item, watch every run live (rows, overlaid loss curves), read the results (table, score vs trainable
-parameters with the Pareto front, time and memory, config diff, CSV / report, a reading of the numbers); compare any
-of the session's runs the same way; "compare this run" opens the Compare tab with that adapter selected.
+parameters with the Pareto front, time and memory, score vs forgetting, config diff, CSV / report, a reading of the
+numbers); compare any of the session's runs the same way; "compare this run" opens the Compare tab with that adapter
+selected.
 Layout and wiring only: the work is in ui/handlers/experiments.py."""
 from __future__ import annotations
 
 import gradio as gr
 
-from workbench.spec import methods
 from workbench.ui.handlers import experiments as experiment_handlers
 from workbench.ui.handlers.compare import adapter_choices
+from workbench.ui.handlers import train as train_handlers
 from workbench.ui.language import t
 
 
@@ -29,7 +30,7 @@ def build(owner: gr.BrowserState, config: gr.Code):
             ranks = gr.Textbox(label=t("ui.page.exp.ranks"), placeholder="4, 8, 16", elem_id="exp-ranks")
             target_sets = gr.Textbox(label=t("ui.page.exp.target_sets"), lines=2,
                                      placeholder="q_proj,v_proj\nall-linear", elem_id="exp-targets")
-            method_pick = gr.CheckboxGroup(list(methods.names()), label=t("ui.page.exp.methods"), elem_id="exp-methods")
+            method_pick = gr.CheckboxGroup(train_handlers.method_choices(), label=t("ui.page.exp.methods"), elem_id="exp-methods")
             budget = gr.Number(0, precision=0, label=t("ui.page.exp.budget"), elem_id="exp-budget")
         build_btn = gr.Button(t("ui.page.exp.build"), size="sm", elem_id="exp-build")
     exp_yaml = gr.Code(language="yaml", label="experiment.yaml", interactive=True, elem_id="exp-yaml")
@@ -60,6 +61,9 @@ def build(owner: gr.BrowserState, config: gr.Code):
     with gr.Row():
         score_plot = gr.Plot(elem_id="exp-score")
         cost_plot = gr.Plot(elem_id="exp-cost")
+    with gr.Row():
+        forgetting_plot = gr.Plot(elem_id="exp-forgetting", scale=2)
+        gr.Markdown(t("ui.page.exp.forgetting_note"), elem_id="exp-forgetting-note")
     reading_md = gr.Markdown(elem_id="exp-reading")
     gr.Markdown(t("ui.page.exp.diff"))
     diff_df = gr.Dataframe(interactive=False, wrap=True, elem_id="exp-diff", max_height=300)
@@ -71,11 +75,11 @@ def build(owner: gr.BrowserState, config: gr.Code):
     timer = gr.Timer(2.0, active=False)
     selection = gr.State([])  # the runs of "compare runs" while that view is shown (else [])
 
-    view_out = [header, rows_df, curves, score_plot, cost_plot, diff_df, reading_md, csv_btn, report_btn,
-                finished_pick, timer]
+    view_out = [header, rows_df, curves, score_plot, cost_plot, forgetting_plot, diff_df, reading_md, csv_btn,
+                report_btn, finished_pick, timer]
 
     def _show(view: experiment_handlers.View):
-        return [view.header, view.rows, view.curves, view.score, view.cost, view.diff, view.reading,
+        return [view.header, view.rows, view.curves, view.score, view.cost, view.forgetting, view.diff, view.reading,
                 gr.update(value=view.csv_path, interactive=bool(view.csv_path)),
                 gr.update(value=view.report_path, interactive=bool(view.report_path)),
                 gr.update(choices=view.finished, value=view.finished[-1][1] if view.finished else None),
