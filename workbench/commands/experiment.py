@@ -4,13 +4,25 @@
     python -m workbench experiment run FILE [--max-steps N] [--limit N] [--output-dir DIR] [--json]
     python -m workbench experiment list [--json]
     python -m workbench experiment show ID [--json]
+    python -m workbench experiment show NAME [--json]     (a shipped experiment's recorded result, at once)
     python -m workbench experiment resume ID [--json]     (train what an interrupted experiment left)
+    python -m workbench experiment record ID --as NAME    (keep a finished run as NAME's recorded result)
 
 FILE is an experiment YAML (see presets/experiments/) or a shipped name such as rank-sweep. `run` trains every
 variant one after another in this process (the base model, tokenizer and tokenized data are loaded once), scores
 each on held-out data plus one base-model row, and writes DIR/<experiment id>/ (default: WORKBENCH_EXPERIMENTS_DIR,
 else <runs folder>/experiments) with experiment.yaml, results.jsonl, results.csv, report.md and the charts. Each
 run is also an ordinary run directory under the runs folder. --limit: held-out prompts the task metric uses.
+
+Recorded results: presets/experiments/recorded/NAME.json (env WORKBENCH_RECORDED_DIR: elsewhere) holds the answer of
+a real run of the shipped experiment NAME - its rows, base row, loss curves, run settings and where and when it ran -
+so `show NAME` prints it without training (and the Experiments tab opens on it). To refresh one after a real run:
+
+    python -m workbench experiment run full-vs-peft
+    python -m workbench experiment record full-vs-peft-20250101-120000-ab12 --as full-vs-peft
+
+`record` takes an experiment id (or its folder; --output-dir: where the id is) that has finished; its runs must be
+NAME's runs (the same labels). Record on the machine that ran it: the CPU, versions and commit are taken then.
 """
 from __future__ import annotations
 
@@ -28,8 +40,12 @@ from workbench.messages import text
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("experiment", help="plan, run, list or show experiments (many runs side by side)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("plan", "run", "list", "show", "resume"))
-    p.add_argument("target", nargs="?", help="experiment file or shipped name (plan/run), experiment id (show)")
+    p.add_argument("action", choices=("plan", "run", "list", "show", "resume", "record"))
+    p.add_argument("target", nargs="?", help="experiment file or shipped name (plan/run), experiment id or shipped "
+                                             "name (show: a name shows its recorded result), experiment id (record)")
+    p.add_argument("--as", dest="as_name", metavar="NAME",
+                   help="record: the shipped experiment the run answers "
+                        "(writes presets/experiments/recorded/NAME.json)")
     p.add_argument("--max-steps", type=int, help="override the experiment's max_steps for every run")
     p.add_argument("--limit", type=int, help="held-out prompts to score each run on (default: the experiment's)")
     p.add_argument("--output-dir", help="where the experiment folder goes (show / resume: where it is)")
@@ -52,7 +68,11 @@ def run(args) -> int:
     _positive("--limit", args.limit)
     if args.action != "list" and not args.target:
         raise WorkbenchError("experiments.needs_argument", action=args.action,
-                             argument="ID" if args.action in ("show", "resume") else "FILE")
+                             argument="ID" if args.action in ("show", "resume", "record") else "FILE")
+    if args.action == "record":
+        return _record(args)
+    if args.action == "show" and args.target in experiments.shipped():
+        return _show_recorded(args)
     if args.action == "plan":
         from workbench.core.experiments.plan import expand, plan_rows
         rows = plan_rows(expand(experiments.load(args.target), max_steps=args.max_steps))
@@ -113,6 +133,38 @@ def _run(args, spec) -> int:
         return 0
     _print_table(result)
     print(f"report: {result.directory / 'report.md'}")
+    return 0
+
+
+def _record(args) -> int:
+    from workbench.core.experiments import recorded
+    from workbench.errors import WorkbenchError
+    if not args.as_name:
+        raise WorkbenchError("experiments.needs_argument", action="record", argument="--as NAME")
+    path = recorded.record(args.target, args.as_name, root=args.output_dir)
+    if args.json:
+        print(json.dumps({"name": args.as_name, "path": str(path)}))
+    else:
+        print(text("experiments.recorded_written", "en", name=args.as_name, path=str(path)))
+    return 0
+
+
+def _show_recorded(args) -> int:
+    """`show NAME`: the recorded result of a shipped experiment, preceded by where and when it ran."""
+    from workbench.core.experiments import recorded
+    from workbench.errors import WorkbenchError
+    rec = recorded.load(args.target)
+    if rec is None:
+        raise WorkbenchError("experiments.no_recording", name=args.target)
+    result = rec.as_result()
+    if args.json:
+        print(json.dumps({"experiment_id": result.experiment_id, "name": rec.name, "status": result.status,
+                          "recorded": dataclasses.asdict(rec.provenance), "label": rec.label_message().render("en"),
+                          "runs": [r.to_json() for r in rec.rows],
+                          "base": rec.base.to_json() if rec.base else None, "file": str(rec.path)}, indent=1))
+        return 0
+    print(rec.label_message().render("en"))
+    _print_table(result)
     return 0
 
 

@@ -88,31 +88,32 @@ MESSAGES = {
                                  "{method} 没有可调大小的参数：按原配置运行（{trainable:,} 个参数）"),
     # ----------------------------------------------------------------- recorded results (core/experiments/recorded.py)
     "experiments.recorded_label": ("recorded result: {date} on {machine}, workbench {commit}, live run took {duration}; "
-                                   "rerun it with: workbench experiment run {name}",
+                                   "rerun it with: python -m workbench experiment run {name}",
                                    "已记录的结果：{date} 在 {machine} 上运行，workbench {commit}，实际运行用时 {duration}；"
-                                   "自己重新运行：workbench experiment run {name}"),
+                                   "自己重新运行：python -m workbench experiment run {name}"),
     "experiments.recorded_machine": ("{cpu} ({cores} cores, native bf16: {bf16})", "{cpu}（{cores} 核，原生 bf16：{bf16}）"),
     "experiments.recorded_minutes": ("{minutes:.1f} min", "{minutes:.1f} 分钟"),
     "experiments.recorded_yes": ("yes", "是"),
     "experiments.recorded_no": ("no", "否"),
     "experiments.recorded_unknown": ("unknown", "未知"),
     "experiments.recorded_written": ("recorded {name}: {path}", "已记录 {name}：{path}"),
-    "experiments.no_recording": ("{name} has no recorded result yet: run it with: workbench experiment run {name} "
-                                 "(an experiment id shows that run instead: workbench experiment list)",
-                                 "{name} 还没有已记录的结果：请运行 workbench experiment run {name}"
-                                 "（给出实验 ID 则显示那次运行：workbench experiment list）"),
+    "experiments.no_recording": ("{name} has no recorded result yet: run it with: "
+                                 "python -m workbench experiment run {name} (an experiment id shows that run instead: python -m workbench experiment list)",
+                                 "{name} 还没有已记录的结果：请运行 python -m workbench experiment run {name}"
+                                 "（给出实验 ID 则显示那次运行：python -m workbench experiment list）"),
     "experiments.recorded_bad": ("{path} is not a recorded result this workbench can read ({detail}); record it again "
-                                 "with: workbench experiment record ID --as {name}",
+                                 "with: python -m workbench experiment record ID --as {name}",
                                  "{path} 不是本 workbench 能读取的已记录结果（{detail}）；请重新记录："
-                                 "workbench experiment record ID --as {name}"),
+                                 "python -m workbench experiment record ID --as {name}"),
     "experiments.recorded_schema": ("{path} is a recorded result of schema {found}; this workbench reads schema "
-                                    "{schema}. Record it again with: workbench experiment record ID --as {name}",
+                                    "{schema}. Record it again with: "
+                                    "python -m workbench experiment record ID --as {name}",
                                     "{path} 是 schema {found} 的已记录结果；本 workbench 读取 schema {schema}。"
-                                    "请重新记录：workbench experiment record ID --as {name}"),
+                                    "请重新记录：python -m workbench experiment record ID --as {name}"),
     "experiments.recorded_unfinished": ("Experiment {exp_id} is {status}: only a finished experiment can be recorded "
-                                        "(resume it with: workbench experiment resume {exp_id}).",
+                                        "(resume it with: python -m workbench experiment resume {exp_id}).",
                                         "实验 {exp_id} 的状态为 {status}：只能记录已完成的实验"
-                                        "（继续运行：workbench experiment resume {exp_id}）。"),
+                                        "（继续运行：python -m workbench experiment resume {exp_id}）。"),
     "experiments.recorded_mismatch": ("Experiment {exp_id} ran {got}, but the shipped experiment {name} has {want}: "
                                       "record it under the experiment it ran.",
                                       "实验 {exp_id} 运行的是 {got}，而内置实验 {name} 包含 {want}：请以它实际运行的实验名记录。"),

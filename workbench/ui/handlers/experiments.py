@@ -135,6 +135,12 @@ def empty_plan() -> pd.DataFrame:
     return _frame([], PLAN_COLUMNS)
 
 
+@in_page_language
+def empty_rows() -> pd.DataFrame:
+    """The results table before there are runs: its headers in the page's language."""
+    return _frame([], ROW_COLUMNS)
+
+
 @user_errors
 def plan(experiment_yaml: str, max_steps: float | None = None) -> Plan:
     """The runs the experiment would start with their trainable counts (meta models only: nothing trains)."""
@@ -265,7 +271,19 @@ def config_diff(rows: list[RunRow]) -> pd.DataFrame:
     for r in rows:
         path = runs.safe_run_dir(r.run_id) / "config.yaml" if r.run_id else None
         if path is not None and path.is_file():
-            configs[r.label] = _flat(RunSpec.load(path).to_dict())
+            configs[r.label] = RunSpec.load(path).to_dict()
+    return _diff_frame(configs)
+
+
+@in_page_language
+def empty_diff() -> pd.DataFrame:
+    """The settings table before there are runs: its header in the page's language (not Gradio's "1 2 3")."""
+    return pd.DataFrame(columns=[page_translator()("exptab.column.setting")])
+
+
+def _diff_frame(configs: dict[str, dict]) -> pd.DataFrame:
+    """label -> run config (RunSpec.to_dict()): the settings whose values differ, one column per run."""
+    configs = {label: _flat(c) for label, c in configs.items()}
     keys = sorted({k for c in configs.values() for k in c} - {"name"})
     differ = [k for k in keys if len({repr(c.get(k)) for c in configs.values()}) > 1]
     _ = page_translator()
@@ -291,7 +309,10 @@ def _files(result: ExperimentResult) -> tuple[str | None, str | None]:
     return str(csv_path), str(report_path)
 
 
-def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, files: bool) -> View:
+def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, files: bool,
+          curves: dict[str, list[dict]] | None = None, configs: dict[str, dict] | None = None) -> View:
+    """The views of ``result``; ``curves`` / ``configs`` (label -> log rows / run config) instead of the run folders
+    (a recording, whose runs are not on this machine)."""
     from workbench.core.experiments.report import reading
     _ = page_translator()
     rows = result.rows
@@ -302,9 +323,11 @@ def _view(result: ExperimentResult, header: str, x_axis: str, smoothing: float, 
         writer_alive(runs.safe_run_dir(r.run_id)) for r in rows if r.run_id)
     csv_path, report_path = _files(result) if files and not active else (None, None)
     return View(header=header, rows=_frame(_row_dicts(rows), ROW_COLUMNS),
-                curves=loss_curves_chart(_curves(rows), x=x, smoothing=float(smoothing or 0), tr=_),
+                curves=loss_curves_chart(_curves(rows) if curves is None else curves, x=x,
+                                         smoothing=float(smoothing or 0), tr=_),
                 score=score_chart(rows, result.base, tr=_), cost=plots.cost_chart(rows, tr=_),
-                forgetting=forgetting_chart(rows, result.base, tr=_), diff=config_diff(rows),
+                forgetting=forgetting_chart(rows, result.base, tr=_),
+                diff=config_diff(rows) if configs is None else _diff_frame(configs),
                 reading=reading(result, current_language()),
                 csv_path=csv_path, report_path=report_path, active=active,
                 finished=[(r.label, r.run_id) for r in rows if r.run_id and runs.adapter_dir(r.run_id)])
@@ -314,7 +337,7 @@ def empty_view() -> View:
     _ = page_translator()
     return View(header=tr("exptab.none_yet"), rows=_frame([], ROW_COLUMNS), curves=loss_curves_chart({}, tr=_),
                 score=score_chart([], tr=_), cost=plots.cost_chart([], tr=_), forgetting=forgetting_chart([], tr=_),
-                diff=pd.DataFrame(), reading="",
+                diff=empty_diff(), reading="",
                 csv_path=None, report_path=None, active=False, finished=[])
 
 

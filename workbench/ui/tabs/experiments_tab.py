@@ -1,14 +1,16 @@
-"""Experiments tab: pick a shipped experiment or build one from the Train tab's config, see the plan, launch it as
+"""Experiments tab: opens on a shipped experiment and its recorded result (a real run's answer, shown without
+training); pick another shipped experiment or build one from the Train tab's config, see the plan, launch it as
 one queue item, watch every run live (rows, overlaid loss curves), read the results (table, score vs trainable
 parameters with the Pareto front, time and memory, score vs forgetting, config diff, CSV / report, a reading of the
 numbers); compare any of the session's runs the same way; "compare this run" opens the Compare tab with that adapter
 selected.
-Layout and wiring only: the work is in ui/handlers/experiments.py."""
+Layout and wiring only: the work is in ui/handlers/experiments.py and experiments_recorded.py."""
 from __future__ import annotations
 
 import gradio as gr
 
 from workbench.ui.handlers import experiments as experiment_handlers
+from workbench.ui.handlers import experiments_recorded as recorded_handlers
 from workbench.ui.handlers.compare import adapter_choices
 from workbench.ui.handlers import train as train_handlers
 from workbench.ui.language import t
@@ -43,7 +45,7 @@ def build(owner: gr.BrowserState, config: gr.Code):
         stop_btn = gr.Button(t("ui.page.exp.stop_all"), variant="stop", elem_id="exp-stop")
         resume_btn = gr.Button(t("ui.page.shared.resume"), elem_id="exp-resume")
     plan_md = gr.Markdown(elem_id="exp-plan-summary")
-    plan_df = gr.Dataframe(interactive=False, elem_id="exp-plan", max_height=300)
+    plan_df = gr.Dataframe(experiment_handlers.empty_plan(), interactive=False, elem_id="exp-plan", max_height=300)
     with gr.Row():
         pick = gr.Dropdown([], label=t("ui.page.exp.pick"), elem_id="exp-pick", scale=3)
         refresh = gr.Button(t("ui.page.shared.refresh"), size="sm", scale=1)
@@ -52,7 +54,8 @@ def build(owner: gr.BrowserState, config: gr.Code):
             run_pick = gr.Dropdown([], multiselect=True, label=t("ui.page.exp.runs"), elem_id="exp-run-pick", scale=4)
             compare_runs_btn = gr.Button(t("ui.page.exp.compare_runs"), size="sm", scale=1, elem_id="exp-compare-runs")
     header = gr.Markdown(elem_id="exp-header")
-    rows_df = gr.Dataframe(interactive=False, wrap=True, elem_id="exp-rows", max_height=360)
+    rows_df = gr.Dataframe(experiment_handlers.empty_rows(), interactive=False, wrap=True, elem_id="exp-rows",
+                           max_height=360)
     with gr.Row():
         x_axis = gr.Radio([(t("ui.page.exp.x_step"), "step"), (t("ui.page.exp.x_tokens"), "tokens"), (t("ui.page.exp.x_seconds"), "elapsed_s")], value="step",
                           label=t("ui.page.exp.x_axis"), elem_id="exp-x")
@@ -66,7 +69,8 @@ def build(owner: gr.BrowserState, config: gr.Code):
         gr.Markdown(t("ui.page.exp.forgetting_note"), elem_id="exp-forgetting-note")
     reading_md = gr.Markdown(elem_id="exp-reading")
     gr.Markdown(t("ui.page.exp.diff"))
-    diff_df = gr.Dataframe(interactive=False, wrap=True, elem_id="exp-diff", max_height=300)
+    diff_df = gr.Dataframe(experiment_handlers.empty_diff(), interactive=False, wrap=True, elem_id="exp-diff",
+                           max_height=300)
     with gr.Row():
         csv_btn = gr.DownloadButton(t("ui.page.exp.csv"), size="sm", elem_id="exp-csv")
         report_btn = gr.DownloadButton(t("ui.page.exp.report"), size="sm", elem_id="exp-report")
@@ -74,6 +78,7 @@ def build(owner: gr.BrowserState, config: gr.Code):
         compare_btn = gr.Button(t("ui.page.shared.compare_this_run"), size="sm", elem_id="exp-compare-this")
     timer = gr.Timer(2.0, active=False)
     selection = gr.State([])  # the runs of "compare runs" while that view is shown (else [])
+    shown = gr.State("")  # the shipped experiment whose recorded result is shown (else "": the live experiment)
 
     view_out = [header, rows_df, curves, score_plot, cost_plot, forgetting_plot, diff_df, reading_md, csv_btn,
                 report_btn, finished_pick, timer]
@@ -85,9 +90,11 @@ def build(owner: gr.BrowserState, config: gr.Code):
                 gr.update(choices=view.finished, value=view.finished[-1][1] if view.finished else None),
                 gr.Timer(active=view.active)]
 
-    def _view(exp_id, own, x, smooth, picked):
+    def _view(exp_id, own, x, smooth, picked, recorded_name=""):
         if picked:
             return _show(experiment_handlers.runs_view(picked, own, x, smooth))
+        if recorded_name:
+            return _show(recorded_handlers.recorded_view(recorded_name, x, smooth))
         return _show(experiment_handlers.experiment_view(exp_id, own, x, smooth))
 
     def _refresh(own, exp_id):
@@ -100,22 +107,31 @@ def build(owner: gr.BrowserState, config: gr.Code):
 
     def _launch(text, own, n_steps, n_limit):
         exp_id = experiment_handlers.launch(text, own, n_steps, n_limit)
-        return exp_id, []
+        return exp_id, [], ""  # the live view replaces a recorded one
 
-    view_in = [current, owner, x_axis, smoothing, selection]
-    shipped.input(experiment_handlers.shipped_experiment, shipped, [explain, exp_yaml], api_name=False)
+    def _plan_unless_recorded(name, text, n_steps):
+        p = recorded_handlers.plan_unless_recorded(name, text, n_steps)
+        return p.summary, p.table
+
+    view_in = [current, owner, x_axis, smoothing, selection, shown]
+    shipped.input(experiment_handlers.shipped_experiment, shipped, [explain, exp_yaml], api_name=False) \
+        .success(lambda name: (name or "", []), shipped, [shown, selection], api_name=False) \
+        .then(_view, view_in, view_out, api_name=False) \
+        .then(_plan_unless_recorded, [shipped, exp_yaml, steps], [plan_md, plan_df], api_name=False)
     build_btn.click(experiment_handlers.build_from_config, [config, ranks, target_sets, method_pick, budget], exp_yaml,
                     api_name=False)
     plan_btn.click(_plan, [exp_yaml, steps], [plan_md, plan_df], api_name=False)
     launch_btn.click(_plan, [exp_yaml, steps], [plan_md, plan_df], api_name=False) \
-        .success(_launch, [exp_yaml, owner, steps, limit], [current, selection], api_name=False) \
+        .success(_launch, [exp_yaml, owner, steps, limit], [current, selection, shown], api_name=False) \
         .success(_refresh, [owner, current], [pick, run_pick], api_name=False) \
         .then(_view, view_in, view_out, api_name=False)
     stop_btn.click(experiment_handlers.stop_all, [current, owner], header, api_name=False) \
-        .then(_view, view_in, view_out, api_name=False)
+        .success(lambda: "", None, shown, api_name=False) \
+        .then(_view, view_in, view_out, api_name=False)  # the experiment stopped, live (not a recording)
     resume_btn.click(experiment_handlers.resume, [current, owner], header, api_name=False) \
+        .success(lambda: "", None, shown, api_name=False) \
         .success(_view, view_in, view_out, api_name=False)
-    pick.input(lambda exp_id: (exp_id, []), pick, [current, selection], api_name=False) \
+    pick.input(lambda exp_id: (exp_id, [], ""), pick, [current, selection, shown], api_name=False) \
         .then(_view, view_in, view_out, api_name=False)
     refresh.click(_refresh, [owner, current], [pick, run_pick], api_name=False)
     compare_runs_btn.click(lambda picked: picked or [], run_pick, selection, api_name=False) \
@@ -158,11 +174,15 @@ def build(owner: gr.BrowserState, config: gr.Code):
         return gr.Tabs(selected="compare"), model, gr.update(choices=choices, value=[adapter]), \
             gr.update(choices=choices, value=adapter)
 
-    def _load(own, exp_id):
-        return [*_refresh(own, exp_id), *_view(exp_id, own, "step", 0.0, []), experiment_handlers.empty_plan()]
+    def _load(own, exp_id, text):
+        """The page opens on a shipped experiment and its recorded answer (or the experiment this browser watches)."""
+        o = recorded_handlers.opening(exp_id, text)
+        return [*_refresh(own, exp_id), *_view(exp_id, own, "step", 0.0, [], o.shown), experiment_handlers.empty_plan(),
+                gr.update(value=o.name), o.explain, gr.update() if o.yaml is None else o.yaml, o.shown]
 
     return {"compare_btn": compare_btn, "finished_pick": finished_pick, "open_compare": open_compare,
-            "load": _load, "load_in": [owner, current], "load_out": [pick, run_pick] + view_out + [plan_df]}
+            "load": _load, "load_in": [owner, current, exp_yaml],
+            "load_out": [pick, run_pick] + view_out + [plan_df, shipped, explain, exp_yaml, shown]}
 
 
 def wire(demo: gr.Blocks, tabs: gr.Tabs, owner: gr.BrowserState, parts: dict, train_parts: dict,
