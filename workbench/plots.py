@@ -99,6 +99,42 @@ def rank_chart(series: dict[str, list[Any]], references: dict[str, Any] | None =
     return _layout(fig, title, _("charts.lora_rank"), ytitle, logx=logx, logy=logy)
 
 
+def size_chart(rows: Iterable[Any], y: str = "trainable", method: str = "", knob: str | None = None,
+               logx: bool = True, logy: bool = True, model_name: str = "", tr: Translator | None = None) -> go.Figure:
+    """Trainable params (y='trainable') or % of model (y='percent') of one method against its own size knob.
+
+    ``rows``: counts with size, trainable, percent, adapter_bytes_fp32, adapter_bytes_bf16 (``counting.sweep``'s
+    ParamCount); ``method``: its label, shown as given; ``knob``: the size knob's name, None for a method without one
+    (its one count is drawn as a single point).
+    """
+    _ = _translator(tr)
+    rows = list(rows)
+    label = _name(_, method)
+    if knob is None:
+        xs = [label] * len(rows)
+        text = [_("charts.fixed_hover", label=label, trainable=_get(r, "trainable"), human=human(_get(r, "trainable")),
+                  percent=_get(r, "percent"), fp32=human_bytes(_get(r, "adapter_bytes_fp32"))) for r in rows]
+        logx = False
+    else:
+        xs = [_get(r, "size") for r in rows]
+        text = [_("charts.size_hover", label=label, knob=knob, size=_get(r, "size"), trainable=_get(r, "trainable"),
+                  human=human(_get(r, "trainable")), percent=_get(r, "percent"),
+                  fp32=human_bytes(_get(r, "adapter_bytes_fp32")), bf16=human_bytes(_get(r, "adapter_bytes_bf16")))
+                for r in rows]
+    fig = go.Figure(go.Scatter(x=xs, y=[_get(r, y) for r in rows], mode="lines+markers", name=label, hovertext=text,
+                               hoverinfo="text", marker=dict(size=9), line=dict(color=PALETTE[0], width=2)))
+    ytitle = _("charts.trainable_parameters") if y == "trainable" else _("charts.percent_of_model")
+    if knob is None:
+        title = _("charts.fixed_title", method=label)
+        xtitle = _("charts.no_size_knob")
+    else:
+        title = _("charts.size_title" if y == "trainable" else "charts.size_share_title", method=label, knob=knob)
+        xtitle = _("charts.size_axis", method=label, knob=knob)
+    if model_name:
+        title += f" - {model_name}"
+    return _layout(fig, title, xtitle, ytitle, logx=logx, logy=logy)
+
+
 def memory_chart(rows: Iterable[Any], title: str | None = None, tr: Translator | None = None) -> go.Figure:
     """Stacked bars: baseline / weights / gradients / optimizer states / activations / logits per setup (full FT,
     LoRA, QLoRA; core/model/memory_estimate.py ``MemoryEstimate``; parts a row lacks or that are all zero are left out).

@@ -51,6 +51,48 @@ def test_memory_view_orders_setups():
     assert len(parts) == 6
 
 
+def test_size_view_counts_a_method_against_its_own_knob_as_peft_does():
+    from workbench.core.model.counting import count_with_peft
+    from workbench.spec.settings import AdapterSpec
+    name = IH.custom_model(64, 2, 4, 2, 128, 100, False)  # a tiny architecture: counted on the meta device
+    fig, fig_pct, table, note = IH.size_view(name, "loha", "4, 2", "attention (q,k,v,o)")
+    assert list(table["size"]) == ["r=2", "r=4"] and "`r`" in note
+    model = IH._counting_model(name)
+    want = [count_with_peft(model, AdapterSpec(method="loha", r=r, target_modules=["q_proj", "k_proj", "v_proj",
+                                                                                  "o_proj"]))[0] for r in (2, 4)]
+    assert list(table["trainable"]) == want and want[0] > 0
+    assert list(fig.data[0].x) == [2, 4] and list(fig.data[0].y) == want
+    assert fig_pct.data[0].y[1] == pytest.approx(table["% of model"][1], abs=1e-5)
+    # a method without a size knob: its one count and a note saying so (the sizes box is not read)
+    _f, _p, table, note = IH.size_view(name, "ia3", "2, 4")
+    assert len(table) == 1 and table["size"][0] == "-" and "has no size knob" in note
+    assert table["trainable"][0] == count_with_peft(model, AdapterSpec(method="ia3"))[0]
+
+
+def test_size_view_refuses_bad_sizes_before_counting(monkeypatch):
+    from workbench.core.model import counting
+    name = IH.custom_model(64, 2, 4, 2, 128, 100, False)
+    monkeypatch.setattr(counting, "sweep", lambda *a, **k: pytest.fail("counted a bad size"))
+    with pytest.raises(gr.Error, match=r"r=5000 is not a valid size for loha: must be an integer in 1\.\.4096"):
+        IH.size_view(name, "loha", "2, 5000")
+    with pytest.raises(gr.Error, match="whole numbers"):
+        IH.size_view(name, "fourierft", "500, lots")
+    from workbench.core.model.knob_sizes import check_sizes
+    from workbench.errors import SpecError
+    from workbench.spec.settings import AdapterSpec
+    with pytest.raises(SpecError, match=r"u=0 is not a valid size for tinylora: must be in \[1, 65536\]"):
+        check_sizes(AdapterSpec(method="tinylora"), [64, 0])
+
+
+def test_default_sizes_follow_the_knob():
+    from workbench.core.model.knob_sizes import default_sizes
+    assert default_sizes("loha") == (2, 4, 8, 16)
+    assert default_sizes("prompt_tuning") == (10, 20, 40, 80)
+    assert default_sizes("boft") == (2, 4, 8, 16)  # boft_block_size: default 4 times 1/2, 1, 2, 4
+    assert default_sizes("ia3") == ()
+    assert IH.default_sizes_text("fourierft") == "500, 1000, 2000, 4000"
+
+
 def test_custom_model_becomes_a_model_name():
     name = IH.custom_model(256, 2, 4, 2, 512, 1000, False)
     summary, *_ = IH.inspect_model(name)

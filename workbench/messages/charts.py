@@ -13,6 +13,21 @@ MESSAGES = {
                           "{fp32}（fp32），{bf16}（bf16）"),
     "charts.reference_hover": ("{label}<br>{trainable:,} params<br>{percent:.4f}% of model<br>(does not depend on rank)",
                                "{label}<br>{trainable:,} 个参数<br>占模型的 {percent:.4f}%<br>（与秩无关）"),
+    # size_chart: one method against its own size knob
+    "charts.size_title": ("Trainable parameters of {method} vs {knob}", "{method} 的可训练参数量与 {knob} 的关系"),
+    "charts.size_share_title": ("Share of the model that trains with {method} vs {knob}",
+                                "{method} 参与训练的模型比例与 {knob} 的关系"),
+    "charts.size_axis": ("{knob} (size knob of {method})", "{knob}（{method} 的规模参数）"),
+    "charts.size_hover": ("{label}<br>{knob} = {size}<br>{trainable:,} params ({human})<br>{percent:.4f}% of model<br>"
+                          "adapter file: {fp32} fp32, {bf16} bf16",
+                          "{label}<br>{knob} = {size}<br>{trainable:,} 个参数（{human}）<br>占模型的 {percent:.4f}%<br>"
+                          "适配器文件：{fp32}（fp32），{bf16}（bf16）"),
+    "charts.fixed_title": ("Trainable parameters of {method} (no size knob)", "{method} 的可训练参数量（无规模参数）"),
+    "charts.no_size_knob": ("no size knob: one count", "无规模参数：只有一个计数"),
+    "charts.fixed_hover": ("{label}<br>{trainable:,} params ({human})<br>{percent:.4f}% of model<br>adapter file: {fp32} "
+                           "fp32<br>(no size knob)",
+                           "{label}<br>{trainable:,} 个参数（{human}）<br>占模型的 {percent:.4f}%<br>适配器文件：{fp32}（fp32）"
+                           "<br>（无规模参数）"),
     # memory_chart
     "charts.memory_title": ("Training memory estimate (before activations)", "训练内存估算（不含激活值）"),
     "charts.weights": ("weights", "权重"),

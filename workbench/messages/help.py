@@ -39,6 +39,19 @@ Dashed lines are methods whose size does not depend on rank: **prompt tuning** l
 q 和 v 时，r = 1 到 r = 64 之间质量几乎不变。虚线表示参数量与秩无关的方法：**prompt tuning** 学习少量输入嵌入，
 **P-tuning** 通过一个小 MLP 生成它们，**prefix tuning** 在每一层学习键/值前缀，**IA3** 为每个被适配的层学习一个缩放向量。
 """),
+    "help.size_knob": ("""---
+### Any method against its own size knob
+Each method has its own knob that sets how many parameters it trains: LoRA and LoHa the rank `r`, prompt tuning the
+number of virtual tokens, FourierFT the number of frequencies `n_frequency`, last-layers tuning the number of layers.
+Pick a method to chart its exact count (PEFT's own) against that knob. A few methods are counted by building them on
+real weights (BOFT, SHiRA, UniLoRA): they take a second or two per value.
+""",
+        """---
+### 任意方法与它自己的规模参数
+每种方法都有决定其训练参数量的规模参数：LoRA 和 LoHa 是秩 `r`，prompt tuning 是虚拟 token 数，FourierFT 是频率数
+`n_frequency`，last-layers 是训练的层数。选择一种方法，即可画出它的精确参数量（与 PEFT 的计数一致）随该参数的变化。
+少数方法（BOFT、SHiRA、UniLoRA）需要在真实权重上构建才能计数：每个取值需要一两秒。
+"""),
     "help.memory": ("""---
 **Why QLoRA saves memory:** the frozen base model is stored in 4-bit NF4 (~0.5 byte per parameter instead of 4),
 and only the small LoRA adapter gets gradients and Adam states. Full fine-tuning needs gradients and two Adam

@@ -16,9 +16,6 @@ MESSAGES = {
     "training.injected_at_step": ("injected failure at step {step} (WORKBENCH_FAIL_AT_STEP)",
                                   "在第 {step} 步注入的故障（WORKBENCH_FAIL_AT_STEP）"),
     # ---- forgetting on general text (core/evaluation/forgetting.py): why a run has none
-    "training.forgetting_no_adapter": ("this run trains the whole model, so there is no adapter to switch off to "
-                                       "measure the base model: forgetting is left empty",
-                                       "此运行训练整个模型，没有可关闭的适配器来测量基础模型：遗忘度留空"),
     "training.forgetting_encoder_decoder": ("forgetting is measured on decoder-only language models; {model_type} is "
                                             "an encoder-decoder model",
                                             "遗忘度只对仅解码器的语言模型测量；{model_type} 是编码器-解码器模型"),

@@ -70,6 +70,10 @@ MESSAGES = {
     "ui.page.rank.mem_seq": ("sequence length, tokens (estimate)", "序列长度，token（估算）"),
     "ui.page.rank.mem_precision": ("precision (estimate)", "精度（估算）"),
     "ui.page.rank.mem_ckpt": ("gradient checkpointing (estimate)", "梯度检查点（估算）"),
+    "ui.page.rank.size_method": ("Method", "方法"),
+    "ui.page.rank.size_values": ("Sizes: values of the method's size knob, comma-separated (empty: its defaults)",
+                                 "规模：该方法规模参数的取值，用逗号分隔（留空：使用默认取值）"),
+    "ui.page.rank.size_targets": ("Targets (methods that adapt layers)", "目标模块（用于适配层的方法）"),
     # ---- 3 · Train (ui/tabs/train_tab.py): recipe and method
     "ui.page.train.recipe": ("Recipe (a ready config)", "配方（现成的配置）"),
     "ui.page.train.run_name": ("Run name", "运行名称"),

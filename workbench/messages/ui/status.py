@@ -16,6 +16,13 @@ MESSAGES = {
                               "{field}：必须是 1 到 {hi:,} 之间的整数（当前为 {value!r}）"),
     "ui.too_many_ranks": ("ranks: chart at most {n} ranks at once (got {got}).", "ranks：一次最多绘制 {n} 个秩（当前为 {got} 个）。"),
     "ui.no_target_set": ("Choose at least one target set to chart.", "请至少选择一个要绘制的目标集合。"),
+    "ui.size_no_knob": ("**{method}** has no size knob: its count is set by its targets and settings alone, so the "
+                        "chart shows one point.",
+                        "**{method}** 没有规模参数：它的参数量只由目标模块和设置决定，所以图中只有一个点。"),
+    "ui.size_knob_note": ("**{method}** is sized by `{knob}` (default {default}): {n} sizes counted exactly, as PEFT "
+                          "counts them.",
+                          "**{method}** 的规模由 `{knob}` 决定（默认 {default}）：已精确计算 {n} 个取值，与 PEFT 的计数一致。"),
+    "ui.counting_size": ("counting {knob} = {size}", "正在计算 {knob} = {size}"),
     "ui.generate_first": ("Generate with at least one adapter first.", "请先用至少一个适配器生成。"),
     "ui.nothing_to_explain": ("No adapted answer to explain yet.", "还没有可以解释的适配器回答。"),
     "ui.pick_adapter": ("Pick an adapter to look inside.", "请选择要查看的适配器。"),
@@ -141,6 +148,7 @@ MESSAGES = {
     "ui.column.target_set": ("target set", "目标集合"),
     "ui.column.method": ("method", "方法"),
     "ui.column.rank": ("rank", "秩"),
+    "ui.column.size": ("size", "规模"),
     "ui.column.percent_of_model": ("% of model", "占模型的百分比"),
     "ui.column.layers": ("layers", "层数"),
     "ui.column.adapter_fp32": ("adapter fp32", "适配器大小（fp32）"),

@@ -18,6 +18,7 @@ from workbench.core.model import memory_estimate as memory
 from workbench.spec import methods
 from workbench.core.model import modules
 from workbench.core.model import counting as params
+from workbench.core.model import knob_sizes
 from workbench.core.model.modules import PEFT_DEFAULT, TARGET_SET_NAMES, target_sets
 from workbench.spec.targets import from_picker
 from workbench.core.serving.workspace import Workspace, custom_arch_limits
@@ -304,6 +305,67 @@ def rank_view(model_name: str, sets: list[str], custom_checked: list[str] | None
     fig_p = plots.rank_chart(series, refs, y="trainable", logx=logx, logy=logy, model_name=model_name, tr=shown)
     fig_pct = plots.rank_chart(series, refs, y="percent", logx=logx, logy=logy, model_name=model_name, tr=shown)
     return fig_p, fig_pct, localize_columns(pd.DataFrame(table))
+
+
+# --------------------------------------------------------------------------- any method against its own size knob
+
+SIZE_METHOD = "lora"
+"""The method the size-knob section shows first."""
+
+
+def default_sizes_text(method: str) -> str:
+    """The sizes box's text for ``method``: its size knob's default values ('' for a method without one)."""
+    return ", ".join(str(v) for v in knob_sizes.default_sizes(method))
+
+
+def _size_spec(model, method: str, targets_label: str, custom_checked: list[str] | None,
+               custom_regex: str) -> AdapterSpec:
+    """``method`` with its defaults; a method that wraps layers gets the chosen target set (PEFT default: the
+    method's own default targets)."""
+    record = methods.get(method)
+    if not (record.wraps_layers and "target_modules" in record.knobs) or targets_label == PEFT_DEFAULT:
+        return AdapterSpec(method=method)
+    if targets_label == YOUR_PICK:
+        return AdapterSpec(method=method, target_modules=from_picker(custom_checked, custom_regex, False))
+    available = target_sets(model)
+    if targets_label not in available:
+        return AdapterSpec(method=method)
+    return AdapterSpec(method=method, target_modules=available[targets_label])
+
+
+@user_errors
+@memoized
+def size_view(model_name: str, method: str = SIZE_METHOD, sizes_text: str = "", targets_label: str = PEFT_DEFAULT,
+              custom_checked: list[str] | None = None, custom_regex: str = "", logx: bool = True, logy: bool = True,
+              progress=None):
+    """One method against its own size knob (its ``budget_knob``) -> (params figure, percent figure, DataFrame,
+    note markdown). An empty sizes box sweeps the knob's default values; a method without a size knob gets its one
+    count and a note saying so. Every size is checked before anything is counted."""
+    record = methods.get(method)
+    knob = record.budget_knob
+    model = _counting_model(model_name)
+    spec = _size_spec(model, method, targets_label, custom_checked, custom_regex)
+    lang = current_language()
+    label = methods.label(method, lang)
+    if knob is None:
+        rows = [params.count(model, spec)]
+        note = tr("ui.size_no_knob", method=label)
+    else:
+        given = sizes_text if isinstance(sizes_text, str) and sizes_text.strip() else default_sizes_text(method)
+        sizes = knob_sizes.check_sizes(spec, parse_int_list(given, "sizes"))
+        rows = []
+        for i, v in enumerate(sizes):  # one value at a time: the methods PEFT counts take a while each
+            if progress is not None:
+                progress((i, len(sizes)), desc=tr("ui.counting_size", knob=knob, size=v))
+            rows += params.sweep(model, spec, [v])
+        note = tr("ui.size_knob_note", method=label, knob=knob, default=spec.knob(knob), n=len(rows))
+    shown = page_translator()  # figure text
+    table = [{"method": methods.label(r.method, lang), "size": f"{r.knob}={r.size}" if r.knob else "-",
+              "trainable": r.trainable, "% of model": round(r.percent, 6), "layers": r.layers,
+              "adapter fp32": plots.human_bytes(r.adapter_bytes_fp32)} for r in rows]
+    figs = [plots.size_chart(rows, y=y, method=label, knob=knob, logx=logx, logy=logy, model_name=model_name, tr=shown)
+            for y in ("trainable", "percent")]
+    return figs[0], figs[1], localize_columns(pd.DataFrame(table)), note
 
 
 @user_errors
