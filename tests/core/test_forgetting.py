@@ -55,7 +55,11 @@ def test_the_general_text_is_shipped_with_its_licence(tokenizer):
     paragraphs = F.general_text().strip().split("\n\n")
     assert 30 <= len(paragraphs) <= 40
     chunks = F.chunks(tokenizer)
-    assert 2000 <= sum(len(c) for c in chunks) <= 4000 and max(len(c) for c in chunks) == F.CHUNK_TOKENS
+    assert sum(len(c) for c in chunks) == F.MAX_TOKENS and max(len(c) for c in chunks) == F.CHUNK_TOKENS
+    whole = []
+    for para in paragraphs:  # the text itself is longer: only its beginning is scored
+        whole += tokenizer(para.strip() + "\n\n", add_special_tokens=False)["input_ids"]
+    assert 2000 <= len(whole) <= 4000
 
 
 def test_identity_adapter_forgets_nothing_and_the_base_loss_is_cached(tiny_llama_dir, short_text):
@@ -64,8 +68,6 @@ def test_identity_adapter_forgets_nothing_and_the_base_loss_is_cached(tiny_llama
 
     from workbench.core.model.loading import load_model
     model, tok = load_model(tiny_llama_dir, device="cpu")
-    plain = F.measure(model, tok, tiny_llama_dir)  # no adapter to switch off: no number, and the reason says why
-    assert plain.forgetting is None and plain.reason["id"] == "training.forgetting_no_adapter"
     pm = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))  # B = 0: the base
     first = F.measure(pm, tok, tiny_llama_dir)
     assert first.tokens > 100 and first.base_loss > 5  # a random model: about ln(49152) = 10.8 nats
@@ -76,7 +78,15 @@ def test_identity_adapter_forgets_nothing_and_the_base_loss_is_cached(tiny_llama
     second = F.measure(pm, tok, tiny_llama_dir)
     assert second.base_cached and second.base_loss == first.base_loss and second.tokens == first.tokens
     assert second.forgetting == pytest.approx(second.adapted_loss - second.base_loss) and abs(second.forgetting) > 1e-4
-
+    # a whole model (full fine-tuning) is measured against the cached base loss: untrained, it forgets nothing
+    plain, _ = load_model(tiny_llama_dir, device="cpu")
+    same = F.measure(plain, tok, tiny_llama_dir)
+    assert same.base_cached and same.reason is None and same.forgetting == pytest.approx(0, abs=1e-6)
+    F._BASE_LOSSES.clear()  # and without the cache, its base is the model cache's copy of the base
+    with torch.no_grad():
+        plain.model.layers[0].mlp.down_proj.weight.mul_(3)
+    moved = F.measure(plain, tok, tiny_llama_dir)
+    assert not moved.base_cached and moved.base_loss == pytest.approx(first.base_loss) and moved.forgetting != 0
 
 def test_prompt_learning_adapters_are_scored_on_the_text_tokens_only(tiny_llama_dir, short_text):
     import peft

@@ -96,3 +96,41 @@ def test_forgetting_and_adapter_size_in_the_rows_and_their_chart(runs_dir, zh):
     assert "遗忘度" in view.forgetting.layout.xaxis.title.text
     assert "遗忘度" in view.reading and "+0.300" in view.reading  # the reading names the range
     assert not experiment_handlers.empty_view().forgetting.data
+
+
+def test_the_tab_opens_on_a_shipped_experiment_and_its_recorded_result(tmp_path, runs_dir, monkeypatch, zh):
+    """A new visitor sees full-vs-peft picked, its YAML, and (once recorded) its answer: rows, curves, charts, the
+    settings that differ and a label saying it is a recording - from the recording alone, no run folder."""
+    import shutil
+    from tests.support.recorded_fixture import fake_experiment
+    from workbench.core.experiments import definition, recorded
+    from workbench.ui.handlers import experiments_recorded
+    monkeypatch.setenv(recorded.RECORDED_DIR_ENV, str(tmp_path / "recorded"))
+    opened = experiments_recorded.opening("", "")
+    assert opened.name == opened.shown == "full-vs-peft" and yaml.safe_load(opened.yaml)["name"] == "full-vs-peft"
+    assert "全量微调" in opened.explain
+    view = experiments_recorded.recorded_view("full-vs-peft")  # not recorded yet: it says so
+    assert "还没有已记录的结果" in view.header and len(view.rows) == 0
+    assert list(view.diff.columns) == ["设置"]  # a real header, never Gradio's "1 2 3"
+
+    recorded.record(fake_experiment(tmp_path / "experiments", "full-vs-peft"), "full-vs-peft")
+    shutil.rmtree(runs_dir)  # the run folders are not on a visitor's server: the recording is all the tab reads
+    runs_dir.mkdir()
+    opened = experiments_recorded.opening("", "")
+    view = experiments_recorded.recorded_view(opened.shown, "step", 0.0)
+    assert view.header.startswith("**已记录的结果**（2025-01-01，") and "原生 bf16" in view.header
+    assert "**启动**" in view.header
+    labels = recorded.labels_of(definition.load("full-vs-peft"))
+    assert list(view.rows["运行"]) == labels and list(view.rows["得分"]) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert len(view.curves.data) == 2 * len(labels)  # train + held-out per run, from the recorded log rows
+    assert {t.name for t in view.score.data} >= set(labels) and len(view.forgetting.data) == len(labels) + 1
+    assert list(view.cost.data[0].x) == labels
+    assert list(view.diff.iloc[:, 0]) == ["adapter.r", "train.learning_rate"] and list(view.diff.columns)[1:] == labels
+    assert "帕累托" in view.reading and view.csv_path and not view.active and view.finished == []
+    assert experiments_recorded.plan_unless_recorded("full-vs-peft", opened.yaml).summary == ""  # shows its runs
+    rank_sweep = experiment_handlers.shipped_experiment("rank-sweep")[1]
+    assert "6" in experiments_recorded.plan_unless_recorded("rank-sweep", rank_sweep).summary  # no recording: plan
+
+    mine = experiments_recorded.opening("my-experiment-id", "name: mine")  # this browser watches its own experiment
+    assert mine.shown == "" and mine.yaml is None and mine.name == "full-vs-peft"
+    assert experiment_handlers.empty_view().diff.columns.tolist() == ["设置"]

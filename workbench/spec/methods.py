@@ -149,6 +149,10 @@ class Method:
     """``(adapter, train) -> options`` a run fixes from its training settings (AdaLoRA's schedule: the run's steps)."""
     train_callback: Callable[[Any], Any] | None = None
     """``(peft_model) -> transformers.TrainerCallback`` the run adds (AdaLoRA's rank allocation after each step)."""
+    backward_layers: Callable[[Any, Any], int] | None = None
+    """Memory terms: ``(model_config, spec) -> n``: only the last ``n`` decoder layers keep activations for the
+    backward pass, every weight in them training (last_layers: autograd saves nothing below the first trained
+    block); None: every layer keeps the frozen model's activations."""
     full_model: bool = False
     """It trains the model's own weights and saves a whole transformers checkpoint, not a PEFT adapter."""
     before_training: Callable[[Any, Any, str], bool] | None = None

@@ -91,6 +91,11 @@ def check_last_layers(a: AdapterSpec) -> None:
         raise SpecError("adapter.target_modules", "methods.last_layers_targets")
 
 
+def last_layers_backward(config, a: AdapterSpec) -> int:
+    """Memory: autograd keeps activations only from the first trained block up."""
+    return int(a.knob("num_layers"))
+
+
 def last_layers_card(a: AdapterSpec) -> list[tuple[str, Any]]:
     return [("num_layers (last decoder blocks trained)", a.knob("num_layers"))]
 
@@ -109,5 +114,5 @@ methods.register(methods.Method(
     config_kwargs=last_layers_kwargs, plan=last_layers_plan, knobs=(), about_id="methods.about.last_layers",
     options=(methods.Option("num_layers", 2, "the last decoder blocks that train (each whole)", 1, 1024,
                             peft_name="-"),),
-    budget_knob="num_layers", wraps_any=True, check=check_last_layers, wraps_id="methods.wraps.ln_tuning", card_rows=last_layers_card,
+    budget_knob="num_layers", wraps_any=True, check=check_last_layers, backward_layers=last_layers_backward, wraps_id="methods.wraps.ln_tuning", card_rows=last_layers_card,
     paper="Lee et al. 2019 (freezing all but the last layers)"))

@@ -291,6 +291,11 @@ def estimate(model: nn.Module, spec: AdapterSpec | None, work: Workload | None =
     kv_len = seq + prefix_kv
     eager = kv_len if (work.device == "cpu" and act == 2 and kv_len <= EAGER_MAX_TOKENS) else 0
     per_layer = _layer_bytes_per_token(a, act, (kv_len / seq) * (work.batch * seq / tokens), eager, full)
+    n_layers = a.layers
+    hook = None if full else methods.get(spec.method).backward_layers
+    if hook is not None:  # only the trained top blocks keep activations, and all their linear inputs
+        n_layers = min(a.layers, hook(model.config, spec))
+        per_layer = _layer_bytes_per_token(a, act, (kv_len / seq) * (work.batch * seq / tokens), eager, True)
     per_token_adapter = 0 if full else _adapter_bytes_per_token(model, spec, act)
     if work.checkpointing:
         kept = a.layers * 4 * a.hidden * tokens
@@ -298,9 +303,9 @@ def estimate(model: nn.Module, spec: AdapterSpec | None, work: Workload | None =
         af = Message("charts.formula.activations_ckpt", {
             "layers": a.layers, "h": a.hidden, "tokens": tokens, "per_layer": per_layer, "total": _mb(activations)})
     else:
-        activations = (a.layers * per_layer + per_token_adapter) * tokens
+        activations = (n_layers * per_layer + per_token_adapter) * tokens
         af = Message("charts.formula.activations", {
-            "layers": a.layers, "per_layer": per_layer, "adapter": per_token_adapter, "tokens": tokens,
+            "layers": n_layers, "per_layer": per_layer, "adapter": per_token_adapter, "tokens": tokens,
             "h": a.hidden, "i": a.intermediate, "heads": a.heads, "kv_heads": a.kv_heads, "total": _mb(activations)})
     # ---- logits
     positions = work.batch * seq
