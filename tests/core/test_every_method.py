@@ -136,6 +136,8 @@ def _check_whole_model(saved, base_dir: str) -> None:
     """Full fine-tuning saved a whole transformers checkpoint: plain transformers loads it (with its tokenizer), its
     output differs from the base's, it generates, and the workbench's generation hosts it as a model of its own."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    card = (saved / "README.md").read_text(encoding="utf-8")  # its model card says how to load a whole model
+    assert "library_name: transformers" in card and 'AutoModelForCausalLM.from_pretrained("path/to/this/model")' in card
     tok = AutoTokenizer.from_pretrained(str(saved))
     ids = tok([PROMPT], return_tensors="pt")
     with torch.no_grad():

@@ -122,6 +122,8 @@ def test_too_many_runs(monkeypatch):
     assert field_of(e) == "vary" and "4 runs" in str(e.value) and "3" in str(e.value)
     monkeypatch.delenv("WORKBENCH_MAX_EXPERIMENT_RUNS")
     assert experiments.max_runs() == 40  # the method zoo (38 runs) fits
+    monkeypatch.setenv("WORKBENCH_PUBLIC", "1")
+    assert experiments.max_runs() == 12  # a public server: the zoo shows its recorded answer
     assert len(expand(spec_of(vary={"adapter.r": [1, 2], "adapter.alpha": [8, 16]}))) == 4
 
 

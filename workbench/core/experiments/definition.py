@@ -46,6 +46,9 @@ from workbench.core.paths import REPO_ROOT
 
 EXPERIMENTS_DIR = REPO_ROOT / "presets" / "experiments"
 DEFAULT_MAX_RUNS = 40
+"""Runs one experiment may start by default (the method zoo has 38)."""
+PUBLIC_MAX_RUNS = 12
+"""The default in public mode (a Space, WORKBENCH_PUBLIC=1): bigger shipped experiments show their recorded answer."""
 SECTIONS = {"model": ModelSpec, "adapter": AdapterSpec, "data": DataSpec, "train": TrainSpec}
 TOP_KEYS = ("name", "title", "description", "base", "vary", "variants", "budget", "max_steps", "eval_steps",
             "eval_limit", "subspace")
@@ -53,9 +56,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def max_runs() -> int:
-    """The most runs one experiment may start: env WORKBENCH_MAX_EXPERIMENT_RUNS (default 40: the method zoo has 38)."""
-    from workbench.core.env import env_int
-    return env_int("WORKBENCH_MAX_EXPERIMENT_RUNS", DEFAULT_MAX_RUNS, lo=1)
+    """The most runs one experiment may start: env WORKBENCH_MAX_EXPERIMENT_RUNS (default 40, 12 in public mode)."""
+    from workbench.core.env import env_int, is_public
+    return env_int("WORKBENCH_MAX_EXPERIMENT_RUNS", PUBLIC_MAX_RUNS if is_public() else DEFAULT_MAX_RUNS, lo=1)
 
 
 def spec_error(field_name: str, msg_id: str, /, **params: Any) -> SpecError:

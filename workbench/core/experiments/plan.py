@@ -130,10 +130,12 @@ def points(spec: ExperimentSpec) -> list[tuple[str, dict[str, Any], str]]:
 
 
 def _defaults(spec: ExperimentSpec, run: RunSpec, label: str, max_steps: int | None) -> RunSpec:
+    """The experiment's steps and evaluation interval; no separate final evaluation (``eval_at_end`` off), since the
+    experiment scores every run when it ends (its held-out loss and task metric)."""
     t = run.train
     steps = max_steps or spec.max_steps or t.max_steps
     eval_steps = spec.eval_steps or t.eval_steps or max(1, steps // 3)
-    train = dataclasses.replace(t, max_steps=steps, eval_steps=eval_steps, eval_at_end=True,
+    train = dataclasses.replace(t, max_steps=steps, eval_steps=eval_steps, eval_at_end=False,
                                 save_steps=min(t.save_steps, steps))
     return dataclasses.replace(run, train=train, name=f"{spec.name} / {label}")
 

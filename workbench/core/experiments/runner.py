@@ -46,6 +46,20 @@ class SharedBase:
         self.loads = 0
         self.reuses = 0
 
+    def callbacks(self) -> list:
+        """Trainer callbacks of an experiment's runs: no held-out evaluation at the last step, since the experiment
+        scores every run right after training on the same held-out data (``score_run``: the row's eval_loss, the
+        same measure as the base row's). It was one of three passes over the held-out set per run."""
+        from transformers import TrainerCallback
+
+        class NoFinalEvaluation(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if state.global_step >= state.max_steps:
+                    control.should_evaluate = False
+                return control
+
+        return [NoFinalEvaluation()]
+
     def load_for_training(self, spec, device: str):
         from workbench.spec import methods
         from workbench.core.training import model_setup

@@ -92,12 +92,16 @@ def build_model_card(run_dir: str | Path):
     st = read_status(run_dir)
     base = base_model_id(spec)
     method = spec.adapter.method
-    tags = ["peft", "peft-workbench", *methods.get(method).card_tags, method, "transformers", "text-generation"]
-    data = ModelCardData(library_name="peft", base_model=base, tags=list(dict.fromkeys(tags)),
-                         pipeline_tag="text-generation", model_name=f"{spec.name or run_dir.name} ({method})")
+    whole = methods.get(method).full_model  # full fine-tuning: a whole transformers model, no PEFT
+    tags = ([] if whole else ["peft"]) + ["peft-workbench", *methods.get(method).card_tags, method, "transformers",
+                                          "text-generation"]
+    data = ModelCardData(library_name="transformers" if whole else "peft", base_model=base,
+                         tags=list(dict.fromkeys(tags)), pipeline_tag="text-generation",
+                         model_name=f"{spec.name or run_dir.name} ({method})")
 
     title = spec.name or run_dir.name
-    lines = [f"# {title}: a {method} adapter for {base or spec.model.name}", "",
+    what = "fully fine-tuned model" if whole else f"{method} adapter"
+    lines = [f"# {title}: a {what} for {base or spec.model.name}", "",
              f"Trained with the PEFT Workbench (run `{run_dir.name}`) on **{spec.data.name}**: "
              f"{st.step} of {st.max_steps or spec.train.max_steps} optimizer steps, status **{st.status}**"
              + (f" ({st.stop_reason})" if st.stop_reason else "") + ".", ""]
@@ -124,11 +128,16 @@ def build_model_card(run_dir: str | Path):
             lines += ["", f"Held-out loss (answer tokens): {float(scores['eval_loss']):.4f}."]
     else:
         lines += ["_Not scored yet: score the run in the workbench (Compare tab) to add the task metric here._"]
-    lines += ["", "## How to use", "", "```python", "from peft import PeftModel",
-              "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-              f"base = AutoModelForCausalLM.from_pretrained({(base or spec.model.name)!r})",
-              f"tokenizer = AutoTokenizer.from_pretrained({(base or spec.model.name)!r})",
-              "model = PeftModel.from_pretrained(base, \"path/to/this/adapter\")", "```", "",
+    if whole:
+        use = ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+               "model = AutoModelForCausalLM.from_pretrained(\"path/to/this/model\")",
+               "tokenizer = AutoTokenizer.from_pretrained(\"path/to/this/model\")"]
+    else:
+        use = ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+               f"base = AutoModelForCausalLM.from_pretrained({(base or spec.model.name)!r})",
+               f"tokenizer = AutoTokenizer.from_pretrained({(base or spec.model.name)!r})",
+               "model = PeftModel.from_pretrained(base, \"path/to/this/adapter\")"]
+    lines += ["", "## How to use", "", "```python", *use, "```", "",
               "## Intended use", "",
               f"A teaching artefact: a small adapter trained in a few minutes to show what {method} fine-tuning "
               f"changes on the task **{spec.data.name}**. Use it to study parameter-efficient fine-tuning and to "
@@ -148,9 +157,10 @@ def _versions() -> dict[str, str]:
 
 
 def write_model_card(run_dir: str | Path) -> Path | None:
-    """Write ``<run>/adapter/README.md``; returns its path (None when the run has no adapter yet)."""
+    """Write ``<run>/adapter/README.md``; returns its path (None when the run has no adapter yet). A full fine-tuning
+    run's folder is a whole model (``config.json``): its card says how to load that."""
     adapter = Path(run_dir) / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
+    if not (adapter / "adapter_config.json").is_file() and not (adapter / "config.json").is_file():
         return None
     path = adapter / "README.md"
     build_model_card(run_dir).save(str(path))

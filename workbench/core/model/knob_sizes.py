@@ -1,10 +1,10 @@
 """The values a method's size knob (its record's ``budget_knob``: ``r``, ``n_frequency``, ``num_layers`` ...) is
 swept over when nobody names them, and the check of a list of sizes before anything is counted.
 
-    default_sizes("loha")        # (2, 4, 8, 16)
-    default_sizes("boft")        # boft_block_size: its default 4 times 1/2, 1, 2, 4 -> (2, 4, 8, 16)
-    default_sizes("ia3")         # () - no size knob
-    check_sizes(AdapterSpec(method="fourierft"), [1000, 2000])   # SpecError on "sizes" for a bad value
+    default_sizes(name)          # a rank-sized method: (2, 4, 8, 16)
+    default_sizes(name)          # a block size defaulting to 4: its default times 1/2, 1, 2, 4 -> (2, 4, 8, 16)
+    default_sizes(name)          # () - no size knob
+    check_sizes(spec, [1000, 2000])   # SpecError on "sizes" for a bad value
 
 Plain Python (no torch): the Rank tab's "any method against its own size knob" section and the CLI can both use it.
 """

@@ -185,7 +185,8 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
         cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)
         trainer = trainer_class(model)(model=model, args=args, train_dataset=bundle.train, eval_dataset=bundle.eval,
                                        data_collator=data.make_collator(tok), processing_class=tok,
-                                       callbacks=[*extra_callbacks(run_dir), *method_callbacks(model, spec), cb],
+                                       callbacks=[*extra_callbacks(run_dir), *method_callbacks(model, spec),
+                                                  *(shared.callbacks() if shared is not None else []), cb],
                                        optimizers=method_optimizers(model, spec))  # LoRA+ when its ratio is set
         if main:
             runs.update_status(run_dir, world_size=args.world_size)

@@ -254,17 +254,6 @@ def _round(v, digits: int = 4):
     return None if v is None else round(float(v), digits)
 
 
-def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def config_diff(rows: list[RunRow]) -> pd.DataFrame:
     """Only the settings whose values differ between the runs: one row per setting, one column per run."""
     configs = {}
@@ -283,12 +272,10 @@ def empty_diff() -> pd.DataFrame:
 
 def _diff_frame(configs: dict[str, dict]) -> pd.DataFrame:
     """label -> run config (RunSpec.to_dict()): the settings whose values differ, one column per run."""
-    configs = {label: _flat(c) for label, c in configs.items()}
-    keys = sorted({k for c in configs.values() for k in c} - {"name"})
-    differ = [k for k in keys if len({repr(c.get(k)) for c in configs.values()}) > 1]
+    from workbench.core.experiments.settings_diff import differing
     _ = page_translator()
-    data = [{_("exptab.column.setting"): k, **{label: _targets(c.get(k)) if isinstance(c.get(k), list) else c.get(k)
-                                              for label, c in configs.items()}} for k in differ]
+    data = [{_("exptab.column.setting"): k, **{label: _targets(v) if isinstance(v, list) else v
+                                              for label, v in values.items()}} for k, values in differing(configs)]
     if not data:
         return pd.DataFrame({_("exptab.column.setting"): [tr("exptab.no_diff")]})
     return pd.DataFrame(data)
