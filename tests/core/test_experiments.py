@@ -117,8 +117,9 @@ def test_validation_errors_name_the_field(d, field):
 
 def test_too_many_runs(monkeypatch):
     monkeypatch.setenv("WORKBENCH_MAX_EXPERIMENT_RUNS", "3")
-    with pytest.raises(SpecError) as e:
-        spec_of(vary={"adapter.r": [1, 2], "adapter.alpha": [8, 16]})
+    spec = spec_of(vary={"adapter.r": [1, 2], "adapter.alpha": [8, 16]})  # read: fine
+    with pytest.raises(SpecError) as e:  # planned: refused before anything is counted or queued
+        expand(spec)
     assert field_of(e) == "vary" and "4 runs" in str(e.value) and "3" in str(e.value)
     monkeypatch.delenv("WORKBENCH_MAX_EXPERIMENT_RUNS")
     assert experiments.max_runs() == 40  # the method zoo (38 runs) fits
@@ -227,7 +228,7 @@ def _tiny_experiment(tmp_path: Path, model_dir: str, variants: list[dict]) -> Pa
         "base": {"model": {"name": model_dir}, "adapter": {"method": "lora", "r": 2, "target_modules": ["q_proj"]},
                  "data": {"name": str(_tiny_data(tmp_path)), "max_length": 96},
                  "train": {"batch_size": 4, "logging_steps": 1, "precision": "fp32", "warmup_steps": 0}},
-        "variants": variants, "eval_steps": 2, "eval_limit": 2}))
+        "variants": variants, "eval_steps": 1, "eval_limit": 2}))
     return f
 
 
@@ -282,7 +283,8 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
         assert st.experiment == exp_dir.name and st.metric == "json_match" and st.score == row["score"]
         assert json.loads((runs_dir / row["run_id"] / "metrics.json").read_text())["n_scored"] == 2
         log = [json.loads(x) for x in (runs_dir / row["run_id"] / "log.jsonl").read_text().splitlines()]
-        assert any("eval_loss" in r for r in log)  # held-out loss during training (eval_steps)
+        evals = [r["step"] for r in log if "eval_loss" in r]
+        assert evals == [1]  # held-out loss during training (eval_steps), not again at the last step: the score has it
     # show / list read it back
     p = subprocess.run([sys.executable, "-m", "workbench", "experiment", "show", exp_dir.name, "--output-dir",
                         str(out_dir), "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -70,7 +70,7 @@ def spec_from_args(args):
         raise SpecError("--alpha", "settings.number", value=args.alpha) from None
     hidden = _int("--encoder-hidden", args.encoder_hidden) if args.encoder_hidden is not None else None
     options = {}
-    for item in args.option or []:
+    for item in getattr(args, "option", None) or []:
         key, sep, value = str(item).partition("=")
         if not sep or not key.strip():
             raise SpecError("--option", "cli.option_form", value=item)

@@ -134,13 +134,18 @@ class ExperimentSpec:
         spec = cls(name=name, base=base, title=_text(d.get("title"), "title"),
                    description=_text(d.get("description"), "description"), vary=vary, variants=variants,
                    subspace=sub, base_path=base_path, **numbers)
-        n = n_runs(spec)
-        if n == 0:
+        if n_runs(spec) == 0:
             raise spec_error("vary", "experiments.empty_grid")
-        if n > max_runs():
-            raise spec_error("variants" if variants and not vary else "vary", "experiments.too_many_runs",
-                             n=n, limit=max_runs())
         return spec
+
+    def check_run_cap(self) -> None:
+        """SpecError when the experiment would start more runs than this server allows (``max_runs``): checked when
+        its runs are planned, not when it is read, so a shipped experiment bigger than a public server's cap still
+        opens (on its recorded answer)."""
+        n = n_runs(self)
+        if n > max_runs():
+            raise spec_error("variants" if self.variants and not self.vary else "vary", "experiments.too_many_runs",
+                             n=n, limit=max_runs())
 
     @classmethod
     def from_yaml(cls, text: str, folder: Path | None = None) -> "ExperimentSpec":

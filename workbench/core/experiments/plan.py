@@ -245,7 +245,9 @@ def _size(model, run: RunSpec, label: str, budget: int) -> tuple[RunSpec, str | 
 
 
 def expand(spec: ExperimentSpec, max_steps: int | None = None) -> list[Variant]:
-    """Every run of ``spec`` as a RunSpec, sized to the budget; pure (meta models only, nothing trains)."""
+    """Every run of ``spec`` as a RunSpec, sized to the budget; pure (meta models only, nothing trains). An experiment
+    with more runs than the server allows is refused here (``ExperimentSpec.check_run_cap``)."""
+    spec.check_run_cap()
     from workbench.core.model.loading import MODEL_CACHE
     from workbench.core.model.counting import count
     out: list[Variant] = []

@@ -323,6 +323,8 @@ def estimate(model: nn.Module, spec: AdapterSpec | None, work: Workload | None =
     # ---- bf16 copies of fp32 weights, kept for the backward pass (measured: bench and tests/core/test_memory.py)
     if act == 2 and (full or quantized or DTYPE_BYTES[base_dtype] == 4):
         body = 0 if quantized else _quantizable_weights(model)
+        if hook is not None:  # below the first trained block autograd keeps no copy: it frees each after use
+            body = body * n_layers // max(a.layers, 1)
         calls = 2 if shared else 1  # a trainable weight's cast is cached (full: one call, no shared prefix)
         copies = 2 * (body * calls + _head_weights(model))
         est.weights_bytes += copies
