@@ -12,7 +12,8 @@ from workbench.core.experiments import queue_jobs as experiment_queue
 from workbench.core.experiments import definition as experiments
 from workbench.core.runstore import run_dirs as runs
 from workbench.core.experiments.results import read_experiment
-from workbench.core.serving.run_queue import RunManager, _interrupt_ids
+from workbench.core.serving.run_queue import RunManager
+from workbench.core.serving.worker_lifetime import interrupt_ids as _interrupt_ids
 from workbench.core.runstore.status import read_status, update_status
 from workbench.core.serving.workspace import Workspace
 from workbench.errors import SpecError, WorkbenchError

@@ -88,6 +88,17 @@ def test_shipped_experiments_load_and_expand(name):
         assert v.spec.name.startswith(f"{spec.name} / ")
     if name == "methods-at-budget":
         assert {v.spec.adapter.method for v in variants} == set(METHODS)
+    assert {v.spec.data.heldout_limit for v in variants} == {spec.heldout_limit or experiments.DEFAULT_HELDOUT_LIMIT}
+
+
+def test_heldout_limit_reaches_every_run_and_the_trainers_eval_set(tokenizer):
+    spec = spec_of(vary={"adapter.r": [1, 2]}, heldout_limit=5)
+    assert {v.spec.data.heldout_limit for v in expand(spec)} == {5}
+    assert {v.spec.data.heldout_limit for v in expand(spec_of(vary={"adapter.r": [1]}))} == {16}
+    from workbench.core.data.datasets import build_datasets
+    from workbench.spec.settings import DataSpec
+    assert build_datasets(DataSpec(heldout_limit=5), tokenizer).n_eval == 5
+    assert build_datasets(DataSpec(), tokenizer).n_eval == 50
 
 
 # --------------------------------------------------------------------------- validation names the field
@@ -107,6 +118,7 @@ def test_shipped_experiments_load_and_expand(name):
     ({"variants": ["lora"]}, "variants[0]"),
     ({"vary": {"adapter.r": [0]}}, "vary"),  # adapter.r's own check, wrapped with the place it came from
     ({"name": "bad name!", "vary": {"adapter.r": [1]}}, "name"),
+    ({"vary": {"adapter.r": [1]}, "heldout_limit": 0}, "heldout_limit"),
 ])
 def test_validation_errors_name_the_field(d, field):
     with pytest.raises(SpecError) as e:
@@ -124,7 +136,7 @@ def test_too_many_runs(monkeypatch):
     monkeypatch.delenv("WORKBENCH_MAX_EXPERIMENT_RUNS")
     assert experiments.max_runs() == 40  # the method zoo (38 runs) fits
     monkeypatch.setenv("WORKBENCH_PUBLIC", "1")
-    assert experiments.max_runs() == 12  # a public server: the zoo shows its recorded answer
+    assert experiments.max_runs() == 8  # a public server: the zoo shows its recorded answer
     assert len(expand(spec_of(vary={"adapter.r": [1, 2], "adapter.alpha": [8, 16]}))) == 4
 
 
@@ -228,7 +240,7 @@ def _tiny_experiment(tmp_path: Path, model_dir: str, variants: list[dict]) -> Pa
         "base": {"model": {"name": model_dir}, "adapter": {"method": "lora", "r": 2, "target_modules": ["q_proj"]},
                  "data": {"name": str(_tiny_data(tmp_path)), "max_length": 96},
                  "train": {"batch_size": 4, "logging_steps": 1, "precision": "fp32", "warmup_steps": 0}},
-        "variants": variants, "eval_steps": 1, "eval_limit": 2}))
+        "variants": variants, "eval_steps": 1, "eval_limit": 2, "heldout_limit": 1}))
     return f
 
 
@@ -281,7 +293,8 @@ def test_cli_run_end_to_end(tmp_path, tiny_llama_dir, runs_dir):
         assert row["run_id"] in listed
         st = read_status(runs_dir / row["run_id"])
         assert st.experiment == exp_dir.name and st.metric == "json_match" and st.score == row["score"]
-        assert json.loads((runs_dir / row["run_id"] / "metrics.json").read_text())["n_scored"] == 2
+        measured = json.loads((runs_dir / row["run_id"] / "metrics.json").read_text())
+        assert measured["n_scored"] == 2 and measured["n_loss"] == 1  # eval_limit prompts, heldout_limit losses
         log = [json.loads(x) for x in (runs_dir / row["run_id"] / "log.jsonl").read_text().splitlines()]
         evals = [r["step"] for r in log if "eval_loss" in r]
         assert evals == [1]  # held-out loss during training (eval_steps), not again at the last step: the score has it

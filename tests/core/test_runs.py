@@ -166,8 +166,9 @@ class FakeManager(RunManager):
         runs.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
 
 
-def test_queue_fifo_positions_owner_cap_and_stop(runs_dir):
-    m = FakeManager("sleep 30", max_concurrent=1, max_queued_per_owner=2, stop_grace_s=0.3)
+@pytest.mark.parametrize("policy", ["fifo", "fair"])
+def test_queue_positions_owner_cap_and_stop(runs_dir, policy):
+    m = FakeManager("sleep 30", max_concurrent=1, max_queued_per_owner=2, stop_grace_s=0.3, policy=policy)
     try:
         first = m.submit(_spec(), owner="alice")
         second = m.submit(_spec(), owner="alice")
@@ -178,19 +179,21 @@ def test_queue_fifo_positions_owner_cap_and_stop(runs_dir):
         with pytest.raises(runs.RunError, match="limit is 2"):
             m.submit(_spec(), owner="alice")
         other = m.submit(_spec(), owner="bob")  # caps are per owner
-        assert m.queue_position(other) == 3
+        # first in, first out; fair share: bob, never served, goes before alice's second and third
+        assert m.queue_position(other) == (3 if policy == "fifo" else 1)
 
         assert m.stop(second).status == "stopped"  # queued -> stopped at once, never started
-        assert m.queue_position(third) == 1
+        assert m.queue_position(third) == (1 if policy == "fifo" else 2)
 
         # 'sleep' ignores the STOP file: after the grace period it is killed and marked stopped
         assert m.stop(first).status == "stopping"
         st = m.wait(first, timeout=20)
         assert st.status == "stopped" and "grace" in st.stop_reason
+        nxt = third if policy == "fifo" else other
         deadline = time.time() + 10
-        while m.spawned[-1] != third and time.time() < deadline:
+        while m.spawned[-1] != nxt and time.time() < deadline:
             time.sleep(0.05)
-        assert m.spawned == [first, third]  # FIFO, the stopped one skipped
+        assert m.spawned == [first, nxt]  # the stopped one skipped
         assert runs.run_status(second).status == "stopped"
     finally:
         m.shutdown()
@@ -224,13 +227,13 @@ def test_runs_does_not_import_the_manager():
 
 
 def test_train_threads_leave_a_core_for_the_server(monkeypatch):
-    from workbench.core.serving import run_queue as manager
+    from workbench.core.serving import threads
     monkeypatch.delenv("WORKBENCH_TRAIN_THREADS", raising=False)
     for cores, runs, want in ((1, 1, 1), (2, 1, 1), (16, 1, 15), (16, 2, 7), (4, 8, 1)):
-        monkeypatch.setattr(manager.os, "cpu_count", lambda c=cores: c)
-        assert manager.train_threads(runs) == want, (cores, runs)
+        monkeypatch.setattr(threads.os, "cpu_count", lambda c=cores: c)
+        assert threads.train_threads(runs) == want, (cores, runs)
     monkeypatch.setenv("WORKBENCH_TRAIN_THREADS", "3")
-    assert manager.train_threads(1) == 3
+    assert threads.train_threads(1) == 3
 
 
 def test_queue_wait_estimate_from_the_running_pace(runs_dir):
@@ -247,14 +250,18 @@ def test_queue_wait_estimate_from_the_running_pace(runs_dir):
         return rid
 
     m = manager.RunManager(max_concurrent=1, poll_interval=60)
+    m.timing.observe(start=5.0, tail=3.0)                 # measured: 5 s to a worker's first step, 3 s after its last
     run_a = make(10, 30, elapsed_s=40.0, eta_s=80.0)     # running: 4 s/step, 80 s left
     q1, q2 = make(0, 30), make(5, 20)                      # queued; q2 resumes at step 5
     m._running[run_a] = manager._Job(run_a)
-    m._queue += [manager._Job(q1), manager._Job(q2, resume=True)]
-    assert m.wait_estimate(q1) == 80.0
-    assert m.wait_estimate(q2) == 80.0 + 30 * 4.0
+    m._queue += [manager._Job(q1, seq=1), manager._Job(q2, resume=True, seq=2)]
+    assert m.wait_estimate(q1) == 80.0 + 3
+    assert m.wait_estimate(q2) == 83.0 + 5 + 30 * 4.0 + 3
     assert m.wait_estimate(run_a) is None                  # not queued
+    assert [rid for rid, _ in m.plan()] == [q1, q2]
     m.max_concurrent = 2                                  # a free slot: q1 starts now, q2 after run_a
-    assert m.wait_estimate(q1) == 0.0 and m.wait_estimate(q2) == 80.0
+    assert m.wait_estimate(q1) == 0.0 and m.wait_estimate(q2) == 83.0
+    m.max_concurrent = 1
     runs.update_status(runs.safe_run_dir(run_a), step=0, elapsed_s=None, eta_s=None)
-    assert m.wait_estimate(q1) is None                     # no step logged yet: no pace, no guess
+    # no step logged yet: the prior pace stands in (never missing, never 0 while a run is ahead)
+    assert m.wait_estimate(q1) == 5.0 + 30 * manager.fair_share.PRIOR_STEP_S + 3.0

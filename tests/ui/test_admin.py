@@ -52,6 +52,9 @@ def fake_run(owner, status="done", dataset="date-normalize", score=None, method=
 # --------------------------------------------------------------------------- the engine
 
 def test_password_is_checked_in_constant_time_and_refused_when_unset(monkeypatch):
+    import hashlib
+    from workbench.core.serving.door import Door
+    monkeypatch.setattr(classroom, "DOOR", Door())  # a fresh count of wrong tries (5 per address lock it out)
     monkeypatch.delenv(classroom.PASSWORD_ENV, raising=False)
     assert not classroom.admin_enabled()
     with pytest.raises(ClassroomError, match="instructor view is off"):
@@ -60,11 +63,12 @@ def test_password_is_checked_in_constant_time_and_refused_when_unset(monkeypatch
     calls = []
     real = classroom.hmac.compare_digest
     monkeypatch.setattr(classroom.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
-    for wrong in ("", "wrong", PASSWORD + " ", PASSWORD.upper(), None, 123):
+    for i, wrong in enumerate(("", "wrong", PASSWORD + " ", PASSWORD.upper(), None, 123)):
         with pytest.raises(ClassroomError, match="Wrong instructor password"):
-            classroom.check_password(wrong)
+            classroom.check_password(wrong, f"192.0.2.{i}")
     classroom.check_password(PASSWORD)
-    assert calls and calls[-1] == (PASSWORD.encode(), PASSWORD.encode())
+    digest = hashlib.sha256(PASSWORD.encode()).digest()  # fixed-length digests, never the raw strings
+    assert calls and calls[-1] == (digest, digest)
 
 
 def test_room_board_names_and_archive(runs_dir):
@@ -149,10 +153,10 @@ def test_instructor_endpoints_locked_and_unlocked(admin_server, tiny_llama_dir):
             client.predict(*args, api_name=api_name)
         assert "Wrong instructor password" in str(ei.value) and "Traceback" not in str(ei.value)
 
-    for wrong in ("", "wrong", PASSWORD[:-1]):  # nothing without the password
-        refused(wrong, api_name="/admin_room")
-        refused(wrong, "20240101-000000-abcdef", api_name="/admin_stop")
-        refused(wrong, api_name="/admin_reset")
+    # nothing without the password (3 wrong tries: 5 within a minute would lock this address out, see the end)
+    refused("", api_name="/admin_room")
+    refused("wrong", "20240101-000000-abcdef", api_name="/admin_stop")
+    refused(PASSWORD[:-1], api_name="/admin_reset")
 
     assert "Ada" in client.predict("Ada", "owner-a", api_name="/set_display_name")
     long_run = client.predict(tiny_config(tiny_llama_dir, "long-run", max_steps=40), "owner-a", api_name="/start_run")
@@ -198,3 +202,12 @@ def test_instructor_endpoints_locked_and_unlocked(admin_server, tiny_llama_dir):
     wait_for(lambda: client.predict("owner-a", api_name="/list_runs")["data"] == [], 10, "runs archived")
     names = json.loads((admin_server.runs / ".display-names.json").read_text())
     assert names == {"owner-a": "Ada"}
+
+    for _ in range(4):  # issue 22: 5 wrong tries from one address within a minute lock it out for a minute
+        refused("guess", api_name="/admin_room")
+    with pytest.raises(AppError, match="wait 60 s"):
+        client.predict("guess", api_name="/admin_room")
+    with pytest.raises(AppError, match="Too many wrong instructor passwords"):
+        client.predict(PASSWORD, api_name="/admin_room")  # the right one too
+    log = admin_server.log.read_text(errors="replace")
+    assert "wrong instructor password from 127.0.0.1" in log and "guess" not in log

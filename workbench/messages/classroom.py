@@ -13,6 +13,9 @@ MESSAGES = {
                                 "或你自己上传的模型（不能使用服务器上的文件夹）。"),
     "classroom.limit_steps": ("at most {n} training steps per run", "每次运行最多训练 {n} 步"),
     "classroom.limit_wall": ("at most {minutes:g} minutes of training per run", "每次运行最多训练 {minutes:g} 分钟"),
+    "classroom.limit_experiment_runs": ("at most {n} runs per experiment", "每个实验最多 {n} 个运行"),
+    "classroom.limit_experiment_steps": ("at most {n} training steps per experiment (all its runs together)",
+                                         "每个实验最多训练 {n} 步（所有运行合计）"),
     "classroom.limit_queue": ("{n} queued runs per browser session, {k} training at a time",
                               "每个浏览器会话最多排队 {n} 个运行，同时训练 {k} 个"),
     "classroom.limit_custom": ("custom architectures up to {layers} layers and hidden size {hidden}",
@@ -21,6 +24,18 @@ MESSAGES = {
     "classroom.admin_off": ("The instructor view is off on this server (set WORKBENCH_ADMIN_PASSWORD to turn it on).",
                             "这个服务器没有开启教师视图（设置 WORKBENCH_ADMIN_PASSWORD 即可开启）。"),
     "classroom.admin_refused": ("Wrong instructor password.", "教师密码错误。"),
+    "classroom.admin_refused_locked": ("Wrong instructor password. Too many wrong tries from your address: wait "
+                                       "{seconds} s before trying again.",
+                                       "教师密码错误。你的地址输错次数太多：请等待 {seconds} 秒后再试。"),
+    "classroom.admin_locked": ("Too many wrong instructor passwords from your address: wait {seconds} s before "
+                               "trying again (every try is refused until then, the right password too).",
+                               "你的地址输错教师密码次数太多：请等待 {seconds} 秒后再试（在此之前每次尝试都会被拒绝，"
+                               "正确的密码也一样）。"),
+    "classroom.admin_too_short": ("The instructor password (WORKBENCH_ADMIN_PASSWORD) is shorter than {min} "
+                                  "characters, so the instructor view is off: set a longer one and restart the "
+                                  "server.",
+                                  "教师密码（WORKBENCH_ADMIN_PASSWORD）少于 {min} 个字符，因此教师视图已关闭："
+                                  "请设置更长的密码并重启服务器。"),
     "classroom.queue_summary": ("{running} training, {queued} queued, {done} finished, {failed} failed or stopped; "
                                 "{sessions} browser sessions; {cpu} of worker CPU time.",
                                 "{running} 个在训练，{queued} 个在排队，{done} 个已完成，{failed} 个失败或已停止；"

@@ -27,6 +27,11 @@ MESSAGES = {
     "experiments.duplicate_label": ("label {label!r} is used twice", "标签 {label!r} 被使用了两次"),
     "experiments.too_many_runs": ("gives {n} runs, more than the limit of {limit} (WORKBENCH_MAX_EXPERIMENT_RUNS)",
                                   "会产生 {n} 个运行，超过上限 {limit}（WORKBENCH_MAX_EXPERIMENT_RUNS）"),
+    "experiments.too_many_steps": ("its {runs} runs train {n} steps in all, more than this server's limit of {limit} "
+                                   "steps per experiment (WORKBENCH_MAX_EXPERIMENT_STEPS={limit}); lower max_steps or "
+                                   "run fewer variants",
+                                   "它的 {runs} 个运行共训练 {n} 步，超过这个服务器每个实验 {limit} 步的上限"
+                                   "（WORKBENCH_MAX_EXPERIMENT_STEPS={limit}）；请减小 max_steps 或减少变体"),
     "experiments.positive_int": ("must be a positive integer or null (got {value!r})",
                                  "必须是正整数或 null（当前为 {value!r}）"),
     "experiments.budget_too_small": ("{budget:,} trainable parameters is less than the smallest that variant "

@@ -12,6 +12,9 @@ MESSAGES = {
     "runs.nothing_to_stop": ("Run {run_id} is already {status}; there is nothing to stop.",
                              "运行 {run_id} 的状态已是“{status}”，无需停止。"),
     "runs.already_active": ("Run {run_id} is already queued or running.", "运行 {run_id} 已在排队或正在运行。"),
+    "runs.not_waiting": ("Run {run_id} is not waiting in the training queue.", "运行 {run_id} 不在训练队列中等待。"),
+    "runs.bad_queue_policy": ("WORKBENCH_QUEUE_POLICY={value} is not a queue policy; use one of: {choices}.",
+                              "WORKBENCH_QUEUE_POLICY={value} 不是可用的队列策略；请使用以下之一：{choices}。"),
     "runs.still_running": ("Run {run_id} is still running (pid {pid}).", "运行 {run_id} 仍在运行（pid {pid}）。"),
     "runs.already_finished": ("Run {run_id} already finished all {steps} steps; start a new run (or raise "
                               "train.max_steps) to train further.",

@@ -179,6 +179,9 @@ class DataSpec:
     """Render examples with the model's chat template (user prompt, assistant response)."""
     limit: int | None = None
     """Use only the first N training examples (None = all)."""
+    heldout_limit: int | None = None
+    """Use only the first N held-out examples for the held-out loss: the training curve's eval loss and a scored
+    run's eval_loss (None = all). Experiments set 16, so that one pass costs seconds, not the run's training time."""
 
     def __post_init__(self):
         _require(isinstance(self.name, str) and self.name.strip() != "", "data.name", "settings.non_empty_string")
@@ -186,6 +189,9 @@ class DataSpec:
                  "settings.int_range", lo=8, hi=32768, value=self.max_length)
         _require(self.limit is None or (isinstance(self.limit, int) and self.limit > 0), "data.limit",
                  "settings.positive_int_or_null", value=self.limit)
+        _require(self.heldout_limit is None or (isinstance(self.heldout_limit, int) and not isinstance(
+            self.heldout_limit, bool) and self.heldout_limit > 0), "data.heldout_limit",
+                 "settings.positive_int_or_null", value=self.heldout_limit)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import gradio as gr
 
@@ -93,14 +94,26 @@ def _session_left(request: gr.Request) -> None:
     session_left(getattr(request, "session_hash", None) or "")
 
 
+def report_password_problem() -> bool:
+    """Say on stderr why WORKBENCH_ADMIN_PASSWORD was refused (shorter than instructor.MIN_PASSWORD: no instructor
+    tab, no admin endpoint); True when it was."""
+    problem = classroom.password_problem()
+    if problem is not None:
+        print(problem.render("en"), file=sys.stderr, flush=True)
+    return problem is not None
+
+
 def startup() -> Janitor:
     """Server start: runs left 'running' by a previous server are marked failed (interrupted), resumable;
     the server's own torch work (generation) gets WORKBENCH_SERVER_THREADS threads (default 1); a janitor
     thread prunes uploads older than WORKBENCH_UPLOAD_TTL_H hours that no run uses. SIGTERM / SIGINT first stop
-    the training workers (each saves a checkpoint; runs end interrupted, resumable), then the server exits."""
+    the training workers (each saves a checkpoint; runs end interrupted, resumable), then the server exits. An
+    instructor password too short to be kept (the page was built without the instructor tab) is reported on stderr."""
+    report_password_problem()
     from workbench.core.runstore import run_dirs as runs
     from workbench.core.serving.worker_lifetime import install_server_handlers
-    from workbench.core.serving.run_queue import RUN_MANAGER, limit_server_threads
+    from workbench.core.serving.run_queue import RUN_MANAGER
+    from workbench.core.serving.threads import limit_server_threads
     limit_server_threads()
     RUN_MANAGER.recover()
     install_server_handlers(RUN_MANAGER)

@@ -5,9 +5,8 @@
   refused with a ``DataError`` naming their line numbers (see ``dataset_files.py``).
 - ``encode`` renders one example with the tokenizer's chat template and sets ``labels`` to -100
   on every token that carries no loss (by default: everything before the assistant's answer).
-- ``build_datasets`` turns a DataSpec into ``datasets.Dataset`` objects ready for the Trainer;
-  ``make_collator`` pads batches; ``render_prompt`` gives the text ``generate`` is fed;
-  ``preview`` shows which tokens carry loss.
+- ``build_datasets`` turns a DataSpec into ``datasets.Dataset`` objects ready for the Trainer; ``make_collator`` pads
+  batches; ``render_prompt`` gives the text ``generate`` is fed; ``preview`` shows which tokens carry loss.
 """
 from __future__ import annotations
 
@@ -336,8 +335,7 @@ def _tokenized(examples: list[Example], tokenizer, spec: DataSpec):
 def build_datasets(spec: DataSpec, tokenizer) -> DataBundle:
     """Load, validate and tokenize; the eval set is the test split (or a 10% holdout of an upload)."""
     train_ex, test_ex = _load_splits(spec)
-    if spec.limit:
-        train_ex = train_ex[:spec.limit]
+    train_ex, test_ex = train_ex[:spec.limit or None], test_ex[:spec.heldout_limit or None] if test_ex else test_ex
     train, dropped = _tokenized(train_ex, tokenizer, spec)
     if len(train) == 0:
         raise DataError("data.all_truncated", n=spec.max_length)

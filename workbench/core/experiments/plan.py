@@ -19,7 +19,7 @@ from typing import Any
 from workbench.messages import Message
 from workbench.errors import SpecError
 from workbench.spec.settings import AdapterSpec, RunSpec
-from workbench.core.experiments.definition import ExperimentSpec, _check_key, spec_error
+from workbench.core.experiments.definition import DEFAULT_HELDOUT_LIMIT, ExperimentSpec, _check_key, spec_error
 
 KNOB_RANGE = {"r": (1, 4096), "num_virtual_tokens": (1, 1024), "encoder_hidden_size": (1, 16384)}
 """Values a size knob may take (AdapterSpec's own limits; the encoder width is not capped there)."""
@@ -130,14 +130,17 @@ def points(spec: ExperimentSpec) -> list[tuple[str, dict[str, Any], str]]:
 
 
 def _defaults(spec: ExperimentSpec, run: RunSpec, label: str, max_steps: int | None) -> RunSpec:
-    """The experiment's steps and evaluation interval; no separate final evaluation (``eval_at_end`` off), since the
-    experiment scores every run when it ends (its held-out loss and task metric)."""
+    """The experiment's steps, evaluation interval and held-out loss set (``data.heldout_limit``); no separate final
+    evaluation (``eval_at_end`` off), since the experiment scores every run when it ends (its held-out loss and task
+    metric)."""
     t = run.train
     steps = max_steps or spec.max_steps or t.max_steps
     eval_steps = spec.eval_steps or t.eval_steps or max(1, steps // 3)
     train = dataclasses.replace(t, max_steps=steps, eval_steps=eval_steps, eval_at_end=False,
                                 save_steps=min(t.save_steps, steps))
-    return dataclasses.replace(run, train=train, name=f"{spec.name} / {label}")
+    heldout = spec.heldout_limit or run.data.heldout_limit or DEFAULT_HELDOUT_LIMIT
+    data = dataclasses.replace(run.data, heldout_limit=heldout)
+    return dataclasses.replace(run, train=train, data=data, name=f"{spec.name} / {label}")
 
 
 def size_knobs(method: str) -> tuple[str, ...]:
@@ -246,13 +249,16 @@ def _size(model, run: RunSpec, label: str, budget: int) -> tuple[RunSpec, str | 
 
 def expand(spec: ExperimentSpec, max_steps: int | None = None) -> list[Variant]:
     """Every run of ``spec`` as a RunSpec, sized to the budget; pure (meta models only, nothing trains). An experiment
-    with more runs than the server allows is refused here (``ExperimentSpec.check_run_cap``)."""
+    with more runs, or more training steps in all, than the server allows is refused here, before any model is looked
+    at (``ExperimentSpec.check_run_cap``, ``check_step_cap``)."""
     spec.check_run_cap()
+    planned = [(label, overrides, _defaults(spec, _apply(spec.base, overrides, where, label), label, max_steps))
+               for label, overrides, where in points(spec)]
+    spec.check_step_cap(sum(run.train.max_steps for _label, _overrides, run in planned))
     from workbench.core.model.loading import MODEL_CACHE
     from workbench.core.model.counting import count
     out: list[Variant] = []
-    for label, overrides, where in points(spec):
-        run = _defaults(spec, _apply(spec.base, overrides, where, label), label, max_steps)
+    for label, overrides, run in planned:
         model = MODEL_CACHE.meta(run.model.name)
         knob, note = None, None
         if spec.budget:

@@ -163,10 +163,13 @@ def resume(experiment_id: str, workspace: Workspace, manager: "RunManager | None
 # --------------------------------------------------------------------------- the worker process
 
 def work(experiment_id: str, root: str | Path | None = None, progress=None) -> ExperimentResult:
-    """The worker's body: train and score what the prepared experiment has left (``continue_experiment``)."""
+    """The worker's body: train and score what the prepared experiment has left (``continue_experiment``). Between
+    runs it gives the slot up when the run queue has asked it to (``run_dirs.yield_file`` of its next run: other
+    sessions wait); it then exits with its remaining runs queued, and the queue takes them up in their turn."""
     from workbench.core.experiments.runner import continue_experiment
     from workbench.core.serving.worker_lifetime import WorkerLifeline
     rows = read_experiment(experiment_id, root=root, refresh=False).rows
     dirs = [runs.safe_run_dir(r.run_id) for r in rows if r.run_id]
     with WorkerLifeline([d for d in dirs if read_status(d).status in ACTIVE], label=experiment_id):
-        return continue_experiment(experiment_id, root=root, progress=progress)
+        return continue_experiment(experiment_id, root=root, progress=progress,
+                                   should_yield=lambda run_dir: runs.yield_file(run_dir).exists())

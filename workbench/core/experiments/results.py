@@ -204,7 +204,9 @@ def read_experiment(experiment_id: str, root: str | Path | None = None, refresh:
     except Exception:  # a file from another version still shows its rows
         pass
     finished = [r.status in ("done", "failed", "stopped") for r in rows]
-    status = "done" if rows and all(finished) else "queued" if all(r.status == "queued" for r in rows) else "running"
+    # a yielded experiment (fair share: runs done, the rest queued, none training) waits for its turn: "queued"
+    status = "done" if rows and all(finished) else "running" if any(
+        r.status in ("running", "stopping") for r in rows) else "queued"
     files = {p.name: str(p) for p in sorted(d.iterdir()) if p.is_file() and not p.name.startswith(".")}
     return ExperimentResult(experiment_id=experiment_id, name=(m.get("experiment") or {}).get("name", "?"),
                             directory=d, status=status, rows=rows, base=base, spec=spec, files=files)

@@ -131,9 +131,14 @@ def prepare_experiment(spec: ExperimentSpec, output_dir: str | Path | None = Non
 
 def continue_experiment(experiment_id: str, root: str | Path | None = None,
                         progress: Callable[[str], None] | None = None,
-                        on_row: Callable[[ExperimentResult], None] | None = None) -> ExperimentResult:
+                        on_row: Callable[[ExperimentResult], None] | None = None,
+                        should_yield: Callable[[Path], bool] | None = None) -> ExperimentResult:
     """Train and score, in this process, every run of a prepared experiment that has not finished yet (after a
     restart, finished runs are kept and the rest start again); scores the base model once. Returns the results.
+
+    ``should_yield(next_run_dir)`` is asked between runs (never before the first this call trains): True gives the
+    training slot up, the experiment returning with status "queued" and its remaining runs queued (the run queue's
+    fair share: ``queue_jobs.work``); a later call goes on from there.
 
     The runs share one ``SharedBase`` (base weights, tokenizer, tokenized data). A failed variant is recorded
     (status failed, its error) and the next one runs. ``progress(line)``: one English line per step;
@@ -166,7 +171,7 @@ def continue_experiment(experiment_id: str, root: str | Path | None = None,
             result.base = BaseRow(metric=None, score=None, eval_loss=None, error=f"{type(e).__name__}: {e}"[:500])
         publish()
     shared = SharedBase()
-    n = len(result.rows)
+    n, trained = len(result.rows), 0
     for i, row in enumerate(result.rows):
         if row.status in ("done", "failed", "stopped") and (row.status != "done" or row.score is not None):
             continue  # finished before (this process or an earlier one)
@@ -174,6 +179,12 @@ def continue_experiment(experiment_id: str, root: str | Path | None = None,
             fill_from_run(row, safe_run_dir(row.run_id))
             publish()
             continue
+        if trained and should_yield is not None and should_yield(safe_run_dir(row.run_id)):
+            say(f"[{exp_id}] other sessions are waiting: the training slot goes to them before run {i + 1}/{n}")
+            result.status = "queued"
+            publish()
+            return result
+        trained += 1
         _train_and_score(row, safe_run_dir(row.run_id), shared, limit, f"[{exp_id}] {i + 1}/{n} {row.label}", say,
                          publish)
         publish(charts=True)

@@ -264,6 +264,12 @@ def stop_file(run_dir: Path) -> Path:
     return Path(run_dir) / "STOP"
 
 
+def yield_file(run_dir: Path) -> Path:
+    """Present in a queued run of an experiment while the run queue wants that experiment's worker to give the
+    training slot up before starting this run (other sessions wait: ``serving.run_queue``, fair share)."""
+    return Path(run_dir) / "YIELD"
+
+
 def request_stop(run_id: str) -> RunStatus:
     """Ask a run to stop: writes the STOP file (the worker checks it every optimizer step).
 

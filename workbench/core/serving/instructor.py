@@ -1,10 +1,14 @@
 """The instructor view's engine (issue 13, item 3): the whole room's runs, the queue, a class board, reset.
 
-Enabled by ``WORKBENCH_ADMIN_PASSWORD``; every entry point of the page or the API that shows or changes the room
-calls ``check_password(given)`` first (a constant-time compare; refused when no password is set). Nothing here
-imports gradio: ui/handlers/admin.py wraps it.
+Enabled by ``WORKBENCH_ADMIN_PASSWORD`` (at least MIN_PASSWORD characters: a shorter one leaves the view off and
+is reported at start-up); every entry point of the page or the API that shows or changes the room calls
+``check_password(given, address)`` first: refused when no password is set, when ``address`` is locked out after too
+many wrong tries (core/serving/door.py: 5 a minute, then a minute's wait), else a constant-time compare of SHA-256
+digests. Nothing here imports gradio: ui/handlers/admin.py wraps it and passes the client's address.
 
-    check_password(given)              ClassroomError unless ``given`` is the password
+    admin_enabled()                    a password of MIN_PASSWORD characters or more is set
+    password_problem()                 the Message saying why a set password is refused (too short), or None
+    check_password(given, address)     ClassroomError unless ``given`` is the password and ``address`` is not locked out
     room(manager)                      Room(rows, summary): every browser session's runs with status, step,
                                        queue position and worker CPU time; a queue summary
     stop_run(run_id, manager)          stop a running run / cancel a queued one, whoever owns it
@@ -17,8 +21,10 @@ imports gradio: ui/handlers/admin.py wraps it.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import math
 import os
 import shutil
 import threading
@@ -31,11 +37,16 @@ from workbench.errors import WorkbenchError
 from workbench.messages import Message
 from workbench.core.runstore import run_dirs as runs
 from workbench.core.runstore.status import ACTIVE, write_json_atomic
+from workbench.core.serving.door import Door
 
 if TYPE_CHECKING:
     from workbench.core.serving.run_queue import RunManager
 
 PASSWORD_ENV = "WORKBENCH_ADMIN_PASSWORD"
+MIN_PASSWORD = 12
+"""Shortest instructor password the server accepts (characters); a shorter one leaves the instructor view off."""
+DOOR = Door()
+"""Wrong tries per client address, and lock-outs, for this server process."""
 MAX_NAME = 40
 """Longest display name a learner may choose."""
 _NAMES_LOCK = threading.Lock()
@@ -48,17 +59,43 @@ class ClassroomError(WorkbenchError):
 # --------------------------------------------------------------------------- the password
 
 def admin_enabled() -> bool:
-    """True when the server has an instructor password (WORKBENCH_ADMIN_PASSWORD, non-empty)."""
-    return bool(os.environ.get(PASSWORD_ENV, ""))
+    """True when the server has an instructor password of at least MIN_PASSWORD characters (WORKBENCH_ADMIN_PASSWORD);
+    without one the page has no instructor tab and no admin endpoint."""
+    return len(os.environ.get(PASSWORD_ENV, "")) >= MIN_PASSWORD
 
 
-def check_password(given: str | None) -> None:
-    """Refuse unless ``given`` equals WORKBENCH_ADMIN_PASSWORD (constant-time). No password set: always refused."""
+def password_problem() -> Message | None:
+    """Why a set WORKBENCH_ADMIN_PASSWORD is refused (shorter than MIN_PASSWORD), for the start-up report; None when
+    none is set or it is long enough."""
+    expected = os.environ.get(PASSWORD_ENV, "")
+    if expected and len(expected) < MIN_PASSWORD:
+        return Message("classroom.admin_too_short", {"min": MIN_PASSWORD})
+    return None
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def check_password(given: str | None, address: str = "unknown") -> None:
+    """Refuse unless ``given`` equals WORKBENCH_ADMIN_PASSWORD, asked from a client ``address`` that is not locked out
+    (``DOOR``: every wrong try counts and is logged, never its text). Fixed-length SHA-256 digests are compared
+    (``hmac.compare_digest``), so the time taken says nothing of either length. No password set, or one too short:
+    always refused."""
     expected = os.environ.get(PASSWORD_ENV, "")
     if not expected:
         raise ClassroomError("classroom.admin_off")
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+    if len(expected) < MIN_PASSWORD:
+        raise ClassroomError("classroom.admin_too_short", min=MIN_PASSWORD)
+    wait = DOOR.wait_s(address)
+    if wait:
+        raise ClassroomError("classroom.admin_locked", seconds=math.ceil(wait))
+    same = hmac.compare_digest(_digest(given if isinstance(given, str) else ""), _digest(expected))
+    if not (same and isinstance(given, str)):
+        if DOOR.failed(address):
+            raise ClassroomError("classroom.admin_refused_locked", seconds=math.ceil(DOOR.lockout_s))
         raise ClassroomError("classroom.admin_refused")
+    DOOR.succeeded(address)
 
 
 # --------------------------------------------------------------------------- CPU time

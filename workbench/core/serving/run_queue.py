@@ -1,19 +1,19 @@
 """RunManager: the web server's queue of training runs, each in its own worker process.
 
 ``RUN_MANAGER.submit(spec)`` creates a run directory and queues it; a daemon thread starts queued
-runs (FIFO, at most WORKBENCH_MAX_CONCURRENT_RUNS at once, default 1) as child processes
+runs (at most WORKBENCH_MAX_CONCURRENT_RUNS at once, default 1; whose turn it is: ``fair_share``, round-robin by
+browser session, an experiment giving the slot up between its runs while other sessions wait) as child processes
 ``python -m workbench train --run-dir DIR`` with stdout/stderr in DIR/train.log, so training never
 starves the server. The thread also notices children that died (crash, kill -9, out of memory) and
 marks their runs failed with the tail of train.log; such runs keep their checkpoints and can be resumed.
 
 Environment:
   WORKBENCH_MAX_CONCURRENT_RUNS     runs training at the same time (default 1)
+  WORKBENCH_QUEUE_POLICY            fair (default: round-robin by session) or fifo (order of arrival)
   WORKBENCH_MAX_QUEUED_PER_SESSION  queued runs one owner (browser session) may have waiting (default 2)
   WORKBENCH_MAX_QUEUED              queued runs in all (default 50): owner ids are free to mint, so the
                                     per-session cap alone does not bound the queue or the run folders
-  WORKBENCH_TRAIN_THREADS           OMP/MKL threads per worker (default: train_threads(), all cores but one
-                                    for the web server, shared by the concurrent runs)
-  WORKBENCH_SERVER_THREADS          torch threads of the web server process itself (default 1; see limit_server_threads)
+  WORKBENCH_TRAIN_THREADS, WORKBENCH_SERVER_THREADS: threads.py
   WORKBENCH_STOP_GRACE_S            seconds a stopping worker gets before it is killed (default 60)
   WORKBENCH_SHUTDOWN_GRACE_S        on server exit (SIGTERM/SIGINT), seconds the workers get to save and stop
                                     (default: the stop grace); see worker_lifetime.py
@@ -21,7 +21,6 @@ Environment:
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -32,7 +31,9 @@ from typing import Callable
 
 from workbench.messages import Message
 from workbench.spec.settings import RunSpec
+from workbench.core.serving import fair_share
 from workbench.core.serving import worker_lifetime as lifeline
+from workbench.core.serving.threads import train_threads
 from workbench.core.runstore import run_dirs as runs
 from workbench.core.env import env_int
 from workbench.core.runstore.run_dirs import RunError
@@ -50,6 +51,10 @@ class _Job:
     killed_for_stop: bool = False
     log_handle: object = field(default=None, repr=False)
     group: "RunGroup | None" = None  # runs one worker trains one after another (``run_id`` = the first of them)
+    seq: int = 0                     # order of arrival (an experiment that gave the slot up keeps its own)
+    front: int = 0                   # > 0: the instructor moved it to the front (earlier moves first)
+    spawned: float | None = None     # when its worker started
+    yielding: bool = False           # its worker was asked to give the slot up between runs
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,8 @@ class RunManager:
     """Process-wide queue of training runs (use the ``RUN_MANAGER`` singleton in the app)."""
 
     def __init__(self, max_concurrent: int | None = None, max_queued_per_owner: int | None = None,
-                 poll_interval: float = 0.5, stop_grace_s: float | None = None, max_queued: int | None = None):
+                 poll_interval: float = 0.5, stop_grace_s: float | None = None, max_queued: int | None = None,
+                 policy: str | None = None):
         self.max_concurrent = max_concurrent or env_int("WORKBENCH_MAX_CONCURRENT_RUNS", 1, lo=1)
         self.max_queued_per_owner = max_queued_per_owner or env_int("WORKBENCH_MAX_QUEUED_PER_SESSION", 2, lo=1)
         self.max_queued = max_queued or env_int("WORKBENCH_MAX_QUEUED", 50, lo=1)
@@ -81,6 +87,11 @@ class RunManager:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._draining = False  # set by interrupt_all(): the server is exiting, nothing new starts
+        self.policy = policy or fair_share.policy()
+        self.paused = False     # the instructor paused the queue: running runs go on, nothing new starts
+        self.timing = fair_share.Timing()
+        self._served: dict[str, int] = {}  # session -> when its last job started (fair_share.pick)
+        self._counter = 0
 
     # ----------------------------------------------------------------- public API
     def submit(self, spec: RunSpec, owner: str | None = None, run_id: str | None = None,
@@ -91,7 +102,7 @@ class RunManager:
         with self._lock:
             self._check_owner_cap(owner)
             run_id = runs.create_run(spec, run_id=run_id, owner=owner, experiment=experiment)
-            self._queue.append(_Job(run_id, owner))
+            self._queue.append(_Job(run_id, owner, seq=self._next()))
             self._start_ready()
         self._ensure_thread()
         return run_id
@@ -112,7 +123,7 @@ class RunManager:
             self._check_owner_cap(owner)
             runs.stop_file(d).unlink(missing_ok=True)
             runs.update_status(d, status="queued", error=None, ended=None, pid=None)
-            self._queue.append(_Job(run_id, owner, resume=True))
+            self._queue.append(_Job(run_id, owner, resume=True, seq=self._next()))
             self._start_ready()
         self._ensure_thread()
         return run_id
@@ -127,7 +138,7 @@ class RunManager:
                 raise RunError("runs.already_active", run_id=group.group_id)
             first = group.run_ids[0]
             runs.update_status(runs.safe_run_dir(first), status="queued", error=None, ended=None, pid=None)
-            self._queue.append(_Job(first, owner, group=group))
+            self._queue.append(_Job(first, owner, group=group, seq=self._next()))
             self._start_ready()
         self._ensure_thread()
         return group
@@ -148,42 +159,41 @@ class RunManager:
             return st
 
     def queue_position(self, run_id: str) -> int | None:
-        """1 for the next run to start, 2 after it ...; None if the run is not waiting in the queue."""
-        with self._lock:
-            for i, job in enumerate(self._queue):
-                if job.run_id == run_id:
-                    return i + 1
-        return None
+        """1 for the next run to start, 2 after it ...; None if the run is not waiting (an experiment's waiting runs
+        count one by one, in the order fair share will take them)."""
+        order = [rid for rid, _ in self.plan()]
+        return order.index(run_id) + 1 if run_id in order else None
 
     def wait_estimate(self, run_id: str) -> float | None:
-        """Seconds until the queued run ``run_id`` should start, or None (not queued, or no pace known yet).
+        """Seconds until the waiting run ``run_id`` should start (``fair_share.plan``: the steps still ahead of it,
+        single runs and experiments' remaining runs in the order they will be taken, times the measured seconds per
+        step, plus the measured start and tail of each run); None when it is not waiting. Never 0 while others are
+        ahead, and never missing for a waiting run (priors stand in until a run has been measured)."""
+        return dict(self.plan()).get(run_id)
 
-        The running runs finish after their ETA (status.json); each run queued ahead then takes its remaining
-        steps at the median pace (elapsed s / step) of the running runs. Without a running run that has
-        logged a step there is no pace to go by, and no estimate.
-        """
+    def plan(self) -> list[tuple[str, float]]:
+        """(run id, expected start in s from now) of every waiting run, in expected order (``fair_share.plan_queue``)."""
         with self._lock:
-            queue = [j.run_id for j in self._queue]
-            running = list(self._running)
-        if run_id not in queue:
-            return None
-        status = {rid: runs.read_status(runs.safe_run_dir(rid)) for rid in running + queue}
-        paces = [st.elapsed_s / st.step for st in (status[r] for r in running) if st.step and st.elapsed_s]
-        if not paces:
-            return None
-        pace = statistics.median(paces)
+            queue, running, served = list(self._queue), list(self._running.values()), dict(self._served)
+        return fair_share.plan_queue(queue, running, served, self.timing, self.max_concurrent, self.policy)
 
-        def remaining(st: runs.RunStatus) -> float:
-            return max(0, st.max_steps - st.step) * pace
+    def move_to_front(self, run_id: str) -> None:
+        """The instructor's "move to front": the waiting job holding ``run_id`` starts next (earlier moves first)."""
+        with self._lock:
+            job = next((j for j in self._queue if run_id in (j.group.run_ids if j.group else (j.run_id,))), None)
+            if job is None:
+                raise RunError("runs.not_waiting", run_id=run_id)
+            self._counter += 1
+            job.front = self._counter
 
-        slots = [status[r].eta_s if status[r].eta_s is not None else remaining(status[r]) for r in running]
-        slots += [0.0] * max(0, self.max_concurrent - len(slots))
-        for rid in queue:
-            i = min(range(len(slots)), key=slots.__getitem__)
-            if rid == run_id:
-                return slots[i]
-            slots[i] += remaining(status[rid])
-        return None
+    def pause(self, paused: bool = True) -> None:
+        """The instructor's pause: while paused, running runs go on and nothing new starts."""
+        with self._lock:
+            self.paused = paused
+            if not paused:
+                self._start_ready()
+        if not paused:
+            self._ensure_thread()
 
     def is_managed(self, run_id: str) -> bool:
         with self._lock:
@@ -206,6 +216,9 @@ class RunManager:
                     if job.stop_deadline is not None and time.time() > job.stop_deadline:
                         job.killed_for_stop = True
                         lifeline.kill_group(job.proc)
+                    if job.group:
+                        self._ask_yield(job, not self.paused and fair_share.should_yield(job.owner, self._queue,
+                                                                                         self.policy))
                     continue
                 self._finish(job, rc)
                 del self._running[run_id]
@@ -238,8 +251,8 @@ class RunManager:
         with self._lock:
             self._draining = True
             queued, workers = [], {}
-            for job in [*self._queue, *self._running.values()]:  # a group's job: its runs (_interrupt_ids)
-                current, waiting = _interrupt_ids(job)
+            for job in [*self._queue, *self._running.values()]:  # a group's job: its runs (interrupt_ids)
+                current, waiting = lifeline.interrupt_ids(job)
                 queued += waiting
                 if current:
                     workers[current] = job.proc
@@ -266,14 +279,43 @@ class RunManager:
         if waiting >= self.max_queued_per_owner:
             raise RunError("runs.owner_cap", n=waiting, limit=self.max_queued_per_owner)
 
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
     def _start_ready(self) -> None:
-        while self._queue and len(self._running) < self.max_concurrent and not self._draining:
-            job = self._queue.pop(0)
+        while self._queue and len(self._running) < self.max_concurrent and not self._draining and not self.paused:
+            job = self._queue.pop(fair_share.pick(self._queue, self._served, self.policy))
             d = runs.safe_run_dir(job.run_id)
             if runs.read_status(d).status != "queued":  # stopped meanwhile by someone else
                 continue
+            self._served[job.owner or ""] = self._next()
             self._spawn(job, d)
             self._running[job.run_id] = job
+
+    def _ask_yield(self, job: _Job, wanted: bool) -> None:
+        """Set or clear the YIELD file of the group's waiting runs (its worker looks before starting the next)."""
+        if wanted == job.yielding:
+            return
+        job.yielding = wanted
+        for rid in job.group.run_ids:
+            f = runs.yield_file(runs.safe_run_dir(rid))
+            if wanted:
+                f.touch()
+            else:
+                f.unlink(missing_ok=True)
+
+    def _requeue_yielded(self, job: _Job) -> bool:
+        """A group whose worker ended well with runs still queued gave the slot up: queue those runs again as one
+        job in its old place (``seq``). Returns True when it did."""
+        left = tuple(rid for rid in job.group.run_ids if runs.read_status(runs.safe_run_dir(rid)).status == "queued")
+        self._ask_yield(job, False)
+        if not left:
+            return False
+        group = RunGroup(job.group.group_id, left, job.group.command)
+        self._queue.append(_Job(left[0], job.owner, group=group, seq=job.seq))
+        self._queue.sort(key=lambda j: j.seq)
+        return True
 
     def _spawn(self, job: _Job, run_dir: Path) -> None:
         cmd = [sys.executable, "-m", "workbench", "train", "--run-dir", str(run_dir)]
@@ -282,18 +324,23 @@ class RunManager:
         if job.group:  # its output goes to the first run's train.log
             cmd = [sys.executable, "-m", "workbench", *job.group.command]
         env = dict(os.environ)
-        threads = str(train_threads(self.max_concurrent))
-        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false",
+        n = str(train_threads(self.max_concurrent))
+        env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, TOKENIZERS_PARALLELISM="false",
                    PYTHONUNBUFFERED="1", WORKBENCH_SERVER_PID=str(os.getpid()), PYTHONPATH=os.pathsep.join(
                        p for p in (str(runs.REPO_ROOT), env.get("PYTHONPATH")) if p))
         job.log_handle = open(run_dir / "train.log", "ab")
         job.proc = subprocess.Popen(cmd, cwd=str(runs.REPO_ROOT), env=env, stdout=job.log_handle,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        runs.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
+        job.spawned = time.time()
+        runs.update_status(run_dir, pid=job.proc.pid, status="running", started=job.spawned)
 
     def _finish(self, job: _Job, rc: int) -> None:
         if job.log_handle is not None:
             job.log_handle.close()
+        if job.proc is not None:
+            fair_share.observe(self.timing, job)
+        if job.group and rc == 0 and job.proc is not None and self._requeue_yielded(job):
+            return
         if job.group:  # every run the group's worker left unfinished ends like a run whose worker died
             for run_id in job.group.run_ids:
                 if run_id != job.run_id:
@@ -333,53 +380,6 @@ class RunManager:
                     self._thread = None  # submit() starts a new thread when there is work again
                     return
             time.sleep(self.poll_interval)
-
-
-def _interrupt_ids(job: _Job) -> tuple[str | None, list[str]]:
-    """(the run the job's worker trains now or None, the job's runs still waiting), for the server's exit. A group's
-    worker trains one of its runs, not necessarily the first: the one whose status says so."""
-    if not job.group:
-        return (job.run_id, []) if job.proc is not None else (None, [job.run_id])
-    current, waiting = None, []
-    for run_id in job.group.run_ids:
-        try:
-            st = runs.read_status(runs.safe_run_dir(run_id)).status
-        except Exception:  # noqa: BLE001 - a vanished run folder has nothing to stop
-            continue
-        if st in ("running", "stopping") and current is None:
-            current = run_id
-        elif st == "queued":
-            waiting.append(run_id)
-    return current, waiting
-
-
-def train_threads(max_concurrent: int = 1) -> int:
-    """OMP/MKL threads of one training worker: WORKBENCH_TRAIN_THREADS, else every core but one (kept for
-    the web server), divided among the runs that may train at once; at least 1.
-
-    Measured on 2 cores (benchmarks/bench_app.py, BENCHMARKS.md): while the server generated, a worker with
-    2 threads did 2 steps in 29 s (its OpenMP threads wait for the core the server holds), with 1 thread
-    8 steps in 30 s; alone, 2 threads are 1.5x faster (the CLI, which has no server, uses every core).
-    """
-    env = os.environ.get("WORKBENCH_TRAIN_THREADS")
-    if env:
-        return max(1, int(env))
-    cores = os.cpu_count() or 1
-    return max(1, (cores - 1) // max(1, max_concurrent))
-
-
-def limit_server_threads() -> int:
-    """Give the web server process WORKBENCH_SERVER_THREADS torch threads (default 1); returns the number.
-
-    Training runs in worker processes with threads of their own. A server whose generation also used every
-    core made both OpenMP pools wait on each other: on 2 cores, 40 greedy tokens took 3.1 s idle and 11.2 s
-    during a run with 2 server threads, 3.2 s with 1 (benchmarks/bench_app.py, BENCHMARKS.md). Decoding a
-    small model barely gains from more threads, so one is the default.
-    """
-    import torch
-    n = env_int("WORKBENCH_SERVER_THREADS", 1, lo=1)
-    torch.set_num_threads(n)
-    return n
 
 
 RUN_MANAGER = RunManager()

@@ -282,3 +282,21 @@ def install_server_handlers(manager) -> ServerSignals | None:
     """Install ServerSignals for ``manager`` (the app's RUN_MANAGER); None when not called from the main thread."""
     handlers = ServerSignals(manager)
     return handlers if handlers.install() else None
+
+
+def interrupt_ids(job) -> tuple[str | None, list[str]]:
+    """(the run the job's worker trains now or None, the job's runs still waiting), for the server's exit. A group's
+    worker trains one of its runs, not necessarily the first: the one whose status says so."""
+    if not job.group:
+        return (job.run_id, []) if job.proc is not None else (None, [job.run_id])
+    current, waiting = None, []
+    for run_id in job.group.run_ids:
+        try:
+            st = runs.read_status(runs.safe_run_dir(run_id)).status
+        except Exception:  # noqa: BLE001 - a vanished run folder has nothing to stop
+            continue
+        if st in ("running", "stopping") and current is None:
+            current = run_id
+        elif st == "queued":
+            waiting.append(run_id)
+    return current, waiting

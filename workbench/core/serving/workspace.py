@@ -35,7 +35,7 @@ from workbench.errors import SpecError
 from workbench.core.runstore import run_dirs as runs
 from workbench.core.env import is_public
 from workbench.core.paths import looks_like_hub_id, looks_like_path
-from workbench.core.training.run_limits import run_limits
+from workbench.core.training.run_limits import experiment_limits, run_limits
 from workbench.core.runstore.run_dirs import RunError, RunInfo, RunStatus
 
 MAX_ADAPTERS = 3
@@ -297,6 +297,10 @@ def public_limits_message(policy: Policy | None = None):
         parts.append(Message("classroom.limit_steps", {"n": limits.max_steps}))
     if limits.max_wall_seconds:
         parts.append(Message("classroom.limit_wall", {"minutes": round(limits.max_wall_seconds / 60, 1)}))
+    experiment = experiment_limits(policy.public)
+    parts.append(Message("classroom.limit_experiment_runs", {"n": experiment.max_runs}))
+    if experiment.max_steps:
+        parts.append(Message("classroom.limit_experiment_steps", {"n": experiment.max_steps}))
     parts.append(Message("classroom.limit_queue", {"n": RUN_MANAGER.max_queued_per_owner,
                                                    "k": RUN_MANAGER.max_concurrent}))
     parts.append(Message("classroom.limit_custom", {"layers": PUBLIC_CUSTOM_LIMITS["layers"],

@@ -2,7 +2,7 @@
 
 ``score_run(run_dir, limit)`` loads the run's adapter on its base model, answers the first ``limit`` held-out
 prompts greedily (scored with the dataset's metric, ``task_metrics.metric_for``) and computes the held-out loss over
-ALL held-out examples (teacher forced, the answer tokens only: the same tokens that carry loss in training, so it
+the held-out examples (all, or the first ``data.heldout_limit``; teacher forced, the answer tokens only: the same tokens that carry loss in training, so it
 compares with the training curve's eval loss). The result goes to ``<run>/metrics.json`` and ``metric`` / ``score``
 in the run status. ``score_base(model, data, limit)`` gives the same numbers for the base model alone (the row
 every experiment compares against).
@@ -36,7 +36,7 @@ class RunScore:
     score: float
     """Mean metric over the first ``n_scored`` held-out prompts, in [0, 1]."""
     eval_loss: float
-    """Mean NLL per answer token over all ``n_loss`` held-out examples (ln of the perplexity)."""
+    """Mean NLL per answer token over the first ``n_loss`` held-out examples (ln of the perplexity)."""
     n_scored: int
     n_loss: int
     seconds: float
@@ -60,10 +60,11 @@ def _score(vm, variant: str, data: DataSpec, limit: int | None, batch_size: int)
     preds = [r.text for r in generate_texts(vm, texts, variant, settings, batch_size=batch_size)]
     metric = metric_for(data.name)
     scores = [metric.score(p, r) for p, r in zip(preds, refs)]
-    encoded = [encode(e, tok, data.max_length, False, data.use_chat_template) for e in everything]
+    loss_set = everything[:data.heldout_limit] if data.heldout_limit else everything
+    encoded = [encode(e, tok, data.max_length, False, data.use_chat_template) for e in loss_set]
     loss = math.log(perplexity(vm, variant, encoded))
     return RunScore(metric=metric.name, score=sum(scores) / len(scores), eval_loss=loss, n_scored=len(examples),
-                    n_loss=len(everything), seconds=round(time.time() - t0, 2),
+                    n_loss=len(loss_set), seconds=round(time.time() - t0, 2),
                     predictions=[{"prediction": p, "reference": r, "score": s} for p, r, s in zip(preds, refs, scores)])
 
 
