@@ -18,8 +18,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import PY, REPO, RESULT_TAG, machine, table  # noqa: E402
 
-SCRIPTS = ["param_sweep", "model_load", "train_throughput", "qlora", "compare", "app", "recipe_eval", "eval_batched",
-           "compare_load", "sweep"]
+SCRIPTS = ["room", "param_sweep", "model_load", "train_throughput", "qlora", "compare", "app", "recipe_eval",
+           "eval_batched", "compare_load", "sweep"]
 
 
 def run(name: str) -> tuple[int, str, float]:

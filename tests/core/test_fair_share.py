@@ -156,3 +156,52 @@ def test_a_restart_with_a_yielded_experiment_resumes_where_it_was(tiny_llama_dir
         assert (runs.safe_run_dir(rows[0].run_id) / "metrics.json").stat().st_mtime == first_scored  # not again
     finally:
         fresh.shutdown()
+
+
+# --------------------------------------------------------------------------- the instructor's controls (no training)
+
+class _SleepManager(RunManager):
+    """Workers are 'sleep 30': the queue's bookkeeping without training."""
+
+    def __init__(self, **kw):
+        super().__init__(poll_interval=0.05, stop_grace_s=0.3, **kw)
+        self.spawned: list[str] = []
+
+    def _spawn(self, job, run_dir):
+        import subprocess
+        job.log_handle = open(run_dir / "train.log", "ab")
+        job.proc = subprocess.Popen(["sleep", "30"], stdout=job.log_handle, start_new_session=True)
+        job.spawned = time.time()
+        self.spawned.append(job.run_id)
+        runs.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
+
+
+def test_instructor_sees_the_order_moves_a_job_to_the_front_and_pauses(runs_dir):
+    from workbench.core.serving import instructor
+    m = _SleepManager(max_concurrent=1, policy="fair", max_queued_per_owner=3)
+    try:
+        spec = RunSpec()
+        spec.train.max_steps = 3
+        busy = m.submit(spec, owner="alice")
+        a2, b1, c1 = m.submit(spec, owner="alice"), m.submit(spec, owner="bob"), m.submit(spec, owner="carol")
+        assert [rid for rid, _ in m.plan()] == [b1, c1, a2]  # round-robin: alice was served last
+        room = instructor.room(m)
+        waiting = [r for r in room.rows if r.queue_position]
+        assert [r.run_id for r in waiting] == [b1, c1, a2]  # the waiting runs first, in their turn
+        assert all(r.starts_in_s and r.starts_in_s > 0 for r in waiting)
+        assert [r.starts_in_s for r in waiting] == sorted(r.starts_in_s for r in waiting)
+        instructor.move_to_front(a2, m)
+        assert [rid for rid, _ in m.plan()] == [a2, b1, c1]
+        with pytest.raises(runs.RunError):
+            instructor.move_to_front(busy, m)  # running, not waiting
+        instructor.pause_queue(True, m)
+        assert "paused" in instructor.room(m).summary.render("en")
+        m.stop(busy)
+        m.wait(busy, timeout=20)
+        m.poll()
+        assert m.spawned == [busy] and runs.run_status(a2).status == "queued"  # paused: nothing new starts
+        instructor.pause_queue(False, m)
+        m.poll()
+        assert m.spawned == [busy, a2]
+    finally:
+        m.shutdown()

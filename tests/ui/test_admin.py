@@ -29,8 +29,13 @@ class FakeManager:
     def __init__(self, queued=(), running=()):
         self.queued, self.running, self.stopped = list(queued), list(running), []
 
+    paused = False
+
     def queue_position(self, run_id):
         return self.queued.index(run_id) + 1 if run_id in self.queued else None
+
+    def plan(self):
+        return [(rid, 10.0 * (i + 1)) for i, rid in enumerate(self.queued)]
 
     def active_ids(self):
         return set(self.queued) | set(self.running)
@@ -90,6 +95,7 @@ def test_room_board_names_and_archive(runs_dir):
     assert set(by_id) == {a1, a2, b1, c1, d1}  # every session's runs
     assert by_id[a1].learner == "Ada Lovelace" and by_id[b1].learner is None
     assert by_id[c1].queue_position == 1 and by_id[a1].queue_position is None
+    assert by_id[c1].starts_in_s == 10.0 and room.rows[0].run_id == c1  # the waiting runs first
     assert by_id[a1].cpu_s == 12.5 and by_id[a1].step == 3
     summary = room.summary.render("en")
     assert summary.startswith("1 training, 1 queued, 3 finished, 0 failed or stopped; 4 browser sessions"), summary

@@ -105,3 +105,20 @@ def test_the_tab_sends_one_field_per_form_event():
     assert len(editing) == len(comps) + 3  # form fields, the YAML box, the recipe picker, an upload
     fns = [demo.fns[d["id"]] for d in editing]  # the server-side event functions (they hold the concurrency group)
     assert len({fn.concurrency_id for fn in fns}) == 1 and {fn.concurrency_limit for fn in fns} == {1}
+
+
+def test_trackers_in_the_form(monkeypatch):
+    """train.report_to is a checkbox group: a list in, the same list in the config; its choices are what the server
+    offers (public mode: only the local trackers)."""
+    assert form.form_field("train.report_to").kind == "choices" and form.form_field("train.report_to").default == []
+    cfg = form.recipe_spec("lora-quick").to_yaml()
+    cfg, _shown = train_tab.on_field("train.report_to")(["tensorboard", "trackio"], cfg)
+    assert RunSpec.from_yaml(cfg).train.report_to == ["tensorboard", "trackio"]
+    assert form.yaml_to_form(cfg)["train.report_to"] == ["tensorboard", "trackio"]
+    cfg, _shown = train_tab.on_field("train.report_to")([], cfg)
+    assert RunSpec.from_yaml(cfg).train.report_to == []
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setenv("WORKBENCH_PUBLIC", "0")
+    assert form.tracker_choices() == ["trackio", "tensorboard", "wandb", "mlflow"]
+    monkeypatch.setenv("WORKBENCH_PUBLIC", "1")
+    assert form.tracker_choices() == ["trackio", "tensorboard"]

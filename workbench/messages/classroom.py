@@ -41,6 +41,13 @@ MESSAGES = {
                                 "{running} 个在训练，{queued} 个在排队，{done} 个已完成，{failed} 个失败或已停止；"
                                 "{sessions} 个浏览器会话；训练进程共用 CPU 时间 {cpu}。"),
     "classroom.stopped": ("Run {run_id}: {state}.", "运行 {run_id}：{state}。"),
+    "classroom.queue_paused": ("**The queue is paused**: running runs go on, nothing new starts. {summary}",
+                               "**队列已暂停**：正在训练的运行继续，不会开始新的运行。{summary}"),
+    "classroom.queue_paused_now": ("Queue paused: running runs go on, nothing new starts until you resume it.",
+                                   "队列已暂停：正在训练的运行继续，恢复之前不会开始新的运行。"),
+    "classroom.queue_resumed": ("Queue resumed: the sessions take their turns again.", "队列已恢复：各会话重新轮流训练。"),
+    "classroom.moved_to_front": ("The job holding run {run_id} starts next.", "包含运行 {run_id} 的任务将下一个开始。"),
+    "classroom.column.starts_in": ("starts in", "预计开始"),
     "classroom.archived": ("Archived {n} run(s) into {folder} (nothing deleted).",
                            "已将 {n} 个运行归档到 {folder}（没有删除任何内容）。"),
     "classroom.archive_skipped": ("{n} run(s) still training or queued were left in place; stop them first to archive "

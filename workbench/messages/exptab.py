@@ -46,6 +46,8 @@ MESSAGES = {
     "exptab.column.percent": ("% of model", "占模型比例 %"),
     "exptab.column.note": ("note", "说明"),
     "exptab.column.step": ("step", "步数"),
+    "exptab.column.start": ("start", "开始"),
+    "exptab.starts_in": ("in ~{wait}", "约 {wait} 后"),
     "exptab.column.train_loss": ("train loss", "训练损失"),
     "exptab.column.eval_loss": ("held-out loss", "留出集损失"),
     "exptab.column.score": ("score", "得分"),

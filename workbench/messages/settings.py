@@ -46,5 +46,17 @@ MESSAGES = {
                                 "在该配置中找不到隐藏层维度（hidden_size / n_embd / d_model）"),
     "settings.no_hidden_size_short": ("cannot find the hidden size in this config", "在该配置中找不到隐藏层维度"),
     "settings.no_num_layers": ("cannot find the number of layers in this config", "在该配置中找不到层数"),
+    "settings.trackers": ("must be a list of trackers: any of {choices} (got {value!r})",
+                          "必须是追踪工具的列表，可选 {choices}（当前为 {value!r}）"),
+    "settings.unknown_tracker": ("unknown tracker {value!r}; choose from {choices}",
+                                 "未知的追踪工具 {value!r}；可选：{choices}"),
+    "settings.tracker_not_installed": ("{name} is not installed on this machine: pip install {package} (or drop {name} "
+                                       "from train.report_to)",
+                                       "本机未安装 {name}：请运行 pip install {package}（或从 train.report_to 中去掉 {name}）"),
+    "settings.tracker_not_public": ("{name} is not offered in public mode, which keeps runs' metrics in the local "
+                                    "trackers only: choose from {choices}",
+                                    "公开模式不提供 {name}，运行指标只记录到本机的追踪工具：请从 {choices} 中选择"),
+    "settings.plain_name": ("must be a plain name: letters, digits, '.', '_', '-' (got {value!r})",
+                            "必须是简单名称：字母、数字、'.'、'_'、'-'（当前为 {value!r}）"),
     "settings.no_num_heads": ("cannot find the number of attention heads in this config", "在该配置中找不到注意力头数"),
 }

@@ -6,6 +6,7 @@ from the terminal (``python -m workbench train run.yaml``) and under ``accelerat
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,13 @@ import yaml
 from workbench.errors import SpecError
 from workbench.spec import methods
 from workbench.spec import targets
+
+
+TRACKERS = ("trackio", "tensorboard", "wandb", "mlflow")
+"""What ``train.report_to`` may name: transformers' own integrations (core/training/trackers.py configures them)."""
+LOCAL_TRACKERS = ("trackio", "tensorboard")
+"""The trackers that write only to this machine (installed by the README's set-up; all that public mode offers)."""
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _require(cond: bool, field_name: str, msg_id: str, /, **params: Any) -> None:
@@ -235,8 +243,26 @@ class TrainSpec:
     """When the run finishes, measure its forgetting: how much the adapter raised the model's mean token loss on a
     fixed page of general text it never trained on (presets/general_text/; forgetting.json). A few seconds on a
     small model (the base pass once per process); off leaves ``forgetting`` empty, as test runs do for speed."""
+    report_to: list[str] = field(default_factory=list)
+    """Trackers that also get the run's metrics: any of trackio | tensorboard | wandb | mlflow (empty = none; nothing
+    logs anywhere unless asked). TensorBoard writes to <run>/tensorboard/, Trackio to its local store (``trackio
+    show``); wandb and mlflow need their package installed. Public mode offers only trackio and tensorboard."""
+    tracker_project: str | None = None
+    """The project (Trackio, W&B) or MLflow experiment these metrics go to: letters, digits, '.', '_', '-'.
+    None = ``workbench``; every run of an experiment gets the experiment's name."""
 
     def __post_init__(self):
+        if isinstance(self.report_to, str):  # one tracker written without the list brackets
+            self.report_to = [self.report_to]
+        _require(isinstance(self.report_to, (list, tuple)), "train.report_to", "settings.trackers",
+                 choices=", ".join(TRACKERS), value=self.report_to)
+        for name in self.report_to:
+            _require(name in TRACKERS, "train.report_to", "settings.unknown_tracker", choices=", ".join(TRACKERS),
+                     value=name)
+        self.report_to = list(dict.fromkeys(self.report_to))  # a list (YAML round trip), each tracker once
+        _require(self.tracker_project is None or (isinstance(self.tracker_project, str)
+                                                  and _PLAIN_NAME.fullmatch(self.tracker_project) is not None),
+                 "train.tracker_project", "settings.plain_name", value=self.tracker_project)
         for name in ("max_steps", "batch_size", "grad_accum", "logging_steps", "save_steps"):
             v = getattr(self, name)
             _require(isinstance(v, int) and v >= 1, f"train.{name}", "settings.int_min", lo=1, value=v)

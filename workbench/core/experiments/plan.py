@@ -132,12 +132,12 @@ def points(spec: ExperimentSpec) -> list[tuple[str, dict[str, Any], str]]:
 def _defaults(spec: ExperimentSpec, run: RunSpec, label: str, max_steps: int | None) -> RunSpec:
     """The experiment's steps, evaluation interval and held-out loss set (``data.heldout_limit``); no separate final
     evaluation (``eval_at_end`` off), since the experiment scores every run when it ends (its held-out loss and task
-    metric)."""
+    metric). Its runs share one tracker project named after it (``train.tracker_project``, unless the file sets one)."""
     t = run.train
     steps = max_steps or spec.max_steps or t.max_steps
     eval_steps = spec.eval_steps or t.eval_steps or max(1, steps // 3)
     train = dataclasses.replace(t, max_steps=steps, eval_steps=eval_steps, eval_at_end=False,
-                                save_steps=min(t.save_steps, steps))
+                                save_steps=min(t.save_steps, steps), tracker_project=t.tracker_project or spec.name)
     heldout = spec.heldout_limit or run.data.heldout_limit or DEFAULT_HELDOUT_LIMIT
     data = dataclasses.replace(run.data, heldout_limit=heldout)
     return dataclasses.replace(run, train=train, data=data, name=f"{spec.name} / {label}")

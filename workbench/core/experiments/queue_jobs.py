@@ -150,6 +150,7 @@ def resume(experiment_id: str, workspace: Workspace, manager: "RunManager | None
     for row in todo:
         d = runs.safe_run_dir(row.run_id)
         runs.stop_file(d).unlink(missing_ok=True)
+        runs.yield_file(d).unlink(missing_ok=True)  # a stale request of a worker that died
         if read_status(d).status != "done":
             update_status(d, status="queued", error=None, ended=None, pid=None, stop_reason=None)
         row.status, row.error = "queued", None  # a done but unscored run is only scored

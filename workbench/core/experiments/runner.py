@@ -30,6 +30,7 @@ from workbench.core.experiments.plan import Variant, expand, plan_rows
 from workbench.core.experiments.results import (BaseRow, ExperimentResult, RunRow, _manifest, experiments_root,  # noqa: F401
                                  fill_from_run, list_experiments, read_experiment)
 from workbench.core.experiments.definition import ExperimentSpec
+from workbench.core.training.trackers import check as check_trackers
 
 
 # --------------------------------------------------------------------------- shared work between runs
@@ -109,6 +110,8 @@ def prepare_experiment(spec: ExperimentSpec, output_dir: str | Path | None = Non
     from workbench.core.experiments.report import write_all
     from workbench.core.runstore.status import update_status
     variants = expand(spec, max_steps=max_steps)
+    for v in variants:  # a tracker package that is missing (train.report_to), said before any folder exists
+        check_trackers(v.spec, public=False)
     limit = eval_limit or spec.eval_limit
     exp_id = experiment_id or new_experiment_id(spec.name)
     runs.check_run_id(exp_id)

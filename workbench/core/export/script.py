@@ -89,7 +89,7 @@ train = raw.map(encode, remove_columns=raw.column_names)
 args = TrainingArguments(output_dir="out", max_steps={t.max_steps}, learning_rate={t.learning_rate},
                          per_device_train_batch_size={t.batch_size}, gradient_accumulation_steps={t.grad_accum},
                          warmup_steps={t.warmup_steps}, lr_scheduler_type={t.lr_scheduler!r}, logging_steps={t.logging_steps},
-                         save_steps={t.save_steps}, seed={t.seed}, group_by_length={t.group_by_length}, report_to=[])
+                         save_steps={t.save_steps}, seed={t.seed}, group_by_length={t.group_by_length}, report_to={list(t.report_to)!r})
 trainer = Trainer(model=model, args=args, train_dataset=train,
                   data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
 trainer.train()

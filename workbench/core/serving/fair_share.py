@@ -104,17 +104,24 @@ class Timing:
         return statistics.median(self.tails) if self.tails else PRIOR_TAIL_S
 
 
-def observe(timing: Timing, job) -> None:
-    """Feed ``timing`` what a finished worker's runs took (``run_queue._Job``: ``spawned``, ``group``, ``run_id``):
-    its start (spawn to first step), each run's s/step and tail (last step to the next run or the worker's end)."""
+def observe(timing: Timing, job, ended: bool = False) -> None:
+    """Feed ``timing`` what a worker's runs took, as soon as it is known (``run_queue._Job``: ``spawned``, ``group``,
+    ``run_id``, ``observed``): its start (spawn to first step), each finished run's s/step and tail (its last step to
+    the next run's start, or to the worker's end when ``ended``). Called on every poll: an experiment's worker that
+    trains for an hour teaches the queue its pace run by run, not at its end."""
     ids = job.group.run_ids if job.group else (job.run_id,)
     trained = [s for s in (runs.read_status(runs.safe_run_dir(r)) for r in ids)
-               if job.spawned and s.started and s.started >= job.spawned and s.step and s.elapsed_s
-               and not s.resumed_from]
+               if job.spawned and s.started and s.started >= job.spawned and not s.resumed_from]
+    if trained and trained[0].step and "start" not in job.observed:
+        job.observed.add("start")
+        timing.observe(start=trained[0].started - job.spawned)
     for i, s in enumerate(trained):
-        end = trained[i + 1].started if i + 1 < len(trained) else time.time()
-        timing.observe(pace=s.elapsed_s / s.step, start=(s.started - job.spawned) if i == 0 else None,
-                       tail=end - (s.started + s.elapsed_s))
+        if s.run_id in job.observed or not (s.is_terminal and s.step and s.elapsed_s):
+            continue
+        end = trained[i + 1].started if i + 1 < len(trained) else (time.time() if ended else None)
+        if end is not None:
+            job.observed.add(s.run_id)
+            timing.observe(pace=s.elapsed_s / s.step, tail=end - (s.started + s.elapsed_s))
 
 
 # --------------------------------------------------------------------------- the plan

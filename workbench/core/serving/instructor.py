@@ -12,6 +12,7 @@ digests. Nothing here imports gradio: ui/handlers/admin.py wraps it and passes t
     room(manager)                      Room(rows, summary): every browser session's runs with status, step,
                                        queue position and worker CPU time; a queue summary
     stop_run(run_id, manager)          stop a running run / cancel a queued one, whoever owns it
+    move_to_front(run_id, manager)     the waiting job holding the run starts next; pause_queue(paused, manager)
     class_board()                      best held-out score per shipped dataset and learner (display name or
                                        anonymous), from RunStatus ``score`` written by core/training/run_score.py
     archive_runs(manager)              move every finished run into <runs>/archive/<date>/ (never deletes)
@@ -163,7 +164,8 @@ class RoomRow:
     status: str
     step: int
     max_steps: int
-    queue_position: int | None
+    queue_position: int | None     # in the order fair share will start the waiting runs
+    starts_in_s: float | None      # its estimated start (s from now) while it waits
     cpu_s: float | None
     method: str | None
     dataset: str | None
@@ -181,12 +183,16 @@ def room(manager: "RunManager") -> Room:
     """Every run on the server (newest first) and a summary of the queue."""
     names = _names()
     rows, owners = [], set()
+    order = manager.plan()
+    position = {rid: i + 1 for i, (rid, _) in enumerate(order)}
+    waits = dict(order)
     for info in runs.list_runs():
         st = runs.read_status(info.path)
         owners.add(st.owner or "")
         rows.append(RoomRow(run_id=info.run_id, session=(st.owner or "-")[:6], learner=names.get(st.owner or ""),
                             name=st.name, status=st.status, step=st.step, max_steps=st.max_steps,
-                            queue_position=manager.queue_position(info.run_id), cpu_s=worker_cpu_s(st),
+                            queue_position=position.get(info.run_id), starts_in_s=waits.get(info.run_id),
+                            cpu_s=worker_cpu_s(st),
                             method=st.method, dataset=st.dataset, score=st.score, metric=st.metric))
     count = {s: sum(r.status == s for r in rows) for s in ("running", "stopping", "queued", "done")}
     summary = Message("classroom.queue_summary", {
@@ -194,6 +200,9 @@ def room(manager: "RunManager") -> Room:
         "failed": sum(r.status in ("failed", "stopped") for r in rows),
         "sessions": len(owners - {""}),
         "cpu": _duration(sum(r.cpu_s or 0 for r in rows))})
+    if manager.paused:
+        summary = Message("classroom.queue_paused", {"summary": summary})
+    rows.sort(key=lambda r: (r.queue_position is None, r.queue_position or 0))  # the waiting runs first, in turn
     return Room(rows=rows, summary=summary)
 
 
@@ -206,6 +215,17 @@ def stop_run(run_id: str, manager: "RunManager") -> runs.RunStatus:
     """Stop (running) or cancel (queued) ``run_id`` whoever owns it (RunError for a bad or unknown id)."""
     runs.existing_run_dir(runs.check_run_id(run_id))
     return manager.stop(run_id)
+
+
+def move_to_front(run_id: str, manager: "RunManager") -> None:
+    """Start the waiting job holding ``run_id`` (a run, or an experiment's waiting run: the whole experiment) next."""
+    runs.existing_run_dir(runs.check_run_id(run_id))
+    manager.move_to_front(run_id)
+
+
+def pause_queue(paused: bool, manager: "RunManager") -> None:
+    """Pause the queue (running runs go on, nothing new starts) or let it go on."""
+    manager.pause(paused)
 
 
 # --------------------------------------------------------------------------- the class board

@@ -55,6 +55,7 @@ class _Job:
     front: int = 0                   # > 0: the instructor moved it to the front (earlier moves first)
     spawned: float | None = None     # when its worker started
     yielding: bool = False           # its worker was asked to give the slot up between runs
+    observed: set = field(default_factory=set)  # what fair_share.observe has taken from its runs already
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class RunManager:
         with self._lock:
             for run_id, job in list(self._running.items()):
                 rc = job.proc.poll()
+                fair_share.observe(self.timing, job, ended=rc is not None)
                 if rc is None:
                     if job.stop_deadline is not None and time.time() > job.stop_deadline:
                         job.killed_for_stop = True
@@ -309,7 +311,6 @@ class RunManager:
         """A group whose worker ended well with runs still queued gave the slot up: queue those runs again as one
         job in its old place (``seq``). Returns True when it did."""
         left = tuple(rid for rid in job.group.run_ids if runs.read_status(runs.safe_run_dir(rid)).status == "queued")
-        self._ask_yield(job, False)
         if not left:
             return False
         group = RunGroup(job.group.group_id, left, job.group.command)
@@ -337,10 +338,10 @@ class RunManager:
     def _finish(self, job: _Job, rc: int) -> None:
         if job.log_handle is not None:
             job.log_handle.close()
-        if job.proc is not None:
-            fair_share.observe(self.timing, job)
-        if job.group and rc == 0 and job.proc is not None and self._requeue_yielded(job):
-            return
+        if job.group and job.proc is not None:
+            self._ask_yield(job, False)  # no YIELD file outlives its worker
+            if rc == 0 and self._requeue_yielded(job):
+                return
         if job.group:  # every run the group's worker left unfinished ends like a run whose worker died
             for run_id in job.group.run_ids:
                 if run_id != job.run_id:

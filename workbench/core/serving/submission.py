@@ -6,6 +6,7 @@
 
 - a model name the workspace does not allow (public mode: presets, the embedded model, hub ids, own uploads),
 - public mode: more steps than the server's step cap (``run_limits.run_limits``),
+- a tracker (``train.report_to``) the server does not offer (public mode: wandb, mlflow) or has not installed,
 - an architecture-only model (no weights to train),
 - a data source the workspace may not read, or data that does not load (bad rows, missing file),
 - target modules that match nothing on the model, and knobs of the method that do not fit it: the counting
@@ -43,6 +44,7 @@ def check_run(spec: RunSpec, workspace: Workspace) -> Checked:
     from workbench.core.model import counting as params
     workspace.check_model_name(spec.model.name)
     workspace.check_limits(spec)  # public mode: the step cap, said at once
+    workspace.check_trackers(spec)  # train.report_to: offered here (public mode: the local ones) and installed
     ref = models.resolve(spec.model.name)
     if ref.kind in ("arch", "config"):
         raise SpecError("model.name", "models.architecture_only_train", name=spec.model.name, example=models.EMBEDDED_NAME)

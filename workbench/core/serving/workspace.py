@@ -14,6 +14,8 @@ the machine's user).
     ws.check_model_name(name)      public mode: presets, the embedded model, hub ids, own uploads only
     ws.may_read(path)              a file inside the owner's uploads or runs
     ws.check_limits(spec)          public mode: max_steps within the step cap (else SpecError at submission)
+    ws.trackers()                  the trackers a run may report to (public mode: the local ones, trackio + tensorboard)
+    ws.check_trackers(spec)        train.report_to: offered here and installed (else SpecError at submission)
     run_limits()                   RunLimits(max_steps, max_wall_seconds) every run trains under (env, public defaults)
     custom_arch_limits(local)      bounds of the custom-architecture form (tighter in public mode)
     ws.uploads_dir                 <runs root>/../uploads/<owner>
@@ -35,6 +37,7 @@ from workbench.errors import SpecError
 from workbench.core.runstore import run_dirs as runs
 from workbench.core.env import is_public
 from workbench.core.paths import looks_like_hub_id, looks_like_path
+from workbench.core.training import trackers as run_trackers
 from workbench.core.training.run_limits import experiment_limits, run_limits
 from workbench.core.runstore.run_dirs import RunError, RunInfo, RunStatus
 
@@ -257,6 +260,14 @@ class Workspace:
         cap = run_limits(self.policy.public).max_steps
         if self.public and cap and spec.train.max_steps > cap:
             raise SpecError("train.max_steps", "classroom.steps_over_cap", n=spec.train.max_steps, cap=cap)
+
+    def trackers(self) -> tuple[str, ...]:
+        """The trackers a run may report to (``train.report_to``): public mode keeps metrics on the server."""
+        return run_trackers.allowed(self.public)
+
+    def check_trackers(self, spec) -> None:
+        """Refuse, at submission, a tracker this server does not offer or whose package is not installed."""
+        run_trackers.check(spec, public=self.public)
 
 
 # --------------------------------------------------------------------------- limits (public mode: issue 13)

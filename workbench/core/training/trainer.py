@@ -5,7 +5,7 @@ The chain, each step a plain function::
     run_training(run_dir)            status running -> done | stopped | failed
       load_for_training(spec)        base model (4-bit for qlora) + get_peft_model(build_peft_config(...))
       datasets.build_datasets(...)   tokenized train / held-out splits with the loss mask
-      training_arguments(...)        TrainingArguments from TrainSpec (+ env caps)
+      training_arguments(...)        TrainingArguments from TrainSpec (+ env caps; train.report_to: trackers.py)
       Trainer(..., RunCallback)      log.jsonl, status.json, STOP file, wall-clock limit
       forgetting.record(...)         forgetting.json: general-text loss, adapter on - off (done; train.forgetting)
       save_adapter(...)              adapter/ (PeftModel.save_pretrained); its size -> adapter_mb
@@ -36,6 +36,7 @@ from workbench.core.model.memory_estimate import EAGER_MAX_TOKENS  # the estimat
 from workbench.core.model.precision import mixed_precision
 from workbench.core.runstore import run_dirs as runs
 from workbench.core.training.run_limits import run_limits
+from workbench.core.training import trackers
 from workbench.core.training.callbacks import STOP_USER, RunCallback, own_cpu_s, dist_info, extra_callbacks, peak_mem_mb
 from workbench.core.export.model_card import write_model_card_safely
 from workbench.core.training.run_score import score_after_training
@@ -106,9 +107,9 @@ def training_arguments(spec: RunSpec, run_dir: Path, device: str, max_steps: int
         eval_strategy="steps" if eval_steps else "no", eval_steps=eval_steps,
         prediction_loss_only=True,  # the held-out loss is all a run reads: no logits kept across the eval set
         seed=t.seed, train_sampling_strategy="group_by_length" if t.group_by_length else "random",
-        report_to=[], remove_unused_columns=False, dataloader_num_workers=0, label_names=["labels"],
+        remove_unused_columns=False, dataloader_num_workers=0, label_names=["labels"],
         include_num_input_tokens_seen="non_padding", bf16=bf16, fp16=fp16, use_cpu=device == "cpu",
-        ddp_find_unused_parameters=False)
+        ddp_find_unused_parameters=False, **trackers.arguments(spec, run_dir))  # train.report_to (none by default)
 
 
 def describe_error(e: BaseException) -> Message:
@@ -161,6 +162,7 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
     model = tok = trainer = cb = None
     try:
         spec = RunSpec.load(run_dir / "config.yaml")
+        trackers.check(spec, public=False)  # a tracker whose package is missing fails here, with the pip command
         ck, elapsed0, max_steps, max_wall = begin_run(run_dir, spec, main, world_size, resume, max_steps_override)
         from workbench.core.data import datasets as data
         from workbench.core.training.loss_trainer import trainer_class  # loss only at labelled positions where exact
@@ -180,31 +182,32 @@ def execute(run_dir: str | Path, resume: bool = False, max_steps_override: int |
             if shared is not None and est is not None:  # the experiment's process also keeps the base it copies
                 est = round(est + shared.resident_mb(), 1)
             runs.update_status(run_dir, est_mem_mb=est)
-        args = training_arguments(spec, run_dir, device, max_steps, has_eval=bundle.eval is not None)
-        pick_attention(model, device, args.bf16, max(bundle.train["length"]))
-        cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)
-        trainer = trainer_class(model)(model=model, args=args, train_dataset=bundle.train, eval_dataset=bundle.eval,
-                                       data_collator=data.make_collator(tok), processing_class=tok,
-                                       callbacks=[*extra_callbacks(run_dir), *method_callbacks(model, spec),
-                                                  *(shared.callbacks() if shared is not None else []), cb],
-                                       optimizers=method_optimizers(model, spec))  # LoRA+ when its ratio is set
-        if main:
-            runs.update_status(run_dir, world_size=args.world_size)
-        out = trainer.train(resume_from_checkpoint=str(ck) if ck else None)
-        step = trainer.state.global_step
-        final: dict[str, Any] = {"step": step, "train_loss": cb.train_loss if cb.train_loss is not None
-                                 else out.training_loss, "last_loss": cb.last_loss, "stop_reason": cb.stop_reason,
-                                 "peak_mem_mb": peak_mem_mb(device), "cpu_s": own_cpu_s()}
-        if cb.stop_code == STOP_USER:  # stopped by the user: no final evaluation
-            final["status"] = "stopped"
-        else:
-            if spec.train.eval_at_end and bundle.eval is not None:
-                last = next((h for h in reversed(trainer.state.log_history) if "eval_loss" in h), None)
-                if last is not None and last.get("step") == step:  # eval_steps evaluated this very step already
-                    final["eval_loss"] = float(last["eval_loss"])
-                else:
-                    final["eval_loss"] = float(trainer.evaluate()["eval_loss"])
-            final["status"] = "done"
+        with trackers.environment(spec, run_dir):  # what the trackers of train.report_to read (trackers.py)
+            args = training_arguments(spec, run_dir, device, max_steps, has_eval=bundle.eval is not None)
+            pick_attention(model, device, args.bf16, max(bundle.train["length"]))
+            cb = RunCallback(run_dir, is_main=main, max_wall_seconds=max_wall, elapsed_offset=elapsed0)
+            trainer = trainer_class(model)(model=model, args=args, train_dataset=bundle.train, eval_dataset=bundle.eval,
+                                           data_collator=data.make_collator(tok), processing_class=tok,
+                                           callbacks=[*extra_callbacks(run_dir), *method_callbacks(model, spec),
+                                                      *(shared.callbacks() if shared is not None else []), cb],
+                                           optimizers=method_optimizers(model, spec))  # LoRA+ when its ratio is set
+            if main:
+                runs.update_status(run_dir, world_size=args.world_size)
+            out = trainer.train(resume_from_checkpoint=str(ck) if ck else None)
+            step = trainer.state.global_step
+            final: dict[str, Any] = {"step": step, "train_loss": cb.train_loss if cb.train_loss is not None
+                                     else out.training_loss, "last_loss": cb.last_loss, "stop_reason": cb.stop_reason,
+                                     "peak_mem_mb": peak_mem_mb(device), "cpu_s": own_cpu_s()}
+            if cb.stop_code == STOP_USER:  # stopped by the user: no final evaluation
+                final["status"] = "stopped"
+            else:
+                if spec.train.eval_at_end and bundle.eval is not None:
+                    last = next((h for h in reversed(trainer.state.log_history) if "eval_loss" in h), None)
+                    if last is not None and last.get("step") == step:  # eval_steps evaluated this very step already
+                        final["eval_loss"] = float(last["eval_loss"])
+                    else:
+                        final["eval_loss"] = float(trainer.evaluate()["eval_loss"])
+                final["status"] = "done"
         if args.bf16 or args.fp16:  # accelerate wrapped forward in autocast: hand back a plain model
             model = trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
         adapter, status = None, RunStatus(run_id=run_dir.name, **final)
@@ -251,7 +254,7 @@ def begin_run(run_dir: Path, spec: RunSpec, main: bool, world_size: int, resume:
             ck, elapsed0 = prepare_resume(run_dir)
         else:  # a fresh start: nothing of an earlier run in this directory may leak into this one
             runs.truncate_log(run_dir, 0)
-            for sub in ("checkpoints", "adapter"):
+            for sub in ("checkpoints", "adapter", trackers.TENSORBOARD_DIR):
                 shutil.rmtree(run_dir / sub, ignore_errors=True)
     elif resume:
         ck = runs.last_checkpoint(run_dir)
@@ -318,6 +321,7 @@ def prepare_run_dir(config: str | Path, output_dir: str | Path | None = None, ma
     tells the other ranks its name.
     """
     spec = RunSpec.load(config)
+    trackers.check(spec, public=False)  # before a run folder exists: a missing tracker package is said at once
     if max_steps:
         spec.train.max_steps = max_steps
     rank, world_size = dist_info()

@@ -124,6 +124,12 @@ MESSAGES = {
     "ui.page.train.eval_steps": ("held-out loss every (0 = at end)", "验证损失间隔（0 = 仅结束时）"),
     "ui.page.train.precision": ("precision", "精度"),
     "ui.page.train.device": ("device", "设备"),
+    "ui.page.train.report_to": ("also log to (trackers)", "同时记录到（追踪工具）"),
+    "ui.page.train.report_to_info": ("none ticked = the workbench's own files only. TensorBoard: <run>/tensorboard/ "
+                                     "(tensorboard --logdir runs/); Trackio: its local store (trackio show); wandb and "
+                                     "mlflow need their package installed",
+                                     "不勾选 = 只写工作台自己的文件。TensorBoard：<运行>/tensorboard/（tensorboard --logdir "
+                                     "runs/）；Trackio：本机存储（trackio show）；wandb 和 mlflow 需先安装对应的包"),
     "ui.page.train.config": ("Config (YAML) · show code", "配置（YAML）· 查看代码"),
     "ui.page.train.show_code": ("Show code", "查看代码"),
     "ui.page.train.code_py": ("Equivalent plain PEFT + Trainer script", "等价的纯 PEFT + Trainer 脚本"),
@@ -222,6 +228,9 @@ MESSAGES = {
     "ui.page.admin.room": ("Runs of every session", "所有会话的运行"),
     "ui.page.admin.run_id": ("Run id", "运行 ID"),
     "ui.page.admin.stop": ("Stop / cancel this run", "停止 / 取消这个运行"),
+    "ui.page.admin.front": ("Move to the front", "移到队首"),
+    "ui.page.admin.pause": ("Pause the queue (running runs go on)", "暂停队列（正在训练的运行继续）"),
+    "ui.page.admin.go_on": ("Resume the queue", "恢复队列"),
     "ui.page.admin.board": ("Class board: best held-out score per dataset", "班级榜：每个数据集的最佳留出集得分"),
     "ui.page.admin.reset": ("Reset: archive all finished runs (into runs/archive/<date>/, nothing deleted)",
                          "重置：归档所有已结束的运行（移到 runs/archive/<日期>/，不删除任何内容）"),

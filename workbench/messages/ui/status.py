@@ -48,10 +48,14 @@ MESSAGES = {
     "ui.queue_position": ("Waiting in the training queue: position **{position}** ({n} run(s) train at a time on this "
                           "server).",
                           "正在训练队列中等待：第 **{position}** 位（本服务器同时训练 {n} 个运行）。"),
-    "ui.queue_eta": ("Estimated start in about **{wait}** (from the pace of the run training now).",
-                     "预计约 **{wait}** 后开始（按当前训练中运行的速度估算）。"),
-    "ui.queue_eta_later": ("A start-time estimate appears once the run ahead has logged a step.",
-                           "前面的运行记录第一步后，这里会显示预计开始时间。"),
+    "ui.queue_eta": ("Estimated start in about **{wait}**: the steps still ahead of this run (single runs and the "
+                     "remaining runs of experiments, in the order the sessions take turns) times the measured seconds "
+                     "per step, plus each run's measured start and finish.",
+                     "预计约 **{wait}** 后开始：排在本运行前面的步数（单个运行和实验剩余的运行，按各会话轮流的顺序）乘以实测的每步"
+                     "秒数，再加上每个运行实测的启动和收尾时间。"),
+    "ui.queue_eta_later": ("No start-time estimate: this server's queue does not hold the run (after a restart, "
+                           "resume it to queue it again).",
+                           "没有预计开始时间：本服务器的队列中没有这个运行（服务器重启后，请恢复它以重新排队）。"),
     "ui.run_setup": ("Training **{trainable:,}** of {total:,} parameters ({percent:.3f}%) · device **{device}** "
                      "({dtype}) · processes {processes}",
                      "训练 {total:,} 个参数中的 **{trainable:,}** 个（{percent:.3f}%）· 设备 **{device}**（{dtype}）· "

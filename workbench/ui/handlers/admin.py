@@ -15,13 +15,14 @@ import pandas as pd
 from workbench.core.serving import instructor as classroom
 from workbench.core.serving.run_queue import RUN_MANAGER
 from workbench.ui.language import gradio_request, localize_columns, page_text, tr, word
-from workbench.ui.handlers.common import user_errors
+from workbench.ui.handlers.common import duration_text, user_errors
 
-ROOM_COLUMNS = ["run", "session", "learner", "name", "status", "step", "queue position", "CPU time", "method",
-                "dataset", "held-out score"]
+ROOM_COLUMNS = ["run", "session", "learner", "name", "status", "step", "queue position", "starts in", "CPU time",
+                "method", "dataset", "held-out score"]
 BOARD_COLUMNS = ["dataset", "learner", "held-out score", "metric", "method", "run"]
 _HEADERS = {"session": "classroom.column.session", "learner": "classroom.column.learner",
-            "queue position": "classroom.column.queue", "CPU time": "classroom.column.cpu",
+            "queue position": "classroom.column.queue", "starts in": "classroom.column.starts_in",
+            "CPU time": "classroom.column.cpu",
             "held-out score": "classroom.column.score", "metric": "classroom.column.metric"}
 
 
@@ -47,6 +48,7 @@ def room_view(password: str) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     anonymous = tr("classroom.anonymous")
     rows = [{"run": r.run_id, "session": r.session, "learner": r.learner or anonymous, "name": r.name,
              "status": word(r.status), "step": f"{r.step}/{r.max_steps}", "queue position": r.queue_position,
+             "starts in": duration_text(r.starts_in_s) if r.starts_in_s is not None else None,
              "CPU time": _cpu(r.cpu_s), "method": r.method, "dataset": r.dataset, "held-out score": _score(r.score)}
             for r in room.rows]
     board = [{"dataset": b.dataset, "learner": b.learner or anonymous, "held-out score": _score(b.score),
@@ -62,6 +64,22 @@ def stop_any(password: str, run_id: str) -> str:
     classroom.check_password(password, client_address())
     st = classroom.stop_run((run_id or "").strip(), RUN_MANAGER)
     return tr("classroom.stopped", run_id=st.run_id or run_id, state=word(st.status))
+
+
+@user_errors
+def front_any(password: str, run_id: str) -> str:
+    """Move the waiting job holding ``run_id`` to the front of the queue, whoever owns it. Password checked first."""
+    classroom.check_password(password, client_address())
+    classroom.move_to_front((run_id or "").strip(), RUN_MANAGER)
+    return tr("classroom.moved_to_front", run_id=(run_id or "").strip())
+
+
+@user_errors
+def pause_queue(password: str, paused: bool) -> str:
+    """Pause the queue (nothing new starts; running runs go on) or resume it. Password checked first."""
+    classroom.check_password(password, client_address())
+    classroom.pause_queue(bool(paused), RUN_MANAGER)
+    return tr("classroom.queue_paused_now" if paused else "classroom.queue_resumed")
 
 
 @user_errors

@@ -8,7 +8,7 @@ import gradio as gr
 
 from workbench.errors import user_error_types
 from workbench.messages import render
-from workbench.ui.language import CURRENT_LANG, gradio_request, request_language
+from workbench.ui.language import CURRENT_LANG, gradio_request, request_language, tr
 
 
 def _language(args, kwargs) -> str:
@@ -98,3 +98,11 @@ def parse_int_list(text: str, field: str) -> list[int]:
     if not vals or any(v < 1 for v in vals):
         raise WorkbenchError("ui.positive_int_list", field=field, text=text)
     return sorted(set(vals))
+
+
+def duration_text(seconds) -> str:
+    """``seconds`` as "1m 05s" / "42 s" in the page's language ("–" for None)."""
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    return tr("ui.minutes_seconds", minutes=s // 60, seconds=s % 60) if s >= 60 else tr("ui.seconds", seconds=s)

@@ -28,11 +28,11 @@ from workbench.errors import WorkbenchError
 from workbench.plots_experiments import forgetting_chart, loss_curves_chart, score_chart
 from workbench.spec.settings import RunSpec
 from workbench.ui.language import current_language, page_text, page_translator, tr, word
-from workbench.ui.handlers.common import in_page_language, parse_int_list, user_errors
+from workbench.ui.handlers.common import duration_text, in_page_language, parse_int_list, user_errors
 from workbench.ui.handlers.form import recipe_names
 
-ROW_COLUMNS = ("label", "status", "method", "r", "tokens", "targets", "trainable", "step", "train_loss", "eval_loss",
-               "score", "forgetting", "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "adapter_mb", "error")
+ROW_COLUMNS = ("label", "status", "start", "method", "r", "tokens", "targets", "trainable", "step", "train_loss",
+               "eval_loss", "score", "forgetting", "wall_s", "tokens_per_s", "peak_mem_mb", "est_mem_mb", "adapter_mb", "error")
 PLAN_COLUMNS = ("label", "method", "r", "tokens", "targets", "trainable", "percent", "note")
 X_AXES = ("step", "tokens", "elapsed_s")
 
@@ -237,10 +237,12 @@ class View:
 
 
 def _row_dicts(rows: list[RunRow]) -> list[dict]:
-    out = []
+    from workbench.core.serving.run_queue import RUN_MANAGER
+    waits, out = dict(RUN_MANAGER.plan()) if any(r.status == "queued" for r in rows) else {}, []
     for r in rows:
         st = runs.read_status(runs.safe_run_dir(r.run_id)) if r.run_id else None
-        out.append({"label": r.label, "status": word(r.status), "method": r.method, "r": r.r,
+        start = tr("exptab.starts_in", wait=duration_text(waits[r.run_id])) if r.run_id in waits else ""
+        out.append({"label": r.label, "status": word(r.status), "start": start, "method": r.method, "r": r.r,
                     "tokens": r.num_virtual_tokens, "targets": _targets(r.target_modules), "trainable": r.trainable,
                     "step": f"{st.step}/{st.max_steps}" if st else "", "train_loss": _round(r.train_loss),
                     "eval_loss": _round(r.eval_loss), "score": _round(r.score), "forgetting": _round(r.forgetting),
@@ -381,8 +383,11 @@ def experiment_status(experiment_id: str, owner: str) -> dict:
     """API: one of this session's experiments as JSON (status, rows, base row)."""
     from workbench.core.experiments.queue_jobs import check_owner
     result = check_owner(experiment_id, Workspace(owner or None))
+    from workbench.core.serving.run_queue import RUN_MANAGER
+    waits = dict(RUN_MANAGER.plan())  # queue_wait_s: a waiting run's estimated start (s from now)
     return {"experiment_id": result.experiment_id, "name": result.name, "status": result.status,
-            "runs": [r.to_json() for r in result.rows], "base": result.base.to_json() if result.base else None}
+            "runs": [{**r.to_json(), "queue_wait_s": waits.get(r.run_id)} for r in result.rows],
+            "base": result.base.to_json() if result.base else None}
 
 
 @user_errors

@@ -21,6 +21,7 @@ from workbench.core.model import loading as models
 from workbench.spec import targets
 from workbench.errors import SpecError, WorkbenchError
 from workbench.spec.settings import RunSpec, field_docs
+from workbench.core.serving.workspace import Workspace
 from workbench.ui.handlers.common import user_errors
 
 RECIPES_DIR = models.REPO_ROOT / "presets" / "recipes"
@@ -33,7 +34,7 @@ FORM_FIELDS = (
     "adapter.bnb_4bit_quant_type", "adapter.bnb_4bit_use_double_quant", "data.name", "data.max_length",
     "data.train_on_prompt", "train.max_steps", "train.learning_rate", "train.batch_size", "train.grad_accum",
     "train.warmup_steps", "train.lr_scheduler", "train.save_steps", "train.eval_steps", "train.seed",
-    "train.precision", "train.device",
+    "train.precision", "train.device", "train.report_to",
 )
 """The settings the form shows, as dotted config paths (``name`` is the run's name), in component order."""
 
@@ -46,7 +47,8 @@ class FormField:
     path: str
     """Dotted config path: ``adapter.r``; ``name`` for RunSpec.name."""
     kind: str
-    """How a form value is read: ``int`` | ``float`` | ``bool`` | ``str`` | ``targets`` (the target grammar)."""
+    """How a form value is read: ``int`` | ``float`` | ``bool`` | ``str`` | ``targets`` (the target grammar) |
+    ``choices`` (a list of names, from a checkbox group)."""
     optional: bool
     """None is allowed (shown as 0 in a number box, '' in a text box)."""
     default: Any
@@ -61,6 +63,8 @@ def _kind(hint) -> tuple[str, bool]:
     optional = type(None) in args
     args = tuple(a for a in args if a is not type(None))
     if any(typing.get_origin(a) is list for a in args):
+        if str not in args:
+            return "choices", optional  # list[str]: several names picked at once (train.report_to)
         return "targets", optional  # list[str] | str | None: the target grammar
     for t, name in ((bool, "bool"), (int, "int"), (float, "float")):
         if args == (t,):
@@ -94,6 +98,8 @@ def to_form_value(path: str, value: Any) -> Any:
     ff = form_field(path)
     if ff.kind == "targets":
         return targets.format(value)
+    if ff.kind == "choices":
+        return list(value or [])
     if value is None:
         return 0 if ff.kind in ("int", "float") else ""  # a Number shows 0 for 'not set'
     return value
@@ -104,6 +110,8 @@ def from_form_value(path: str, value: Any, current: Any) -> Any:
     ff = form_field(path)
     if ff.kind == "targets":
         return targets.parse(value)
+    if ff.kind == "choices":
+        return list(value or [])
     if ff.kind == "bool":
         return bool(value)
     if ff.kind in ("int", "float"):
@@ -117,6 +125,11 @@ def from_form_value(path: str, value: Any, current: Any) -> Any:
         value = value.strip() if path == "name" else value
         return (value or None) if ff.optional else value
     return value
+
+
+def tracker_choices() -> list[str]:
+    """The Train form's trackers (``train.report_to``): what this server offers (public mode: the local ones)."""
+    return list(Workspace(None).trackers())
 
 
 # --------------------------------------------------------------------------- recipes, form values, YAML

@@ -28,7 +28,7 @@ from workbench.spec import methods
 from workbench.spec.settings import RunSpec
 from workbench.ui.language import (current_language, describe_dataset, localize_columns, page_text, page_translator,
                                    task_name, tr, word)
-from workbench.ui.handlers.common import in_page_language, user_errors
+from workbench.ui.handlers.common import duration_text, in_page_language, user_errors
 from workbench.ui.handlers.form import (FORM_FIELDS, RECIPES_DIR, form_to_spec, form_to_yaml, recipe_form, recipe_names,  # noqa: F401
                    recipe_spec, spec_to_form, yaml_to_form, yaml_to_spec)  # the form <-> config half (.form)
 
@@ -168,13 +168,6 @@ def _progress_html(step: int, total: int, status: str) -> str:
             + "</div></div>")
 
 
-def _fmt_s(s) -> str:
-    if s is None:
-        return "–"
-    s = int(s)
-    return tr("ui.minutes_seconds", minutes=s // 60, seconds=s % 60) if s >= 60 else tr("ui.seconds", seconds=s)
-
-
 @in_page_language
 def poll_run(run_id: str, owner: str):
     """-> (status markdown, progress HTML, loss figure, start/stop/resume interactivity as a dict), worded in the
@@ -197,9 +190,7 @@ def poll_run(run_id: str, owner: str):
     if status == "queued":
         lines.append(tr("ui.queue_position", position=pos or "?", n=RUN_MANAGER.max_concurrent))
         wait = RUN_MANAGER.wait_estimate(run_id)
-        lines.append(tr("ui.queue_eta",
-                        wait=_fmt_s(wait)) if wait is not None else
-                     tr("ui.queue_eta_later"))
+        lines.append(tr("ui.queue_eta", wait=duration_text(wait)) if wait is not None else tr("ui.queue_eta_later"))
     if st.trainable_params:
         tp, tot = st.trainable_params, st.total_params or 0
         lines.append(tr("ui.run_setup", trainable=tp, total=tot,
@@ -208,8 +199,8 @@ def poll_run(run_id: str, owner: str):
     if last:
         lines.append(tr("ui.run_step",
                         step=last.get("step"), loss=last.get("loss"), speed=last.get("tokens_per_s", 0),
-                        elapsed=_fmt_s(last.get("elapsed_s")),
-                        eta=_fmt_s(last.get("eta_s")) if status == "running" else "–"))
+                        elapsed=duration_text(last.get("elapsed_s")),
+                        eta=duration_text(last.get("eta_s")) if status == "running" else "–"))
     if st.eval_loss is not None:
         lines.append(tr("ui.heldout_loss", loss=st.eval_loss))
     if status == "failed" and st.error:

@@ -24,6 +24,10 @@ def build() -> None:
         with gr.Row():
             run_box = gr.Textbox(label=t("ui.page.admin.run_id"), scale=3)
             stop_btn = gr.Button(t("ui.page.admin.stop"), size="sm", scale=0, variant="stop")
+            front_btn = gr.Button(t("ui.page.admin.front"), size="sm", scale=0, elem_id="admin-front")
+        with gr.Row():
+            pause_btn = gr.Button(t("ui.page.admin.pause"), size="sm", elem_id="admin-pause")
+            go_btn = gr.Button(t("ui.page.admin.go_on"), size="sm", elem_id="admin-go-on")
         board_df = gr.Dataframe(label=t("ui.page.admin.board"), interactive=False, elem_id="admin-board")
         with gr.Row():
             reset_btn = gr.Button(t("ui.page.admin.reset"), size="sm", variant="stop")
@@ -35,6 +39,12 @@ def build() -> None:
         .success(lambda: gr.update(visible=True), None, panel, api_name=False)
     refresh_btn.click(admin_handlers.room_view, password, room_out, api_name=False)
     stop_btn.click(admin_handlers.stop_any, [password, run_box], action_md, api_name="admin_stop") \
+        .success(admin_handlers.room_view, password, room_out, api_name=False)
+    front_btn.click(admin_handlers.front_any, [password, run_box], action_md, api_name="admin_front") \
+        .success(admin_handlers.room_view, password, room_out, api_name=False)
+    pause_btn.click(lambda p: admin_handlers.pause_queue(p, True), password, action_md, api_name="admin_pause") \
+        .success(admin_handlers.room_view, password, room_out, api_name=False)
+    go_btn.click(lambda p: admin_handlers.pause_queue(p, False), password, action_md, api_name="admin_go_on") \
         .success(admin_handlers.room_view, password, room_out, api_name=False)
     reset_btn.click(admin_handlers.reset_room, password, action_md, api_name="admin_reset") \
         .success(admin_handlers.room_view, password, room_out, api_name=False)

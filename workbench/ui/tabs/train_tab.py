@@ -6,7 +6,7 @@ import gradio as gr
 from workbench.spec import methods
 from workbench.ui.handlers import takehome
 from workbench.ui.handlers import train as train_handlers
-from workbench.ui.handlers.form import DEFAULT_RECIPE
+from workbench.ui.handlers.form import DEFAULT_RECIPE, tracker_choices
 from workbench.ui.language import t
 
 FORM_GROUPS = ("lora", "prompt", "quantization")
@@ -108,6 +108,10 @@ def build(owner: gr.BrowserState, current_run: gr.BrowserState):
                                                        label=t("ui.page.train.precision"), info=train_handlers.precision_summary())
                     f["train.device"] = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value=initial["train.device"],
                                                     label=t("ui.page.train.device"), info=train_handlers.device_summary())
+                with gr.Row():
+                    f["train.report_to"] = gr.CheckboxGroup(tracker_choices(), value=initial["train.report_to"],
+                                                            label=t("ui.page.train.report_to"),
+                                                            info=t("ui.page.train.report_to_info"), elem_id="train-report-to")
             with gr.Accordion(t("ui.page.train.config"), open=False):
                 config = gr.Code(initial_yaml, language="yaml", label="config.yaml", elem_id="config-yaml",
                                  interactive=True)
