@@ -41,6 +41,7 @@ def test_queue_is_bounded_across_sessions(runs_dir, monkeypatch):
         assert [m.queue_position(a), m.queue_position(b)] == [1, 2]
         with pytest.raises(R.RunError, match="limit is 2"):
             m.submit(spec, owner="o9")
-        assert m.queue_position(m.submit(spec, owner="o10")) == 3
+        o10 = m.submit(spec, owner="o10")  # fair share: o10's first run comes before o9's second
+        assert [m.queue_position(a), m.queue_position(o10), m.queue_position(b)] == [1, 2, 3]
     finally:
         m.shutdown(kill=True)
