@@ -2,7 +2,6 @@
 experiment, checked before anything is queued, its runs in one worker, stop all, restart recovery."""
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from workbench.core.runstore.status import read_status, update_status
 from workbench.core.serving.workspace import Workspace
 from workbench.errors import SpecError, WorkbenchError
 from workbench.spec.settings import RunSpec
+from tests.support.sleep_workers import SleepManager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,21 +30,6 @@ def _spec(tmp_path: Path, model: str, **extra) -> experiments.ExperimentSpec:
          "vary": {"adapter.r": [1, 2]}, "max_steps": 2, "eval_steps": 1, "eval_limit": 2}
     d.update(extra)
     return experiments.ExperimentSpec.from_dict(d)
-
-
-class SleepManager(RunManager):
-    """Workers are 'sleep' (nothing trains): for the queue's bookkeeping."""
-
-    def __init__(self, **kw):
-        super().__init__(poll_interval=0.05, stop_grace_s=0.3, **kw)
-        self.spawned: list[str] = []
-
-    def _spawn(self, job, run_dir):
-        job.log_handle = open(run_dir / "train.log", "ab")
-        job.proc = subprocess.Popen(["sleep", "30"], stdout=job.log_handle, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.spawned.append(job.group.group_id if job.group else job.run_id)
-        runs.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
 
 
 def test_experiment_counts_once_against_the_session_cap(tmp_path, tiny_llama_dir, runs_dir):

@@ -3,7 +3,6 @@ giving the slot up between its runs while other sessions wait, honest waits, sto
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from workbench.core.serving.fair_share import PlanJob, PlanSlot, Timing, Unit
 from workbench.core.serving.run_queue import RunManager
 from workbench.core.serving.workspace import Workspace
 from workbench.spec.settings import RunSpec
+from tests.support.sleep_workers import SleepManager
 
 
 def _units(*ids: str, steps: int = 2) -> list[Unit]:
@@ -160,25 +160,9 @@ def test_a_restart_with_a_yielded_experiment_resumes_where_it_was(tiny_llama_dir
 
 # --------------------------------------------------------------------------- the instructor's controls (no training)
 
-class _SleepManager(RunManager):
-    """Workers are 'sleep 30': the queue's bookkeeping without training."""
-
-    def __init__(self, **kw):
-        super().__init__(poll_interval=0.05, stop_grace_s=0.3, **kw)
-        self.spawned: list[str] = []
-
-    def _spawn(self, job, run_dir):
-        import subprocess
-        job.log_handle = open(run_dir / "train.log", "ab")
-        job.proc = subprocess.Popen(["sleep", "30"], stdout=job.log_handle, start_new_session=True)
-        job.spawned = time.time()
-        self.spawned.append(job.run_id)
-        runs.update_status(run_dir, pid=job.proc.pid, status="running", started=time.time())
-
-
 def test_instructor_sees_the_order_moves_a_job_to_the_front_and_pauses(runs_dir):
     from workbench.core.serving import instructor
-    m = _SleepManager(max_concurrent=1, policy="fair", max_queued_per_owner=3)
+    m = SleepManager(max_concurrent=1, policy="fair", max_queued_per_owner=3)
     try:
         spec = RunSpec()
         spec.train.max_steps = 3

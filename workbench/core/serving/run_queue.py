@@ -159,18 +159,24 @@ class RunManager:
                 job.stop_deadline = time.time() + self.stop_grace_s
             return st
 
+    def place(self, run_id: str) -> tuple[int | None, float | None]:
+        """(queue position, wait estimate) of ``run_id`` from one plan; (None, None) when it is not waiting."""
+        for i, (rid, wait) in enumerate(self.plan()):
+            if rid == run_id:
+                return i + 1, wait
+        return None, None
+
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next run to start, 2 after it ...; None if the run is not waiting (an experiment's waiting runs
         count one by one, in the order fair share will take them)."""
-        order = [rid for rid, _ in self.plan()]
-        return order.index(run_id) + 1 if run_id in order else None
+        return self.place(run_id)[0]
 
     def wait_estimate(self, run_id: str) -> float | None:
         """Seconds until the waiting run ``run_id`` should start (``fair_share.plan``: the steps still ahead of it,
         single runs and experiments' remaining runs in the order they will be taken, times the measured seconds per
         step, plus the measured start and tail of each run); None when it is not waiting. Never 0 while others are
         ahead, and never missing for a waiting run (priors stand in until a run has been measured)."""
-        return dict(self.plan()).get(run_id)
+        return self.place(run_id)[1]
 
     def plan(self) -> list[tuple[str, float]]:
         """(run id, expected start in s from now) of every waiting run, in expected order (``fair_share.plan_queue``)."""

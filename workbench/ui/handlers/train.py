@@ -186,10 +186,9 @@ def poll_run(run_id: str, owner: str):
     step, total = st.step, st.max_steps
     last = next((r for r in reversed(log) if r.get("loss") is not None), {})
     lines = [tr("ui.run_header", run_id=run_id, status=word(status))]
-    pos = RUN_MANAGER.queue_position(run_id)
     if status == "queued":
+        pos, wait = RUN_MANAGER.place(run_id)  # one plan of the queue for both
         lines.append(tr("ui.queue_position", position=pos or "?", n=RUN_MANAGER.max_concurrent))
-        wait = RUN_MANAGER.wait_estimate(run_id)
         lines.append(tr("ui.queue_eta", wait=duration_text(wait)) if wait is not None else tr("ui.queue_eta_later"))
     if st.trainable_params:
         tp, tot = st.trainable_params, st.total_params or 0
@@ -220,8 +219,7 @@ def poll_run(run_id: str, owner: str):
 def run_status(run_id: str, owner: str) -> dict:
     """status.json of one of this session's runs, plus its queue position and the number of log rows."""
     st = Workspace(owner).run(run_id).to_dict()
-    st["queue_position"] = RUN_MANAGER.queue_position(run_id)
-    st["queue_wait_s"] = RUN_MANAGER.wait_estimate(run_id)
+    st["queue_position"], st["queue_wait_s"] = RUN_MANAGER.place(run_id)
     st["log_rows"] = len(runs.read_log(run_id))
     st.pop("owner", None)
     return st
