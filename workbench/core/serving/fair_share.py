@@ -109,9 +109,17 @@ def observe(timing: Timing, job, ended: bool = False) -> None:
     ``run_id``, ``observed``): its start (spawn to first step), each finished run's s/step and tail (its last step to
     the next run's start, or to the worker's end when ``ended``). Called on every poll: an experiment's worker that
     trains for an hour teaches the queue its pace run by run, not at its end."""
-    ids = job.group.run_ids if job.group else (job.run_id,)
-    trained = [s for s in (runs.read_status(runs.safe_run_dir(r)) for r in ids)
-               if job.spawned and s.started and s.started >= job.spawned and not s.resumed_from]
+    if not job.spawned:
+        return
+    trained = []  # read only what can still teach something: not the runs already taken, nor those not started
+    for rid in job.group.run_ids if job.group else (job.run_id,):
+        if rid in job.observed:
+            continue
+        s = runs.read_status(runs.safe_run_dir(rid))
+        if s.status == "queued":  # the worker trains its runs in order: none after this one has started
+            break
+        if s.started and s.started >= job.spawned and not s.resumed_from:
+            trained.append(s)
     if trained and trained[0].step and "start" not in job.observed:
         job.observed.add("start")
         timing.observe(start=trained[0].started - job.spawned)
